@@ -1,0 +1,39 @@
+import { Effect, Layer, Schedule } from "effect"
+import { Aggregators } from "./actors/Aggregators.js"
+import { CandleWriter } from "./actors/CandleWriter.js"
+import { FeedsLive } from "./actors/Feeds.js"
+import { Supervisor } from "./actors/Supervisor.js"
+import { AppConfigLive } from "./layers/AppConfig.js"
+import { CandleStore } from "./layers/CandleStore.js"
+import { Health } from "./layers/Health.js"
+import { HttpLive } from "./layers/Http.js"
+import { LoggingLive } from "./layers/Logging.js"
+import { PostgresLive } from "./layers/Postgres.js"
+
+/** A database that is down at start-up is waited for, with one log line per attempt, like any later outage. */
+const DatabaseLive = PostgresLive.pipe(
+  Layer.tapErrorCause((cause) => Effect.logWarning("PostgreSQL not ready at start-up; retrying", cause)),
+  Layer.retry(Schedule.exponential("1 second", 2).pipe(Schedule.union(Schedule.spaced("30 seconds")))),
+)
+
+/**
+ * The daemon. Each layer is released before the ones it is built on, which is the shutdown order: feeds stop,
+ * aggregators drain and snapshot, the writer flushes, then the database and telemetry close.
+ */
+export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
+  Layer.provideMerge(Aggregators.Default),
+  Layer.provideMerge(CandleWriter.Default),
+  Layer.provideMerge(CandleStore.Default),
+  Layer.provideMerge(DatabaseLive),
+  Layer.provideMerge(Supervisor.Default),
+  Layer.provideMerge(Health.Default),
+  Layer.provideMerge(LoggingLive),
+  Layer.provideMerge(AppConfigLive),
+)
+
+/** Runs until a signal interrupts it or an actor escalates past its restart policy (then it fails: exit 1). */
+export const program = Effect.gen(function* () {
+  const supervisor = yield* Supervisor
+  yield* Effect.logInfo("neuraltrade ingest started")
+  return yield* supervisor.awaitFatal
+}).pipe(Effect.provide(AppLive))

@@ -1,0 +1,146 @@
+import { Duration, Effect, Mailbox, Metric, MetricLabel } from "effect"
+import type { SymbolPipeline } from "../domain/SymbolPipeline.js"
+import type { Watermark } from "../domain/Watermark.js"
+import * as Metrics from "../layers/Metrics.js"
+import type { Candle } from "../schema/Candle.js"
+import type { ExchangeId, Quote, Tick, Trade } from "../schema/Market.js"
+
+/** Trades between `fromTs` and `toTs` went missing on the wire (a trade-id gap). */
+export interface GapNotice {
+  readonly _tag: "Gap"
+  readonly fromTs: number
+  readonly toTs: number
+}
+
+/** The feed's watermark moved past a candle boundary: wake up and finalise, even without a trade of your own. */
+export interface WatermarkNotice {
+  readonly _tag: "Watermark"
+}
+
+export type AggregatorMessage = Trade | Quote | GapNotice | WatermarkNotice
+
+/** Where an aggregator's results go; each call may suspend, which is how back-pressure reaches the feed. */
+export interface AggregatorOutputs {
+  readonly candles: (candles: ReadonlyArray<Candle>) => Effect.Effect<void>
+  /** Absent while no sink consumes ticks, so none are built. */
+  readonly ticks?: (ticks: ReadonlyArray<Tick>) => Effect.Effect<void>
+}
+
+export interface AggregatorSpec {
+  readonly exchange: ExchangeId
+  readonly symbol: string
+  /** Owned by the caller so that a restarted actor carries on with the candles it had open. */
+  readonly pipeline: SymbolPipeline
+  readonly watermark: Watermark
+  readonly mailbox: Mailbox.ReadonlyMailbox<AggregatorMessage>
+  readonly outputs: AggregatorOutputs
+}
+
+/**
+ * The clock-driven actor around one exchange+symbol's pure SymbolPipeline. It drains its mailbox in batches and,
+ * between batches, sleeps until the feed's watermark reaches the next candle's close + grace, so candles become
+ * final on time even when no trade arrives. When the mailbox ends (shutdown) it finalises what is due and hands on
+ * snapshots of the still-open candles, so a restart loses nothing it had seen.
+ */
+export const runAggregator = (spec: AggregatorSpec) =>
+  Effect.gen(function* () {
+    const clock = yield* Effect.clock
+    const pipeline = spec.pipeline
+    const tags = { exchange: spec.exchange, symbol: spec.symbol }
+    const candles: Array<Candle> = []
+    const ticks: Array<Tick> = []
+
+    const flush = Effect.suspend(() => {
+      const out = candles.splice(0)
+      const outTicks = ticks.splice(0)
+      return Effect.all(
+        [
+          out.length > 0 ? spec.outputs.candles(out) : Effect.void,
+          outTicks.length > 0 && spec.outputs.ticks !== undefined ? spec.outputs.ticks(outTicks) : Effect.void,
+          recordStats(pipeline, out, tags),
+        ],
+        { discard: true },
+      )
+    })
+
+    const advance = Effect.suspend(() => {
+      pipeline.advance(spec.watermark.at(clock.unsafeCurrentTimeMillis()), candles)
+      return flush
+    })
+
+    while (true) {
+      yield* advance
+      const wait = spec.watermark.started
+        ? pipeline.aggregator.nextDeadline() - spec.watermark.at(clock.unsafeCurrentTimeMillis())
+        : Number.POSITIVE_INFINITY
+      const taken =
+        wait === Number.POSITIVE_INFINITY
+          ? yield* spec.mailbox.takeAll
+          : yield* Effect.timeoutTo(spec.mailbox.takeAll, {
+              duration: Duration.millis(Math.max(1, wait)),
+              onTimeout: () => undefined,
+              onSuccess: (x) => x,
+            })
+      if (taken === undefined) continue
+      const [messages, done] = taken
+      const now = clock.unsafeCurrentTimeMillis()
+      for (const m of messages) {
+        switch (m._tag) {
+          case "Trade": {
+            const tick = pipeline.onTrade(m, now)
+            if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push(tick)
+            break
+          }
+          case "Quote":
+            pipeline.onQuote(m)
+            break
+          case "Gap":
+            pipeline.aggregator.markGap(m.fromTs, m.toTs)
+            break
+          case "Watermark":
+            break
+        }
+      }
+      if (done) {
+        yield* advance
+        pipeline.aggregator.snapshotOpen(candles)
+        yield* flush
+        return
+      }
+    }
+  }).pipe(Effect.annotateLogs({ exchange: spec.exchange, symbol: spec.symbol }))
+
+const recordStats = (pipeline: SymbolPipeline, emitted: ReadonlyArray<Candle>, tags: Record<string, string>) =>
+  Effect.suspend(() => {
+    const s = pipeline.takeStats()
+    const tagged = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.taggedWithLabels(m, toLabels(tags))
+    const effects: Array<Effect.Effect<void>> = []
+    const add = (m: Metric.Metric.Counter<number>, n: number, reason?: string) => {
+      if (n > 0)
+        effects.push(
+          Metric.incrementBy(reason === undefined ? tagged(m) : Metric.tagged(tagged(m), "reason", reason), n),
+        )
+    }
+    add(Metrics.tradesReceived, s.accepted + s.late)
+    add(Metrics.lateTrades, s.late)
+    add(Metrics.priceJumps, s.jumps)
+    add(Metrics.tradesDiscarded, s.duplicate, "duplicate")
+    add(Metrics.tradesDiscarded, s.tooLate, "too_late")
+    for (const [reason, n] of Object.entries(s.rejected)) add(Metrics.tradesDiscarded, n, reason)
+    add(Metrics.candlesEmitted, emitted.length)
+    add(Metrics.candleRevisions, emitted.filter((c) => c.revision > 0).length)
+    return effects.length === 0
+      ? Effect.void
+      : Effect.all(effects, { discard: true }).pipe(
+          Effect.tap(() =>
+            s.tooLate + s.duplicate + Object.keys(s.rejected).length > 0
+              ? Effect.logDebug("trades discarded", { duplicate: s.duplicate, tooLate: s.tooLate, ...s.rejected })
+              : Effect.void,
+          ),
+        )
+  })
+
+const toLabels = (tags: Record<string, string>) => Object.entries(tags).map(([k, v]) => MetricLabel.make(k, v))
+
+export const makeAggregatorMailbox = (capacity: number) =>
+  Mailbox.make<AggregatorMessage>({ capacity, strategy: "suspend" })

@@ -1,0 +1,69 @@
+import { Effect, Fiber, type Mailbox } from "effect"
+import { SymbolPipeline } from "../domain/SymbolPipeline.js"
+import { Watermark } from "../domain/Watermark.js"
+import { AppConfig } from "../layers/AppConfig.js"
+import type { ExchangeId } from "../schema/Market.js"
+import { type AggregatorMessage, makeAggregatorMailbox, runAggregator } from "./Aggregator.js"
+import { CandleWriter } from "./CandleWriter.js"
+import { Supervisor } from "./Supervisor.js"
+
+/** What a feed needs from the aggregation stage: its event-time watermark and a mailbox per subscribed symbol. */
+export interface FeedPort {
+  readonly watermark: Watermark
+  readonly routes: ReadonlyMap<string, Mailbox.Mailbox<AggregatorMessage>>
+}
+
+/**
+ * One supervised aggregator actor per configured exchange+symbol. On shutdown (after the feeds stopped) each
+ * mailbox is ended and its actor drains it, finalises what is due and snapshots the rest before the writer closes.
+ */
+export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregators", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const supervisor = yield* Supervisor
+    const writer = yield* CandleWriter
+    const ports = new Map<ExchangeId, FeedPort>()
+    const options = {
+      timeframes: config.timeframes,
+      graceMs: config.candleGraceMs,
+      emptyCandles: config.candleEmpty,
+      amendHorizonMs: config.candleAmendHorizonMs,
+      futureToleranceMs: config.tradeFutureToleranceMs,
+    }
+    for (const feed of config.feeds) {
+      const watermark = new Watermark()
+      const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
+      for (const symbol of feed.symbols) {
+        const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)
+        routes.set(symbol, mailbox)
+        const fiber = yield* supervisor.spawn(
+          `aggregator:${feed.exchange}:${symbol}`,
+          runAggregator({
+            exchange: feed.exchange,
+            symbol,
+            pipeline: new SymbolPipeline(feed.exchange, symbol, options),
+            watermark,
+            mailbox,
+            outputs: { candles: writer.offer },
+          }),
+        )
+        yield* Effect.addFinalizer(() =>
+          mailbox.end.pipe(
+            Effect.zipRight(Fiber.await(fiber)),
+            Effect.timeout(config.shutdownTimeout),
+            Effect.catchAll(() =>
+              Effect.logError(`aggregator ${feed.exchange} ${symbol} did not drain within ${config.shutdownTimeout}`),
+            ),
+          ),
+        )
+      }
+      ports.set(feed.exchange, { watermark, routes })
+    }
+    const port = (exchange: ExchangeId): FeedPort => {
+      const p = ports.get(exchange)
+      if (p === undefined) throw new Error(`no aggregators for ${exchange}`)
+      return p
+    }
+    return { port } as const
+  }),
+}) {}

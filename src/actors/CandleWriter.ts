@@ -1,0 +1,136 @@
+import { appendFile, mkdir } from "node:fs/promises"
+import { join } from "node:path"
+import type { SqlError } from "@effect/sql"
+import { Chunk, Data, Effect, Fiber, Mailbox, Metric, Schedule, Stream } from "effect"
+import { AppConfig } from "../layers/AppConfig.js"
+import { CandleStore } from "../layers/CandleStore.js"
+import { Health } from "../layers/Health.js"
+import * as Metrics from "../layers/Metrics.js"
+import type { Candle } from "../schema/Candle.js"
+import { Supervisor } from "./Supervisor.js"
+
+/** A batch PostgreSQL refused for its content (SQLSTATE classes 22, 23, 42): retrying cannot help. */
+export class CandlesRejected extends Data.TaggedError("CandlesRejected")<{
+  readonly sqlState: string
+  readonly reason: string
+}> {}
+
+/** PostgreSQL could not be reached or was briefly unable to work; the same write will succeed later. */
+export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{ readonly reason: string }> {}
+
+const PERMANENT_CLASSES = new Set(["22", "23", "42"])
+
+export const classifySqlError = (e: SqlError.SqlError): CandlesRejected | StoreUnavailable => {
+  const cause = e.cause as { code?: unknown; message?: unknown } | undefined
+  const code = typeof cause?.code === "string" ? cause.code : ""
+  const reason = typeof cause?.message === "string" ? cause.message : e.message
+  return /^[0-9A-Z]{5}$/.test(code) && PERMANENT_CLASSES.has(code.slice(0, 2))
+    ? new CandlesRejected({ sqlState: code, reason })
+    : new StoreUnavailable({ reason: code === "" ? reason : `${code} ${reason}` })
+}
+
+/** Database outages are waited out indefinitely: the mailbox fills meanwhile and pressure reaches the feeds. */
+export const storeRetrySchedule = Schedule.exponential("200 millis", 2).pipe(
+  Schedule.union(Schedule.spaced("30 seconds")),
+  Schedule.jittered,
+)
+
+/**
+ * The actor that persists candles: batches by size or time from a bounded mailbox, idempotent upserts, retries
+ * while the database is unavailable, and bisection of a refused batch so one bad row lands in the dead-letter
+ * file instead of blocking or dropping the rest.
+ */
+export class CandleWriter extends Effect.Service<CandleWriter>()("ingestd/CandleWriter", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const store = yield* CandleStore
+    const health = yield* Health
+    const supervisor = yield* Supervisor
+    const mailbox = yield* Mailbox.make<Candle>({ capacity: config.mailboxCapacity, strategy: "suspend" })
+    const deadLetterDir = join(config.dataDir, "deadletter")
+
+    const deadLetter = (candles: ReadonlyArray<Candle>, error: CandlesRejected) =>
+      Effect.tryPromise(async () => {
+        await mkdir(deadLetterDir, { recursive: true })
+        const file = join(deadLetterDir, `candles-${new Date().toISOString().slice(0, 10)}.jsonl`)
+        const at = new Date().toISOString()
+        await appendFile(file, candles.map((candle) => `${JSON.stringify({ at, error, candle })}\n`).join(""))
+        return file
+      }).pipe(
+        Effect.tap((file) =>
+          Effect.logError(
+            `PostgreSQL refused ${candles.length} candle(s) (${error.sqlState} ${error.reason}); written to ${file}`,
+          ),
+        ),
+        Effect.zipRight(Metric.incrementBy(Metric.tagged(Metrics.deadLettered, "sink", "postgres"), candles.length)),
+        Effect.orDie,
+      )
+
+    const attempt = (candles: ReadonlyArray<Candle>) =>
+      store.upsert(candles).pipe(
+        Metric.trackDuration(Metric.tagged(Metrics.storeLatency, "sink", "postgres")),
+        Effect.mapError(classifySqlError),
+        Effect.tapError((e) =>
+          Effect.all([
+            Metric.increment(
+              Metric.tagged(Metrics.storeFailures, "kind", e._tag === "CandlesRejected" ? "rejected" : "retryable"),
+            ),
+            e._tag === "StoreUnavailable"
+              ? Effect.zipRight(
+                  health.set("store:postgres", "down", e.reason),
+                  Effect.logWarning(`PostgreSQL unavailable (${e.reason}); retrying ${candles.length} candle(s)`),
+                )
+              : Effect.void,
+          ]),
+        ),
+        Effect.retry({ schedule: storeRetrySchedule, while: (e) => e._tag === "StoreUnavailable" }),
+      )
+
+    const write = (candles: ReadonlyArray<Candle>): Effect.Effect<void> =>
+      attempt(candles).pipe(
+        Effect.zipRight(health.set("store:postgres", "up")),
+        Effect.zipRight(Metric.incrementBy(Metric.tagged(Metrics.candlesStored, "sink", "postgres"), candles.length)),
+        Effect.catchAll((e) => {
+          if (e._tag !== "CandlesRejected") return Effect.die(e)
+          if (candles.length === 1) return deadLetter(candles, e)
+          const half = Math.ceil(candles.length / 2)
+          return Effect.zipRight(write(candles.slice(0, half)), write(candles.slice(half)))
+        }),
+      )
+
+    const writeBatch = (batch: Chunk.Chunk<Candle>) => {
+      const candles = Chunk.toReadonlyArray(batch)
+      return Metric.update(Metric.tagged(Metrics.storeBatchSize, "sink", "postgres"), candles.length).pipe(
+        Effect.zipRight(write(candles)),
+        Effect.withSpan("CandleWriter.flush", { attributes: { rows: candles.length } }),
+      )
+    }
+
+    yield* health.set("store:postgres", "up")
+    const fiber = yield* supervisor.spawn(
+      "writer:candles",
+      Mailbox.toStream(mailbox).pipe(
+        Stream.groupedWithin(config.storeBatchSize, config.storeFlushInterval),
+        Stream.runForEach(writeBatch),
+      ),
+    )
+    yield* Effect.addFinalizer(() =>
+      mailbox.end.pipe(
+        Effect.zipRight(Fiber.await(fiber)),
+        Effect.timeoutFail({
+          duration: config.shutdownTimeout,
+          onTimeout: () => new StoreUnavailable({ reason: "shutdown timeout" }),
+        }),
+        Effect.catchAll(() =>
+          Effect.flatMap(mailbox.size, (left) =>
+            Effect.logError(
+              `candle writer did not finish within ${config.shutdownTimeout}: PostgreSQL unreachable; ${left._tag === "Some" ? left.value : "?"} queued candle(s) not stored`,
+            ),
+          ),
+        ),
+      ),
+    )
+
+    return { offer: (candles: ReadonlyArray<Candle>) => Effect.asVoid(mailbox.offerAll(candles)) } as const
+  }),
+}) {}

@@ -1,0 +1,148 @@
+import { Chunk, Data, Duration, Effect, Exit, Mailbox, Metric } from "effect"
+import WebSocket from "ws"
+import * as Metrics from "../layers/Metrics.js"
+import type { ExchangeId } from "../schema/Market.js"
+
+/** Anything that ends a feed connection; always retryable by reconnecting. */
+export class FeedError extends Data.TaggedError("FeedError")<{
+  readonly exchange: ExchangeId
+  readonly op: "connect" | "read" | "send" | "liveness" | "stale" | "closed"
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.exchange} feed ${this.op}: ${this.reason}`
+  }
+}
+
+export interface InboundFrame {
+  readonly raw: string
+  /** Effect clock time when the frame arrived. */
+  readonly recvTs: number
+}
+
+export interface FeedSocketOptions {
+  readonly exchange: ExchangeId
+  readonly url: string
+  /** Largest frame accepted; a bigger one closes the connection (counted as "oversize") and it is reopened. */
+  readonly maxPayload: number
+  /** Frames buffered before the socket is paused, and the level at which it resumes. */
+  readonly highWaterMark: number
+  readonly lowWaterMark: number
+  readonly pingInterval: Duration.Duration
+  readonly pongTimeout: Duration.Duration
+  readonly staleAfter: Duration.Duration
+}
+
+export interface FeedSocket {
+  readonly send: (text: string) => Effect.Effect<void, FeedError>
+  /** Takes the frames buffered so far (at least one); fails once the connection closed and every frame was taken. */
+  readonly take: Effect.Effect<ReadonlyArray<InboundFrame>, FeedError>
+  /** Ping/pong liveness and data staleness; fails when either gives up on the connection. */
+  readonly watchdogs: Effect.Effect<never, FeedError>
+  readonly isPaused: () => boolean
+}
+
+/**
+ * A WebSocket whose frames queue in a mailbox drained by the feed actor. When the feed falls behind by
+ * `highWaterMark` frames the socket is paused, so unread data stays in the kernel and the exchange's TCP window
+ * instead of the heap; it resumes below `lowWaterMark`. Nothing is dropped: the few frames ws has already read
+ * when it pauses still queue, which is what bounds the queue at high-water mark plus one socket read.
+ */
+export const open = (o: FeedSocketOptions) =>
+  Effect.gen(function* () {
+    const clock = yield* Effect.clock
+    const frames = yield* Mailbox.make<InboundFrame, FeedError>()
+    const fail = (op: FeedError["op"], reason: string) => new FeedError({ exchange: o.exchange, op, reason })
+    let lastFrameAt = clock.unsafeCurrentTimeMillis()
+    let pongSeen = true
+    let paused = false
+    let opened = false
+    let closeReason: FeedError | undefined
+
+    const ws = yield* Effect.acquireRelease(
+      Effect.async<WebSocket, FeedError>((resume) => {
+        const socket = new WebSocket(o.url, { maxPayload: o.maxPayload, handshakeTimeout: 10_000 })
+        socket.on("message", (data, isBinary) => {
+          lastFrameAt = clock.unsafeCurrentTimeMillis()
+          const raw = isBinary || typeof data !== "string" ? data.toString() : data
+          frames.unsafeOffer({ raw, recvTs: lastFrameAt })
+          if (!paused && sizeOf(frames) >= o.highWaterMark) {
+            paused = true
+            socket.pause()
+            Effect.runSync(Metric.increment(Metric.tagged(Metrics.feedPaused, "exchange", o.exchange)))
+          }
+        })
+        socket.on("pong", () => {
+          pongSeen = true
+        })
+        socket.on("error", (err: Error & { code?: string }) => {
+          if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
+            Effect.runSync(Metric.increment(Metric.tagged(Metrics.framesRejected, "reason", "oversize")))
+          closeReason ??= fail(opened ? "read" : "connect", err.message)
+          resume(Effect.fail(closeReason))
+        })
+        socket.on("unexpected-response", (_req, res) => {
+          closeReason = fail("connect", `HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim())
+          resume(Effect.fail(closeReason))
+          socket.terminate()
+        })
+        socket.on("open", () => {
+          opened = true
+          resume(Effect.succeed(socket))
+        })
+        socket.on("close", (code, reason) => {
+          const why = closeReason ?? fail("closed", `code ${code}${reason.length > 0 ? ` ${reason.toString()}` : ""}`)
+          frames.unsafeDone(Exit.fail(why))
+        })
+        return Effect.sync(() => socket.terminate())
+      }),
+      (socket) => Effect.sync(() => socket.terminate()),
+    )
+
+    const send = (text: string) =>
+      Effect.async<void, FeedError>((resume) => {
+        ws.send(text, (err) => resume(err ? Effect.fail(fail("send", err.message)) : Effect.void))
+      })
+
+    const take = frames.takeAll.pipe(
+      Effect.map(([chunk]) => {
+        if (paused && sizeOf(frames) <= o.lowWaterMark) {
+          paused = false
+          ws.resume()
+        }
+        return Chunk.toReadonlyArray(chunk)
+      }),
+    )
+
+    const liveness = Effect.gen(function* () {
+      while (true) {
+        yield* Effect.sleep(o.pingInterval)
+        pongSeen = false
+        ws.ping()
+        yield* Effect.sleep(o.pongTimeout)
+        if (!pongSeen) return yield* Effect.fail(fail("liveness", `no pong within ${Duration.format(o.pongTimeout)}`))
+      }
+    })
+
+    const staleAfterMs = Duration.toMillis(o.staleAfter)
+    const staleness = Effect.gen(function* () {
+      while (true) {
+        const idle = clock.unsafeCurrentTimeMillis() - lastFrameAt
+        if (idle >= staleAfterMs)
+          return yield* Effect.fail(fail("stale", `no frame for ${Duration.format(Duration.millis(idle))}`))
+        yield* Effect.sleep(Duration.millis(staleAfterMs - idle))
+      }
+    })
+
+    return {
+      send,
+      take,
+      watchdogs: Effect.raceFirst(liveness, staleness),
+      isPaused: () => paused,
+    } satisfies FeedSocket
+  })
+
+const sizeOf = (mb: Mailbox.ReadonlyMailbox<unknown, unknown>): number => {
+  const size = mb.unsafeSize()
+  return size._tag === "Some" ? size.value : 0
+}

@@ -1,0 +1,250 @@
+import { bucketStart, type Candle, periodMs, type Timeframe } from "../schema/Candle.js"
+import type { ExchangeId } from "../schema/Market.js"
+import { CandleBuilder, type CandleTrade } from "./CandleBuilder.js"
+import { SeenTrades } from "./SeenTrades.js"
+
+const MINUTE = 60_000
+/** An idle stretch longer than a day is a session break (a replay of old data, a long outage), not empty minutes. */
+const MAX_FLAT_FILL = 1_440 * MINUTE
+
+export interface AggregatorOptions {
+  /** Timeframes to emit; 1m candles are always built because every other timeframe is rolled up from them. */
+  readonly timeframes: ReadonlyArray<Timeframe>
+  readonly graceMs: number
+  readonly emptyCandles: "flat" | "skip"
+  /** How long after its close a final candle can still be amended; older trades are refused as too late. */
+  readonly amendHorizonMs: number
+}
+
+export type TradeOutcome = "accepted" | "late" | "duplicate" | "tooLate"
+
+interface Level {
+  readonly timeframe: Timeframe
+  readonly period: number
+  readonly emit: boolean
+  readonly open: Map<number, CandleBuilder>
+  readonly finals: Map<number, CandleBuilder>
+}
+
+/**
+ * Candles of one exchange+symbol for every timeframe, driven only by the trades and watermarks it is handed.
+ * Time is an argument, never read, so the clock-driven actor around it and the tests decide when it advances.
+ */
+export class CandleAggregator {
+  private watermark = Number.NEGATIVE_INFINITY
+  /** Open time of the newest final 1m candle. */
+  private lastFinal = Number.NEGATIVE_INFINITY
+  /** Close of the newest non-empty final 1m candle: what an empty minute repeats. */
+  private lastPrice: string | undefined
+  private readonly minute: Level
+  private readonly higher: ReadonlyArray<Level>
+  private readonly seen = new SeenTrades()
+  /** Final candles changed since they were emitted: late trades and gaps found after the fact. */
+  private readonly amended = new Map<CandleBuilder, Level>()
+  private readonly emitted = new WeakSet<CandleBuilder>()
+
+  constructor(
+    readonly exchange: ExchangeId,
+    readonly symbol: string,
+    private readonly options: AggregatorOptions,
+  ) {
+    const level = (timeframe: Timeframe): Level => ({
+      timeframe,
+      period: periodMs(timeframe),
+      emit: options.timeframes.includes(timeframe),
+      open: new Map(),
+      finals: new Map(),
+    })
+    this.minute = level("1m")
+    this.higher = [...new Set(options.timeframes)]
+      .filter((tf) => tf !== "1m")
+      .sort((a, b) => periodMs(a) - periodMs(b))
+      .map(level)
+  }
+
+  addTrade(t: CandleTrade): TradeOutcome {
+    if (t.exchangeTs < this.watermark - this.options.amendHorizonMs) return "tooLate"
+    if (!this.seen.add(t.seq, t.tradeId, t.exchangeTs)) return "duplicate"
+    const b = bucketStart(t.exchangeTs, MINUTE)
+    if (b > this.lastFinal) {
+      this.openBuilder(this.minute, b).addTrade(t)
+      return "accepted"
+    }
+    for (const level of [this.minute, ...this.higher]) this.builderForLate(level, t.exchangeTs).addTrade(t)
+    return "late"
+  }
+
+  /** Trades between `fromTs` and `toTs` are missing: every candle that spans part of that range is incomplete. */
+  markGap(fromTs: number, toTs: number): void {
+    const first = Math.max(bucketStart(fromTs, MINUTE), bucketStart(toTs, MINUTE) - MAX_FLAT_FILL)
+    for (let b = first; b <= toTs; b += MINUTE) {
+      if (b < this.watermark - this.options.amendHorizonMs - MINUTE) continue
+      if (b > this.lastFinal) this.openBuilder(this.minute, b).complete = false
+      else this.markIncomplete(this.minute, b)
+    }
+    for (const level of this.higher) {
+      for (let hb = bucketStart(first, level.period); hb <= toTs; hb += level.period) {
+        const open = level.open.get(hb)
+        if (open !== undefined) open.complete = false
+        else this.markIncomplete(level, hb)
+      }
+    }
+  }
+
+  /**
+   * Moves event time to `watermark`: finalises every candle with closeTime + grace ≤ watermark (filling empty
+   * minutes), rolls 1m candles into the higher timeframes, and appends what changed to `out`.
+   */
+  advance(watermark: number, out: Array<Candle>): void {
+    if (watermark > this.watermark) {
+      this.watermark = watermark
+      const dueLast = bucketStart(watermark - this.options.graceMs - MINUTE + 1, MINUTE)
+      if (dueLast > this.lastFinal) {
+        this.finaliseMinutes(dueLast, out)
+        for (const level of this.higher) this.finaliseDue(level, out)
+        this.evict(watermark - this.options.amendHorizonMs)
+      }
+    }
+    for (const [builder, level] of this.amended) this.emit(builder, level, out)
+    this.amended.clear()
+  }
+
+  /** The watermark at which `advance` next has something to finalise; +∞ when nothing is pending. */
+  nextDeadline(): number {
+    let first = Number.POSITIVE_INFINITY
+    for (const b of this.minute.open.keys()) if (b < first) first = b
+    if (this.fillsEmpty) first = Math.min(first, this.lastFinal + MINUTE)
+    let deadline = first + MINUTE - 1 + this.options.graceMs
+    for (const level of this.higher)
+      for (const hb of level.open.keys()) deadline = Math.min(deadline, hb + level.period - 1 + this.options.graceMs)
+    return deadline
+  }
+
+  /** Snapshots of the candles still open (isFinal=false), e.g. to store what a shutdown would otherwise lose. */
+  snapshotOpen(out: Array<Candle>): void {
+    const minutes = [...this.minute.open.values()].filter((b) => !b.isEmpty || !b.complete)
+    if (this.minute.emit) for (const b of minutes) out.push(b.build(this.exchange, this.symbol, "1m"))
+    for (const level of this.higher) {
+      const buckets = new Map<number, CandleBuilder>()
+      const bucket = (hb: number) => {
+        const existing = buckets.get(hb)
+        if (existing !== undefined) return existing
+        const created = new CandleBuilder(hb, hb + level.period - 1)
+        buckets.set(hb, created)
+        return created
+      }
+      for (const [hb, open] of level.open) bucket(hb).merge(open)
+      for (const m of minutes) bucket(bucketStart(m.openTime, level.period)).merge(m)
+      if (level.emit)
+        for (const s of buckets.values()) if (!s.isEmpty) out.push(s.build(this.exchange, this.symbol, level.timeframe))
+    }
+  }
+
+  private get fillsEmpty(): boolean {
+    return this.options.emptyCandles === "flat" && this.lastPrice !== undefined
+  }
+
+  private finaliseMinutes(dueLast: number, out: Array<Candle>): void {
+    const pending = [...this.minute.open.keys()].filter((b) => b <= dueLast).sort((a, b) => a - b)
+    let i = 0
+    let b = this.lastFinal === Number.NEGATIVE_INFINITY ? (pending[0] ?? dueLast + MINUTE) : this.lastFinal + MINUTE
+    while (b <= dueLast) {
+      let builder = this.minute.open.get(b)
+      if (builder !== undefined) {
+        this.minute.open.delete(b)
+        i++
+      } else if (this.fillsEmpty) {
+        builder = new CandleBuilder(b, b + MINUTE - 1)
+      }
+      if (builder !== undefined) this.finaliseMinute(builder, out)
+      this.lastFinal = b
+      const nextOpen = pending[i] ?? Number.POSITIVE_INFINITY
+      const stop = Math.min(nextOpen, dueLast + MINUTE)
+      b = this.fillsEmpty && stop - b <= MAX_FLAT_FILL ? b + MINUTE : stop
+    }
+    this.lastFinal = Math.max(this.lastFinal, dueLast)
+  }
+
+  private finaliseMinute(builder: CandleBuilder, out: Array<Candle>): void {
+    if (builder.isEmpty) builder.flatPrice ??= this.lastPrice
+    builder.isFinal = true
+    this.minute.finals.set(builder.openTime, builder)
+    this.emit(builder, this.minute, out)
+    this.lastPrice = builder.lastPrice ?? this.lastPrice
+    for (const level of this.higher) this.openBuilder(level, bucketStart(builder.openTime, level.period)).merge(builder)
+  }
+
+  private finaliseDue(level: Level, out: Array<Candle>): void {
+    for (const [hb, builder] of level.open) {
+      if (hb + level.period - 1 + this.options.graceMs > this.watermark) continue
+      level.open.delete(hb)
+      builder.isFinal = true
+      level.finals.set(hb, builder)
+      this.emit(builder, level, out)
+    }
+  }
+
+  private emit(builder: CandleBuilder, level: Level, out: Array<Candle>): void {
+    // An empty candle is shown flat (or, in skip mode, only when a gap makes it incomplete) and only once there is a
+    // previous close to repeat: a candle without any price is not a candle.
+    const visible = builder.isEmpty
+      ? builder.flatPrice !== undefined && (this.options.emptyCandles === "flat" || !builder.complete)
+      : true
+    if (!level.emit || !visible) return
+    if (this.emitted.has(builder)) builder.revision++
+    else this.emitted.add(builder)
+    out.push(builder.build(this.exchange, this.symbol, level.timeframe))
+  }
+
+  private openBuilder(level: Level, b: number): CandleBuilder {
+    let builder = level.open.get(b)
+    if (builder === undefined) {
+      builder = new CandleBuilder(b, b + level.period - 1)
+      level.open.set(b, builder)
+    }
+    return builder
+  }
+
+  /** The candle a late trade at `ts` belongs to: still open at this level, already final, or final but never built. */
+  private builderForLate(level: Level, ts: number): CandleBuilder {
+    const b = bucketStart(ts, level.period)
+    const open = level.open.get(b)
+    if (open !== undefined) return open
+    let builder = level.finals.get(b)
+    if (builder === undefined) {
+      builder = new CandleBuilder(b, b + level.period - 1)
+      builder.isFinal = true
+      level.finals.set(b, builder)
+    }
+    this.amended.set(builder, level)
+    return builder
+  }
+
+  private markIncomplete(level: Level, b: number): void {
+    let builder = level.finals.get(b)
+    if (builder === undefined) {
+      if (level !== this.minute) return
+      builder = new CandleBuilder(b, b + MINUTE - 1)
+      builder.isFinal = true
+      builder.flatPrice = this.lastPrice
+      level.finals.set(b, builder)
+    }
+    if (!builder.complete) return
+    builder.complete = false
+    this.amended.set(builder, level)
+  }
+
+  /** Finals are kept in the order they closed (late-built ones aside, which merely linger), so this stops early. */
+  private evict(cutoff: number): void {
+    this.evictLevel(this.minute, cutoff)
+    for (const level of this.higher) this.evictLevel(level, cutoff)
+    this.seen.evictBefore(cutoff)
+  }
+
+  private evictLevel(level: Level, cutoff: number): void {
+    for (const builder of level.finals.values()) {
+      if (builder.closeTime >= cutoff) return
+      level.finals.delete(builder.openTime)
+    }
+  }
+}

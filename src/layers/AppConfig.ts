@@ -1,0 +1,207 @@
+import {
+  Cause,
+  Config,
+  ConfigError,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  LogLevel,
+  Option,
+  type Redacted,
+  Schema,
+} from "effect"
+import { DEFAULT_TIMEFRAMES, Timeframe } from "../schema/Candle.js"
+import { ExchangeId, UnifiedSymbol } from "../schema/Market.js"
+
+/** Feeds this build can run; FEEDS naming any other exchange is refused at start-up. */
+export const SUPPORTED_FEEDS: ReadonlyArray<ExchangeId> = ["binance"]
+
+export interface FeedConfig {
+  readonly exchange: ExchangeId
+  readonly symbols: ReadonlyArray<string>
+  readonly wsUrl: string
+}
+
+export interface AppConfigShape {
+  readonly feeds: ReadonlyArray<FeedConfig>
+  readonly binanceTradeStream: "trade" | "aggTrade"
+  readonly timeframes: ReadonlyArray<Timeframe>
+  readonly candleGraceMs: number
+  readonly candleEmpty: "flat" | "skip"
+  readonly candleAmendHorizonMs: number
+  readonly tradeFutureToleranceMs: number
+  readonly databaseUrl: Option.Option<Redacted.Redacted>
+  readonly dataDir: string
+  readonly httpPort: number
+  readonly logLevel: LogLevel.LogLevel
+  readonly mailboxCapacity: number
+  /** Connection liveness: ping interval and how long a pong may take. */
+  readonly pingInterval: Duration.Duration
+  readonly pongTimeout: Duration.Duration
+  /** A connection that delivers no frame at all for this long is replaced. */
+  readonly staleAfter: Duration.Duration
+  readonly reconnectBase: Duration.Duration
+  readonly reconnectMax: Duration.Duration
+  /** A connection that stayed up this long resets the reconnect backoff. */
+  readonly healthyAfter: Duration.Duration
+  readonly storeBatchSize: number
+  readonly storeFlushInterval: Duration.Duration
+  readonly shutdownTimeout: Duration.Duration
+}
+
+export class AppConfig extends Context.Tag("ingestd/AppConfig")<AppConfig, AppConfigShape>() {}
+
+/** Start-up refused because of the environment; the message names the variable and the expected value. */
+export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly message: string }> {}
+
+const DEFAULT_WS_URLS: Record<ExchangeId, string> = {
+  binance: "wss://stream.binance.com:9443",
+  coinbase: "wss://advanced-trade-ws.coinbase.com",
+  kraken: "wss://ws.kraken.com/v2",
+  bybit: "wss://stream.bybit.com/v5/public/spot",
+  okx: "wss://ws.okx.com:8443/ws/v5/public",
+}
+const DEFAULT_SYMBOLS: Partial<Record<ExchangeId, ReadonlyArray<string>>> = { binance: ["BTC/USDT", "ETH/USDT"] }
+
+const list = (name: string) =>
+  Config.string(name).pipe(
+    Config.map((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    ),
+  )
+
+const literalList = <A extends string>(name: string, schema: Schema.Schema<A>, fallback: ReadonlyArray<A>) =>
+  list(name).pipe(
+    Config.mapOrFail((xs) => {
+      const bad = xs.filter((x) => !Schema.is(schema)(x))
+      return bad.length === 0
+        ? Either.right(xs as unknown as ReadonlyArray<A>)
+        : Either.left(ConfigError.InvalidData([name], `unknown value ${bad.join(", ")}`))
+    }),
+    Config.withDefault(fallback),
+  )
+
+const millis = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "must be a whole number of milliseconds ≥ 0", validation: (n) => n >= 0 }),
+    Config.withDefault(fallback),
+  )
+
+const positive = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "must be a whole number ≥ 1", validation: (n) => n >= 1 }),
+    Config.withDefault(fallback),
+  )
+
+const duration = (name: string, fallback: number) => millis(name, fallback).pipe(Config.map(Duration.millis))
+
+const feedConfig = (exchange: ExchangeId) => {
+  const prefix = exchange.toUpperCase()
+  return Config.all({
+    symbols: list(`${prefix}_SYMBOLS`).pipe(
+      Config.mapOrFail((xs) => {
+        const bad = xs.filter((x) => !Schema.is(UnifiedSymbol)(x))
+        if (bad.length > 0)
+          return Either.left(
+            ConfigError.InvalidData([`${prefix}_SYMBOLS`], `${bad.join(", ")} is not BASE/QUOTE (e.g. BTC/USDT)`),
+          )
+        if (xs.length === 0) return Either.left(ConfigError.InvalidData([`${prefix}_SYMBOLS`], "lists no symbol"))
+        return Either.right(xs)
+      }),
+      Config.withDefault(DEFAULT_SYMBOLS[exchange] ?? []),
+    ),
+    wsUrl: Config.string(`${prefix}_WS_URL`).pipe(
+      Config.validate({ message: "must be a ws:// or wss:// URL", validation: (u) => /^wss?:\/\/[^\s]+$/.test(u) }),
+      Config.withDefault(DEFAULT_WS_URLS[exchange]),
+    ),
+  }).pipe(Config.map((c): FeedConfig => ({ exchange, ...c })))
+}
+
+const feedsConfig = literalList("FEEDS", ExchangeId, ["binance"]).pipe(
+  Config.mapOrFail((feeds) => {
+    const unsupported = feeds.filter((f) => !SUPPORTED_FEEDS.includes(f))
+    return unsupported.length === 0
+      ? Either.right(feeds)
+      : Either.left(
+          ConfigError.InvalidData(
+            ["FEEDS"],
+            `${unsupported.join(", ")} not available in this build (available: ${SUPPORTED_FEEDS.join(", ")})`,
+          ),
+        )
+  }),
+)
+
+const baseConfig = Config.all({
+  feeds: feedsConfig,
+  binanceTradeStream: Config.literal("trade", "aggTrade")("BINANCE_TRADE_STREAM").pipe(Config.withDefault("trade")),
+  timeframes: literalList("TIMEFRAMES", Timeframe, DEFAULT_TIMEFRAMES),
+  candleGraceMs: millis("CANDLE_GRACE_MS", 2_000),
+  candleEmpty: Config.literal("flat", "skip")("CANDLE_EMPTY").pipe(Config.withDefault("flat")),
+  candleAmendHorizonMs: millis("CANDLE_AMEND_HORIZON_MS", 3_600_000),
+  tradeFutureToleranceMs: millis("TRADE_FUTURE_TOLERANCE_MS", 10_000),
+  databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
+  dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
+  httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
+  logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
+  mailboxCapacity: positive("MAILBOX_CAPACITY", 4_096),
+  pingInterval: duration("FEED_PING_INTERVAL_MS", 15_000),
+  pongTimeout: duration("FEED_PONG_TIMEOUT_MS", 10_000),
+  staleAfter: duration("FEED_STALE_MS", 60_000),
+  reconnectBase: duration("FEED_RECONNECT_BASE_MS", 1_000),
+  reconnectMax: duration("FEED_RECONNECT_MAX_MS", 60_000),
+  healthyAfter: duration("FEED_HEALTHY_AFTER_MS", 30_000),
+  storeBatchSize: positive("STORE_BATCH_SIZE", 1_000),
+  storeFlushInterval: duration("STORE_FLUSH_MS", 1_000),
+  shutdownTimeout: duration("SHUTDOWN_TIMEOUT_MS", 10_000),
+})
+
+/** Reads and validates the whole environment; fails with every invalid variable, not only the first. */
+export const loadAppConfig: Effect.Effect<AppConfigShape, ConfigError.ConfigError> = Effect.gen(function* () {
+  const base = yield* baseConfig
+  const feeds = yield* Config.all(base.feeds.map(feedConfig))
+  return { ...base, feeds, timeframes: [...new Set(base.timeframes)] }
+})
+
+/** One line per invalid variable, e.g. `HTTP_PORT: Expected a valid port …, but received: abc`. */
+export const describeConfigError = (error: ConfigError.ConfigError): string => {
+  const lines: Array<string> = []
+  const walk = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        walk(e.left)
+        walk(e.right)
+        return
+      case "InvalidData":
+      case "MissingData":
+      case "SourceUnavailable":
+      case "Unsupported":
+        lines.push(`${e.path.join("_")}: ${e.message}`)
+        return
+    }
+  }
+  walk(error)
+  return [...new Set(lines)].join("; ")
+}
+
+export const AppConfigLive = Layer.effect(
+  AppConfig,
+  Effect.mapError(
+    loadAppConfig,
+    (e) => new ConfigInvalid({ message: `invalid configuration: ${describeConfigError(e)}` }),
+  ),
+)
+
+/** For the fatal-error reporter: the one-line message of a configuration failure, if that is what the cause is. */
+export const configFailure = (cause: Cause.Cause<unknown>): string | undefined =>
+  Option.getOrUndefined(
+    Option.flatMap(Cause.failureOption(cause), (e) =>
+      e instanceof ConfigInvalid ? Option.some(e.message) : Option.none(),
+    ),
+  )

@@ -1,0 +1,145 @@
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Effect } from "effect"
+import type { Candle, Timeframe } from "../schema/Candle.js"
+import type { ExchangeId } from "../schema/Market.js"
+
+export interface CandleQuery {
+  readonly exchange: ExchangeId
+  readonly symbol: string
+  readonly timeframe: Timeframe
+  readonly from?: number | undefined
+  readonly to?: number | undefined
+  readonly limit: number
+}
+
+type CandleRow = {
+  readonly exchange: string
+  readonly symbol: string
+  readonly timeframe: string
+  readonly timestamp: string
+  readonly open: string
+  readonly high: string
+  readonly low: string
+  readonly close: string
+  readonly volume: string
+  readonly quote_volume: string
+  readonly trades: number
+  readonly taker_buy_base: string
+  readonly taker_buy_quote: string
+  readonly vwap: string | null
+  readonly close_time: string
+  readonly is_final: boolean
+  readonly revision: number
+  readonly complete: boolean
+}
+
+/** Keeps, per natural key, the version that wins in the database too: final over open, then the higher revision. */
+export const dedupeCandles = (candles: ReadonlyArray<Candle>): ReadonlyArray<Candle> => {
+  const byKey = new Map<string, Candle>()
+  for (const c of candles) {
+    const key = `${c.exchange}\u0000${c.symbol}\u0000${c.timeframe}\u0000${c.openTime}`
+    const prev = byKey.get(key)
+    if (prev === undefined || rank(c) >= rank(prev)) byKey.set(key, c)
+  }
+  return [...byKey.values()]
+}
+const rank = (c: Candle) => (c.isFinal ? 1_000_000_000 : 0) + c.revision
+
+/**
+ * Candle persistence. Upserts are idempotent and ordered by (is_final, revision), so retries, at-least-once
+ * redelivery and several daemons writing the same candle converge on the newest version.
+ */
+export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleStore", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    // One array parameter per column (unnest) keeps any batch size far below PostgreSQL's 65,535-parameter limit.
+    const upsertCandles = (cs: ReadonlyArray<Candle>) => sql`
+      INSERT INTO ohlcv_candles AS c (exchange, symbol, timeframe, "timestamp", open, high, low, close, volume,
+        quote_volume, trades, taker_buy_base, taker_buy_quote, vwap, close_time, is_final, revision, complete)
+      SELECT * FROM unnest(
+        ${cs.map((c) => c.exchange)}::text[], ${cs.map((c) => c.symbol)}::text[], ${cs.map((c) => c.timeframe)}::text[],
+        ${cs.map((c) => c.openTime)}::bigint[], ${cs.map((c) => c.open)}::numeric[], ${cs.map((c) => c.high)}::numeric[],
+        ${cs.map((c) => c.low)}::numeric[], ${cs.map((c) => c.close)}::numeric[], ${cs.map((c) => c.volume)}::numeric[],
+        ${cs.map((c) => c.quoteVolume)}::numeric[], ${cs.map((c) => c.trades)}::integer[],
+        ${cs.map((c) => c.takerBuyBase)}::numeric[], ${cs.map((c) => c.takerBuyQuote)}::numeric[],
+        ${cs.map((c) => c.vwap)}::numeric[], ${cs.map((c) => c.closeTime)}::bigint[], ${cs.map((c) => c.isFinal)}::boolean[],
+        ${cs.map((c) => c.revision)}::integer[], ${cs.map((c) => c.complete)}::boolean[])
+      ON CONFLICT (exchange, symbol, timeframe, "timestamp") DO UPDATE SET
+        open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+        volume = EXCLUDED.volume, quote_volume = EXCLUDED.quote_volume, trades = EXCLUDED.trades,
+        taker_buy_base = EXCLUDED.taker_buy_base, taker_buy_quote = EXCLUDED.taker_buy_quote, vwap = EXCLUDED.vwap,
+        close_time = EXCLUDED.close_time, is_final = EXCLUDED.is_final, revision = EXCLUDED.revision,
+        complete = EXCLUDED.complete, updated_at = now()
+      WHERE (c.is_final, c.revision) <= (EXCLUDED.is_final, EXCLUDED.revision)`
+
+    /** Progress per exchange+symbol+timeframe: the newest final candle and the last trade in it. */
+    const upsertStatus = (cs: ReadonlyArray<Candle>) => {
+      const latest = new Map<string, Candle>()
+      for (const c of cs) {
+        if (!c.isFinal) continue
+        const key = `${c.exchange}\u0000${c.symbol}\u0000${c.timeframe}`
+        const prev = latest.get(key)
+        if (prev === undefined || c.openTime > prev.openTime) latest.set(key, c)
+      }
+      const rows = [...latest.values()]
+      if (rows.length === 0) return Effect.void
+      return sql`
+        INSERT INTO ingestion_status AS s (exchange, symbol, timeframe, last_ingested_timestamp, last_trade_id,
+          last_ingested_at, ingestion_mode, status, latency_ms, updated_at)
+        SELECT e, sy, tf, ts, NULLIF(tid, ''), now(), 'websocket', 'active',
+          LEAST(GREATEST((extract(epoch FROM now()) * 1000)::bigint - ct, 0), 2147483647)::integer, now()
+        FROM unnest(${rows.map((c) => c.exchange)}::text[], ${rows.map((c) => c.symbol)}::text[],
+          ${rows.map((c) => c.timeframe)}::text[], ${rows.map((c) => c.openTime)}::bigint[],
+          ${rows.map((c) => c.lastTradeId)}::text[], ${rows.map((c) => c.closeTime)}::bigint[]) AS u(e, sy, tf, ts, tid, ct)
+        ON CONFLICT (exchange, symbol, timeframe) DO UPDATE SET
+          last_ingested_timestamp = EXCLUDED.last_ingested_timestamp,
+          last_trade_id = COALESCE(EXCLUDED.last_trade_id, s.last_trade_id),
+          last_ingested_at = EXCLUDED.last_ingested_at, ingestion_mode = EXCLUDED.ingestion_mode,
+          status = EXCLUDED.status, error_message = NULL, latency_ms = EXCLUDED.latency_ms, updated_at = now()
+        WHERE s.last_ingested_timestamp IS NULL OR s.last_ingested_timestamp <= EXCLUDED.last_ingested_timestamp`.pipe(
+        Effect.asVoid,
+      )
+    }
+
+    const upsert = (candles: ReadonlyArray<Candle>): Effect.Effect<void, SqlError.SqlError> => {
+      const cs = dedupeCandles(candles)
+      return cs.length === 0 ? Effect.void : sql.withTransaction(Effect.zipRight(upsertCandles(cs), upsertStatus(cs)))
+    }
+
+    const query = (q: CandleQuery) =>
+      sql<CandleRow>`
+        SELECT exchange, symbol, timeframe, "timestamp", open, high, low, close, volume, quote_volume, trades,
+          taker_buy_base, taker_buy_quote, vwap, close_time, is_final, revision, complete
+        FROM ohlcv_candles
+        WHERE exchange = ${q.exchange} AND symbol = ${q.symbol} AND timeframe = ${q.timeframe}
+          AND "timestamp" >= ${q.from ?? 0} AND "timestamp" <= ${q.to ?? Number.MAX_SAFE_INTEGER}
+        ORDER BY "timestamp" DESC
+        LIMIT ${q.limit}`.pipe(Effect.map((rows) => rows.map(fromRow).reverse()))
+
+    const ping = sql`SELECT 1`.pipe(Effect.asVoid)
+
+    return { upsert, query, ping } as const
+  }),
+}) {}
+
+const fromRow = (r: CandleRow) => ({
+  exchange: r.exchange,
+  symbol: r.symbol,
+  timeframe: r.timeframe,
+  openTime: Number(r.timestamp),
+  closeTime: Number(r.close_time),
+  open: r.open,
+  high: r.high,
+  low: r.low,
+  close: r.close,
+  volume: r.volume,
+  quoteVolume: r.quote_volume,
+  trades: r.trades,
+  takerBuyBase: r.taker_buy_base,
+  takerBuyQuote: r.taker_buy_quote,
+  vwap: r.vwap,
+  isFinal: r.is_final,
+  revision: r.revision,
+  complete: r.complete,
+})

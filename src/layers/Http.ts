@@ -1,0 +1,70 @@
+import { createServer } from "node:http"
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, Schema } from "effect"
+import { Timeframe } from "../schema/Candle.js"
+import { ExchangeId } from "../schema/Market.js"
+import { AppConfig } from "./AppConfig.js"
+import { CandleStore } from "./CandleStore.js"
+import { Health } from "./Health.js"
+import { renderPrometheus } from "./Prometheus.js"
+
+const Millis = Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
+
+const CandlesParams = Schema.Struct({
+  exchange: ExchangeId,
+  symbol: Schema.String,
+  timeframe: Timeframe,
+  from: Schema.optional(Millis),
+  to: Schema.optional(Millis),
+  limit: Schema.optionalWith(Millis.pipe(Schema.between(1, 10_000)), { default: () => 1_000 }),
+})
+
+const badRequest = (message: string) => HttpServerResponse.unsafeJson({ error: message }, { status: 400 })
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/healthz", HttpServerResponse.json({ status: "ok" })),
+  HttpRouter.get(
+    "/readyz",
+    Effect.gen(function* () {
+      const report = yield* (yield* Health).report
+      return yield* HttpServerResponse.json(report, { status: report.ready ? 200 : 503 })
+    }),
+  ),
+  HttpRouter.get(
+    "/metrics",
+    Effect.map(renderPrometheus, (body) =>
+      HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }),
+    ),
+  ),
+  HttpRouter.get(
+    "/api/candles",
+    Effect.gen(function* () {
+      const params = yield* HttpServerRequest.schemaSearchParams(CandlesParams)
+      const candles = yield* (yield* CandleStore).query(params)
+      return yield* HttpServerResponse.json({ candles })
+    }).pipe(
+      Effect.catchTags({
+        ParseError: (e) =>
+          Effect.succeed(
+            badRequest(`${e.message.replace(/\s+/g, " ")}; expected exchange, symbol, timeframe[, from, to, limit]`),
+          ),
+        SqlError: (e) =>
+          Effect.zipRight(
+            Effect.logError("candle query failed", e),
+            Effect.succeed(HttpServerResponse.unsafeJson({ error: "store unavailable" }, { status: 503 })),
+          ),
+      }),
+    ),
+  ),
+)
+
+/** Health, readiness, Prometheus metrics and the candle API on HTTP_PORT. */
+export const HttpLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) =>
+    HttpServer.serve(router).pipe(
+      HttpServer.withLogAddress,
+      Layer.provide(NodeHttpServer.layer(createServer, { port: config.httpPort, host: "0.0.0.0" })),
+    ),
+  ),
+)

@@ -1,0 +1,83 @@
+import { Metric, MetricBoundaries } from "effect"
+
+/**
+ * The pipeline's instruments. Labels are bounded sets (exchange, symbol from configuration, reason codes):
+ * never ids or prices.
+ */
+export const framesReceived = Metric.counter("feed_frames_received_total", {
+  description: "WebSocket text frames received",
+  incremental: true,
+})
+export const framesRejected = Metric.counter("feed_frames_rejected_total", {
+  description: "Frames refused, by reason (malformed_json, schema, unknown_frame, oversize)",
+  incremental: true,
+})
+export const framesIgnored = Metric.counter("feed_frames_ignored_total", {
+  description: "Frames for streams or instruments not subscribed",
+  incremental: true,
+})
+export const tradesReceived = Metric.counter("trades_received_total", {
+  description: "Trades that entered a candle, per exchange and symbol",
+  incremental: true,
+})
+export const tradesDiscarded = Metric.counter("trades_discarded_total", {
+  description: "Trades not counted, by reason (duplicate, too_late, and validation failures)",
+  incremental: true,
+})
+export const lateTrades = Metric.counter("trades_late_total", {
+  description: "Trades whose candle was already final; each amends it",
+  incremental: true,
+})
+export const priceJumps = Metric.counter("trades_price_jump_total", {
+  description: "Trades more than 10% away from the previous trade (kept, flagged)",
+  incremental: true,
+})
+export const gapsDetected = Metric.counter("trade_gaps_total", {
+  description: "Trade-id gaps detected",
+  incremental: true,
+})
+export const gapTrades = Metric.counter("trade_gap_missing_trades_total", {
+  description: "Trades missing inside detected gaps",
+  incremental: true,
+})
+export const candlesEmitted = Metric.counter("candles_emitted_total", {
+  description: "Candles emitted by aggregators (finals, revisions and shutdown snapshots)",
+  incremental: true,
+})
+export const candleRevisions = Metric.counter("candle_revisions_total", {
+  description: "Candles re-emitted after they were final",
+  incremental: true,
+})
+export const candlesStored = Metric.counter("candles_stored_total", {
+  description: "Candle rows upserted, per sink",
+  incremental: true,
+})
+export const storeFailures = Metric.counter("store_write_failures_total", {
+  description: "Failed store batch writes, by kind (retryable, rejected)",
+  incremental: true,
+})
+export const deadLettered = Metric.counter("dead_lettered_total", {
+  description: "Rows or lines written to a dead-letter file, per sink",
+  incremental: true,
+})
+export const reconnects = Metric.counter("feed_reconnects_total", {
+  description: "Feed connection attempts after a failure",
+  incremental: true,
+})
+export const feedPaused = Metric.counter("feed_socket_pauses_total", {
+  description: "Times a feed socket was paused because its consumers were behind",
+  incremental: true,
+})
+export const actorRestarts = Metric.counter("actor_restarts_total", {
+  description: "Supervised actor restarts",
+  incremental: true,
+})
+export const storeBatchSize = Metric.histogram(
+  "store_batch_rows",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),
+  "Rows per store batch",
+)
+export const storeLatency = Metric.timerWithBoundaries(
+  "store_write_duration_ms",
+  [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+)

@@ -1,0 +1,54 @@
+import { Schema } from "effect"
+
+/** Combined-stream envelope: `{"stream":"btcusdt@trade","data":{…}}`. */
+export const Envelope = Schema.Struct({ stream: Schema.String, data: Schema.Unknown })
+
+/** `<symbol>@trade`. Older frames also carry buyer/seller order ids `b`/`a`; newer ones do not. */
+export const TradeFrame = Schema.Struct({
+  e: Schema.Literal("trade"),
+  E: Schema.Number,
+  s: Schema.String,
+  t: Schema.Number,
+  p: Schema.String,
+  q: Schema.String,
+  T: Schema.Number,
+  m: Schema.Boolean,
+})
+export type TradeFrame = typeof TradeFrame.Type
+
+/** `<symbol>@aggTrade`: `a` is contiguous per symbol; the record stands for raw trades `f`..`l`. */
+export const AggTradeFrame = Schema.Struct({
+  e: Schema.Literal("aggTrade"),
+  E: Schema.Number,
+  s: Schema.String,
+  a: Schema.Number,
+  p: Schema.String,
+  q: Schema.String,
+  f: Schema.Number,
+  l: Schema.Number,
+  T: Schema.Number,
+  m: Schema.Boolean,
+})
+export type AggTradeFrame = typeof AggTradeFrame.Type
+
+/** `<symbol>@bookTicker`: carries no timestamp, so the receive time stands in for it. */
+export const BookTickerFrame = Schema.Struct({
+  u: Schema.Number,
+  s: Schema.String,
+  b: Schema.String,
+  B: Schema.String,
+  a: Schema.String,
+  A: Schema.String,
+})
+export type BookTickerFrame = typeof BookTickerFrame.Type
+
+/** Answer to a SUBSCRIBE/UNSUBSCRIBE request. */
+export const ControlResponse = Schema.Struct({ id: Schema.Number, result: Schema.Unknown })
+
+/** Error answer, e.g. `{"error":{"code":2,"msg":"Invalid request"},"id":1}`. */
+export const ErrorResponse = Schema.Struct({
+  id: Schema.optional(Schema.Union(Schema.Number, Schema.Null)),
+  error: Schema.Struct({ code: Schema.Number, msg: Schema.String }),
+})
+
+export type TradeStream = "trade" | "aggTrade"

@@ -1,0 +1,67 @@
+import { Schema } from "effect"
+
+export const ExchangeId = Schema.Literal("binance", "coinbase", "kraken", "bybit", "okx")
+export type ExchangeId = typeof ExchangeId.Type
+
+/** An exact decimal as the exchange wrote it, e.g. `"0.21448000"`. */
+export const DecimalString = Schema.String.pipe(
+  Schema.pattern(/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/),
+  Schema.brand("DecimalString"),
+)
+export type DecimalString = typeof DecimalString.Type
+
+/** Unified `BASE/QUOTE` (spot) or ccxt's `BASE/QUOTE:SETTLE` (derivatives). */
+export const UnifiedSymbol = Schema.String.pipe(Schema.pattern(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/))
+
+export const Side = Schema.Literal("buy", "sell")
+export type Side = typeof Side.Type
+
+export const Trade = Schema.TaggedStruct("Trade", {
+  exchange: ExchangeId,
+  symbol: UnifiedSymbol,
+  tradeId: Schema.String,
+  /** The id as a number where the venue numbers trades contiguously (gap detection, cheap dedupe); −1 elsewhere. */
+  seq: Schema.Number,
+  price: Schema.Number,
+  qty: Schema.Number,
+  /** Exact decimal strings, kept beside the numbers so sums can be exact. */
+  priceText: Schema.String,
+  qtyText: Schema.String,
+  /** Taker side. */
+  side: Side,
+  exchangeTs: Schema.Number,
+  recvTs: Schema.Number,
+  isBuyerMaker: Schema.optional(Schema.Boolean),
+  /** Raw trades this record stands for: `l - f + 1` for a Binance aggTrade, 1 elsewhere. */
+  count: Schema.Number,
+})
+export type Trade = typeof Trade.Type
+
+export const Quote = Schema.TaggedStruct("Quote", {
+  exchange: ExchangeId,
+  symbol: UnifiedSymbol,
+  bid: Schema.Number,
+  ask: Schema.Number,
+  bidQty: Schema.Number,
+  askQty: Schema.Number,
+  ts: Schema.Number,
+})
+export type Quote = typeof Quote.Type
+
+/** The seed's "ProcessedTick": a trade enriched with the book top at the time it was seen. */
+export const Tick = Schema.Struct({
+  exchange: ExchangeId,
+  symbol: UnifiedSymbol,
+  bid: Schema.NullOr(Schema.Number),
+  ask: Schema.NullOr(Schema.Number),
+  last: Schema.Number,
+  volume: Schema.Number,
+  timestamp: Schema.Number,
+  mid: Schema.NullOr(Schema.Number),
+  spread: Schema.NullOr(Schema.Number),
+  spreadBps: Schema.NullOr(Schema.Number),
+})
+export type Tick = typeof Tick.Type
+
+/** `BTC/USDT` → `BTC_USDT`, the form used in InfluxDB tags and RabbitMQ routing keys. */
+export const symbolKey = (symbol: string): string => symbol.replace(/[/:]/g, "_")
