@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Starts the services the test suite talks to (PostgreSQL, RabbitMQ) on a Debian machine without Docker.
+# Idempotent: quick when they already run, loud when one cannot start. With Docker, `docker compose up -d --wait`.
+set -euo pipefail
+
+log() { printf 'services: %s\n' "$*"; }
+
+start_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then log "PostgreSQL is up"; return; fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    log "installing PostgreSQL"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && { log "PostgreSQL is up"; return; }; sleep 1; done
+  log "ERROR: PostgreSQL did not start on 127.0.0.1:5432 (see /var/log/postgresql)"; exit 1
+}
+
+start_rabbitmq() {
+  if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then log "RabbitMQ is up"; return; fi
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    log "installing RabbitMQ"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  log "starting RabbitMQ"
+  rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break; sleep 1; done
+  rabbitmqctl await_startup >/dev/null 2>&1 || { log "ERROR: RabbitMQ did not start (see /var/log/rabbitmq)"; exit 1; }
+  log "RabbitMQ is up"
+}
+
+start_postgres
+start_rabbitmq
