@@ -1,6 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
@@ -8,6 +6,7 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
 import { BinanceServer } from "../support/BinanceServer.js"
+import { freePort, startDaemon, until } from "../support/daemon.js"
 import { fixtureLines, fixtureMeta, type RecordedAggTrade } from "../support/fixtures.js"
 import { norm, referenceCandles } from "../support/reference.js"
 
@@ -32,46 +31,6 @@ const recordedSession = () => {
   )
   const trades = read("binance/aggTrade.jsonl").map((f) => (JSON.parse(f.raw) as { data: RecordedAggTrade }).data)
   return { frames: frames.map((f) => f.raw), trades }
-}
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = createServer()
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
-
-const until = async (what: string, condition: () => boolean | Promise<boolean>, ms = 30_000) => {
-  const deadline = Date.now() + ms
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
-interface Daemon {
-  readonly process: ChildProcess
-  readonly output: () => string
-  readonly exit: Promise<number | null>
-}
-
-const startDaemon = (env: Record<string, string>, cwd: string): Daemon => {
-  const child = spawn(process.execPath, [join(process.cwd(), "dist/main.js")], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
-  let output = ""
-  child.stdout.on("data", (d) => {
-    output += d.toString()
-  })
-  child.stderr.on("data", (d) => {
-    output += d.toString()
-  })
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  return { process: child, output: () => output, exit }
 }
 
 interface StoredCandle {

@@ -1,0 +1,44 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { join } from "node:path"
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer()
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+
+/** Polls in real time; the daemon under test is another process. */
+export const until = async (what: string, condition: () => boolean | Promise<boolean>, ms = 30_000) => {
+  const deadline = Date.now() + ms
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+export interface Daemon {
+  readonly process: ChildProcess
+  readonly output: () => string
+  readonly exit: Promise<number | null>
+}
+
+/** `node dist/main.js` with only PATH and the given variables in its environment. */
+export const startDaemon = (env: Record<string, string>, cwd: string): Daemon => {
+  const child = spawn(process.execPath, [join(process.cwd(), "dist/main.js")], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let output = ""
+  const collect = (d: Buffer) => {
+    output += d.toString()
+  }
+  child.stdout.on("data", collect)
+  child.stderr.on("data", collect)
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return { process: child, output: () => output, exit }
+}
