@@ -43,9 +43,10 @@ export const makeParser =
       return invalid("malformed_json", `${(e as Error).message}; frame starts ${JSON.stringify(raw.slice(0, 80))}`)
     }
     if (envelope.is(msg)) return parseStream(msg.stream, msg.data, symbols, recvTs)
-    if (control.is(msg)) return { _tag: "Control", id: msg.id }
+    // Errors first: an error answer also has an `id`, and `result: unknown` is satisfied by its absence.
     if (typeof msg === "object" && msg !== null && "error" in msg)
       return { _tag: "ServerError", message: JSON.stringify((msg as { error: unknown }).error) }
+    if (control.is(msg)) return { _tag: "Control", id: msg.id }
     return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
   }
 
