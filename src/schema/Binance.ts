@@ -45,10 +45,4 @@ export type BookTickerFrame = typeof BookTickerFrame.Type
 /** Answer to a SUBSCRIBE/UNSUBSCRIBE request. */
 export const ControlResponse = Schema.Struct({ id: Schema.Number, result: Schema.Unknown })
 
-/** Error answer, e.g. `{"error":{"code":2,"msg":"Invalid request"},"id":1}`. */
-export const ErrorResponse = Schema.Struct({
-  id: Schema.optional(Schema.Union(Schema.Number, Schema.Null)),
-  error: Schema.Struct({ code: Schema.Number, msg: Schema.String }),
-})
-
 export type TradeStream = "trade" | "aggTrade"
