@@ -2,16 +2,7 @@ import { Effect, Ref } from "effect"
 
 /** Lifecycle of an actor, a feed connection or a sink, as /readyz and /api report it. */
 export type ComponentState =
-  | "starting"
-  | "running"
-  | "restarting"
-  | "failed"
-  | "stopped"
-  | "connecting"
-  | "connected"
-  | "backoff"
-  | "up"
-  | "down"
+  "starting" | "running" | "restarting" | "failed" | "stopped" | "connecting" | "connected" | "backoff" | "up" | "down"
 
 const READY: ReadonlySet<ComponentState> = new Set(["running", "connected", "up", "backoff", "connecting"])
 
