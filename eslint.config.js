@@ -6,6 +6,11 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    // Plain JavaScript here is Node scripts; TypeScript files get these from @types/node.
+    files: ["**/*.{js,mjs}"],
+    languageOptions: { globals: { console: "readonly", process: "readonly", URL: "readonly" } },
+  },
+  {
     rules: {
       // Effect.gen bodies legitimately loop forever and some only yield on one branch.
       "no-constant-condition": ["error", { checkLoops: false }],
