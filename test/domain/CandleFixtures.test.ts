@@ -73,6 +73,7 @@ describe("candles from recorded Binance aggTrades", () => {
             trades: c.trades,
             takerBuyBase: norm(c.takerBuyBase),
             takerBuyQuote: norm(c.takerBuyQuote),
+            vwap: c.vwap === null ? null : norm(c.vwap),
           }).toEqual({
             open: e.open,
             high: e.high,
@@ -83,6 +84,7 @@ describe("candles from recorded Binance aggTrades", () => {
             trades: e.trades,
             takerBuyBase: e.takerBuyBase,
             takerBuyQuote: e.takerBuyQuote,
+            vwap: e.vwap,
           })
           expect(c.closeTime).toBe(c.openTime + periodMs(tf) - 1)
           expect(c.isFinal).toBe(true)

@@ -32,6 +32,8 @@ export interface RefTrade {
 
 export interface RefCandle {
   readonly openTime: number
+  /** quoteVolume / volume, rounded half-up to 18 fractional digits. */
+  readonly vwap: string | null
   readonly open: string
   readonly high: string
   readonly low: string
@@ -69,8 +71,12 @@ export const referenceCandles = (trades: ReadonlyArray<RefTrade>, periodMs: numb
         takerQuote += pq
       }
     }
+    // quote has scale 2·SCALE and volume SCALE: dividing quote·10^18 by volume·10^SCALE leaves units of 10^-18.
+    const den = volume * 10n ** SCALE
+    const vwapUnits = volume === 0n ? undefined : (quote * 10n ** 18n * 2n + den) / (2n * den)
     out.set(b, {
       openTime: b,
+      vwap: vwapUnits === undefined ? null : fromFixed(vwapUnits, 18n),
       open: fromFixed(prices[0]!),
       high: fromFixed(prices.reduce((a, x) => (x > a ? x : a))),
       low: fromFixed(prices.reduce((a, x) => (x < a ? x : a))),
