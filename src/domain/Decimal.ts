@@ -33,18 +33,6 @@ export const parse = (text: string): Decimal | undefined => {
   return scale >= 0 ? { units: digits, scale } : { units: digits * pow10(-scale), scale: 0 }
 }
 
-export const zero: Decimal = { units: 0n, scale: 0 }
-
-export const add = (a: Decimal, b: Decimal): Decimal => {
-  if (a.scale === b.scale) return { units: a.units + b.units, scale: a.scale }
-  if (a.scale > b.scale) return { units: a.units + b.units * pow10(a.scale - b.scale), scale: a.scale }
-  return { units: a.units * pow10(b.scale - a.scale) + b.units, scale: b.scale }
-}
-
-export const multiply = (a: Decimal, b: Decimal): Decimal => ({ units: a.units * b.units, scale: a.scale + b.scale })
-
-export const isZero = (a: Decimal): boolean => a.units === 0n
-
 /** Drops trailing fractional zeros, so equal values have one representation. */
 export const normalize = (a: Decimal): Decimal => {
   let { units, scale } = a
@@ -53,12 +41,6 @@ export const normalize = (a: Decimal): Decimal => {
     scale--
   }
   return { units, scale }
-}
-
-export const equals = (a: Decimal, b: Decimal): boolean => {
-  const x = normalize(a)
-  const y = normalize(b)
-  return x.units === y.units && x.scale === y.scale
 }
 
 export const format = (a: Decimal): string => formatUnits(a.units, a.scale)

@@ -37,18 +37,12 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
           }),
         ),
       )
-    const remove = (name: string) =>
-      Ref.update(components, (m) => {
-        const next = new Map(m)
-        next.delete(name)
-        return next
-      })
     const report = Ref.get(components).pipe(
       Effect.map((m): HealthReport => {
         const unhealthy = [...m].filter(([, h]) => !READY.has(h.state)).map(([n]) => n)
         return { ready: unhealthy.length === 0, components: Object.fromEntries(m), unhealthy }
       }),
     )
-    return { set, remove, report } as const
+    return { set, report } as const
   }),
 }) {}

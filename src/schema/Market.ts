@@ -62,6 +62,3 @@ export const Tick = Schema.Struct({
   spreadBps: Schema.NullOr(Schema.Number),
 })
 export type Tick = typeof Tick.Type
-
-/** `BTC/USDT` → `BTC_USDT`, the form used in InfluxDB tags and RabbitMQ routing keys. */
-export const symbolKey = (symbol: string): string => symbol.replace(/[/:]/g, "_")
