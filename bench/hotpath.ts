@@ -7,9 +7,9 @@
  */
 import { readFileSync } from "node:fs"
 import { computeTradeBars, normalizeTrades } from "tardis-dev"
-import { makeParser } from "../src/domain/BinanceFrames.js"
+import { binanceInstrument, makeParser } from "../src/domain/venues/Binance.js"
 import { GapDetector } from "../src/domain/GapDetector.js"
-import { binanceInstrument, SymbolMap } from "../src/domain/SymbolMap.js"
+import { SymbolMap } from "../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../src/domain/SymbolPipeline.js"
 import { Watermark } from "../src/domain/Watermark.js"
 import type { Candle } from "../src/schema/Candle.js"
@@ -91,7 +91,7 @@ const runOurs = (): number => {
     const t = parse(raw, now)
     if (t._tag !== "Trade") continue
     now = t.exchangeTs + 20
-    gaps.observe(t.symbol, t.seq, t.exchangeTs)
+    if (gaps.observe(t.symbol, t.seq, t.seq, t.exchangeTs) === "duplicate") continue
     if (pipelines.get(t.symbol)!.onTrade(t, now) !== undefined) n++
     watermark.observe(t.exchangeTs, now)
     // The actors advance after each mailbox batch; 256 frames is a typical batch under load.

@@ -30,15 +30,16 @@ export interface FeedSocketOptions {
   readonly lowWaterMark: number
   readonly pingInterval: Duration.Duration
   readonly pongTimeout: Duration.Duration
-  readonly staleAfter: Duration.Duration
+  /** An application-level ping text (Bybit, OKX, Kraken); undefined sends WebSocket ping frames. */
+  readonly ping?: string
 }
 
 export interface FeedSocket {
   readonly send: (text: string) => Effect.Effect<void, FeedError>
   /** Takes the frames buffered so far (at least one); fails once the connection closed and every frame was taken. */
   readonly take: Effect.Effect<ReadonlyArray<InboundFrame>, FeedError>
-  /** Ping/pong liveness and data staleness; fails when either gives up on the connection. */
-  readonly watchdogs: Effect.Effect<never, FeedError>
+  /** Connection liveness: fails when a ping goes unanswered and nothing else arrived either. */
+  readonly liveness: Effect.Effect<never, FeedError>
   readonly isPaused: () => boolean
 }
 
@@ -53,8 +54,7 @@ export const open = (o: FeedSocketOptions) =>
     const clock = yield* Effect.clock
     const frames = yield* Mailbox.make<InboundFrame, FeedError>()
     const fail = (op: FeedError["op"], reason: string) => new FeedError({ exchange: o.exchange, op, reason })
-    let lastFrameAt = clock.unsafeCurrentTimeMillis()
-    let pongSeen = true
+    let heard = true
     let paused = false
     let opened = false
     let closeReason: FeedError | undefined
@@ -63,9 +63,9 @@ export const open = (o: FeedSocketOptions) =>
       Effect.async<WebSocket, FeedError>((resume) => {
         const socket = new WebSocket(o.url, { maxPayload: o.maxPayload, handshakeTimeout: 10_000 })
         socket.on("message", (data, isBinary) => {
-          lastFrameAt = clock.unsafeCurrentTimeMillis()
+          heard = true
           const raw = isBinary || typeof data !== "string" ? data.toString() : data
-          frames.unsafeOffer({ raw, recvTs: lastFrameAt })
+          frames.unsafeOffer({ raw, recvTs: clock.unsafeCurrentTimeMillis() })
           if (!paused && sizeOf(frames) >= o.highWaterMark) {
             paused = true
             socket.pause()
@@ -73,7 +73,7 @@ export const open = (o: FeedSocketOptions) =>
           }
         })
         socket.on("pong", () => {
-          pongSeen = true
+          heard = true
         })
         socket.on("error", (err: Error & { code?: string }) => {
           if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
@@ -114,32 +114,23 @@ export const open = (o: FeedSocketOptions) =>
       }),
     )
 
+    // Any frame answers as well as a pong does: a busy connection is plainly alive, and venues with text pings
+    // answer with a frame. The ping is sent regardless, because some venues (OKX, Bybit) close connections that
+    // do not send anything themselves.
     const liveness = Effect.gen(function* () {
       while (true) {
         yield* Effect.sleep(o.pingInterval)
-        pongSeen = false
-        ws.ping()
+        heard = false
+        if (o.ping === undefined) ws.ping()
+        else ws.send(o.ping)
         yield* Effect.sleep(o.pongTimeout)
-        if (!pongSeen) return yield* Effect.fail(fail("liveness", `no pong within ${Duration.format(o.pongTimeout)}`))
+        // A paused socket reads nothing, pongs included; the backlog it holds is proof enough of life.
+        if (!heard && !paused)
+          return yield* Effect.fail(fail("liveness", `no answer to a ping within ${Duration.format(o.pongTimeout)}`))
       }
     })
 
-    const staleAfterMs = Duration.toMillis(o.staleAfter)
-    const staleness = Effect.gen(function* () {
-      while (true) {
-        const idle = clock.unsafeCurrentTimeMillis() - lastFrameAt
-        if (idle >= staleAfterMs)
-          return yield* Effect.fail(fail("stale", `no frame for ${Duration.format(Duration.millis(idle))}`))
-        yield* Effect.sleep(Duration.millis(staleAfterMs - idle))
-      }
-    })
-
-    return {
-      send,
-      take,
-      watchdogs: Effect.raceFirst(liveness, staleness),
-      isPaused: () => paused,
-    } satisfies FeedSocket
+    return { send, take, liveness, isPaused: () => paused } satisfies FeedSocket
   })
 
 const sizeOf = (mb: Mailbox.ReadonlyMailbox<unknown, unknown>): number => {

@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
+import { VENUES } from "../domain/venues/index.js"
 import { AppConfig } from "../layers/AppConfig.js"
-import { runBinanceFeed } from "./BinanceFeed.js"
+import { runFeed } from "./Feed.js"
 import { Supervisor } from "./Supervisor.js"
 
 /** Starts one supervised feed actor per exchange in FEEDS; stopping the layer closes their sockets first. */
@@ -8,14 +9,6 @@ export const FeedsLive = Layer.scopedDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const supervisor = yield* Supervisor
-    for (const feed of config.feeds) {
-      switch (feed.exchange) {
-        case "binance":
-          yield* supervisor.spawn("feed:binance", runBinanceFeed(feed))
-          break
-        default:
-          return yield* Effect.dieMessage(`no feed actor for ${feed.exchange}`)
-      }
-    }
+    for (const feed of config.feeds) yield* supervisor.spawn(`feed:${feed.exchange}`, runFeed(VENUES[feed.exchange], feed))
   }),
 )

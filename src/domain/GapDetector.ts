@@ -10,24 +10,29 @@ export interface TradeGap {
 }
 
 /**
- * Watches per-symbol trade ids on venues that number trades contiguously (Binance `t`/`a`). State survives a
- * reconnect on purpose: trades missed while disconnected are exactly the gap to report.
+ * Watches per-symbol trade ids on venues that number trades contiguously (Binance, Coinbase, Kraken v2, OKX).
+ * State survives a reconnect on purpose: trades missed while disconnected are exactly the gap to report, and
+ * trades a new connection repeats (a subscribe snapshot, a rotation overlap) are recognised as duplicates.
  */
 export class GapDetector {
   private readonly last = new Map<string, { id: number; ts: number }>()
 
-  observe(symbol: string, id: number, ts: number): TradeGap | undefined {
+  /**
+   * Records a trade record spanning ids `firstId..lastId` (one id, or an aggregated record's fills). Returns the gap
+   * before it, "duplicate" when every id in it was seen already, or undefined.
+   */
+  observe(symbol: string, firstId: number, lastId: number, ts: number): TradeGap | "duplicate" | undefined {
     const prev = this.last.get(symbol)
     if (prev === undefined) {
-      this.last.set(symbol, { id, ts })
+      this.last.set(symbol, { id: lastId, ts })
       return undefined
     }
-    if (id <= prev.id) return undefined
+    if (lastId <= prev.id) return "duplicate"
     const gap =
-      id > prev.id + 1
-        ? { symbol, firstMissing: prev.id + 1, lastMissing: id - 1, fromTs: prev.ts, toTs: ts }
+      firstId > prev.id + 1
+        ? { symbol, firstMissing: prev.id + 1, lastMissing: firstId - 1, fromTs: prev.ts, toTs: ts }
         : undefined
-    prev.id = id
+    prev.id = lastId
     prev.ts = ts
     return gap
   }

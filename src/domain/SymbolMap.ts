@@ -2,8 +2,15 @@
 export class SymbolMap {
   private readonly byVenue = new Map<string, string>()
 
-  constructor(unified: ReadonlyArray<string>, venueOf: (unified: string) => string) {
-    for (const u of unified) this.byVenue.set(venueOf(u), u)
+  constructor(
+    unified: ReadonlyArray<string>,
+    venueOf: (unified: string) => string,
+    aliasesOf: (unified: string) => ReadonlyArray<string> = () => [],
+  ) {
+    for (const u of unified) {
+      this.byVenue.set(venueOf(u), u)
+      for (const alias of aliasesOf(u)) this.byVenue.set(alias, u)
+    }
   }
 
   /** The unified symbol of a venue instrument; undefined for an instrument nobody subscribed to. */
@@ -11,6 +18,3 @@ export class SymbolMap {
     return this.byVenue.get(venue)
   }
 }
-
-/** Binance spot names concatenate base and quote: `BTC/USDT` → `BTCUSDT`. */
-export const binanceInstrument = (unified: string): string => unified.replace("/", "")

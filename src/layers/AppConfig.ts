@@ -17,7 +17,7 @@ import { DEFAULT_TIMEFRAMES, Timeframe } from "../schema/Candle.js"
 import { ExchangeId, UnifiedSymbol } from "../schema/Market.js"
 
 /** Feeds this build can run; FEEDS naming any other exchange is refused at start-up. */
-export const SUPPORTED_FEEDS: ReadonlyArray<ExchangeId> = ["binance"]
+export const SUPPORTED_FEEDS: ReadonlyArray<ExchangeId> = ["binance", "coinbase", "kraken", "bybit", "okx"]
 
 export interface FeedConfig {
   readonly exchange: ExchangeId
@@ -41,8 +41,15 @@ export interface AppConfigShape {
   /** Connection liveness: ping interval and how long a pong may take. */
   readonly pingInterval: Duration.Duration
   readonly pongTimeout: Duration.Duration
-  /** A connection that delivers no frame at all for this long is replaced. */
+  /**
+   * A connection that delivers no trade or quote for this long (or longer, where its observed rate is slower) is
+   * replaced; a symbol silent this long is reported quiet, never reconnected for.
+   */
   readonly staleAfter: Duration.Duration
+  /** Age at which a connection to a venue that caps connection lifetime (Binance: 24 h) is replaced; default 15 min before the cap. */
+  readonly rotateAfter: Option.Option<Duration.Duration>
+  /** How long the old and new connection overlap during a replacement. */
+  readonly rotationOverlap: Duration.Duration
   readonly reconnectBase: Duration.Duration
   readonly reconnectMax: Duration.Duration
   /** A connection that stayed up this long resets the reconnect backoff. */
@@ -64,7 +71,13 @@ const DEFAULT_WS_URLS: Record<ExchangeId, string> = {
   bybit: "wss://stream.bybit.com/v5/public/spot",
   okx: "wss://ws.okx.com:8443/ws/v5/public",
 }
-const DEFAULT_SYMBOLS: Partial<Record<ExchangeId, ReadonlyArray<string>>> = { binance: ["BTC/USDT", "ETH/USDT"] }
+const DEFAULT_SYMBOLS: Record<ExchangeId, ReadonlyArray<string>> = {
+  binance: ["BTC/USDT", "ETH/USDT"],
+  coinbase: ["BTC/USD", "ETH/USD"],
+  kraken: ["BTC/USD", "ETH/USD"],
+  bybit: ["BTC/USDT", "ETH/USDT"],
+  okx: ["BTC/USDT", "ETH/USDT"],
+}
 
 const list = (name: string) =>
   Config.string(name).pipe(
@@ -109,12 +122,12 @@ const feedConfig = (exchange: ExchangeId) => {
         const bad = xs.filter((x) => !Schema.is(UnifiedSymbol)(x))
         if (bad.length > 0)
           return Either.left(
-            ConfigError.InvalidData([`${prefix}_SYMBOLS`], `${bad.join(", ")} is not BASE/QUOTE (e.g. BTC/USDT)`),
+            ConfigError.InvalidData([`${prefix}_SYMBOLS`], `${bad.join(", ")} is not BASE/QUOTE (e.g. BTC/USDT) or BASE/QUOTE:SETTLE for a derivative`),
           )
         if (xs.length === 0) return Either.left(ConfigError.InvalidData([`${prefix}_SYMBOLS`], "lists no symbol"))
         return Either.right(xs)
       }),
-      Config.withDefault(DEFAULT_SYMBOLS[exchange] ?? []),
+      Config.withDefault(DEFAULT_SYMBOLS[exchange]),
     ),
     wsUrl: Config.string(`${prefix}_WS_URL`).pipe(
       Config.validate({ message: "must be a ws:// or wss:// URL", validation: (u) => /^wss?:\/\/[^\s]+$/.test(u) }),
@@ -153,6 +166,13 @@ const baseConfig = Config.all({
   pingInterval: duration("FEED_PING_INTERVAL_MS", 15_000),
   pongTimeout: duration("FEED_PONG_TIMEOUT_MS", 10_000),
   staleAfter: duration("FEED_STALE_MS", 60_000),
+  rotateAfter: Config.option(
+    Config.integer("FEED_ROTATE_AFTER_MS").pipe(
+      Config.validate({ message: "must be a whole number of milliseconds ≥ 1000", validation: (n) => n >= 1_000 }),
+      Config.map(Duration.millis),
+    ),
+  ),
+  rotationOverlap: duration("FEED_ROTATION_OVERLAP_MS", 3_000),
   reconnectBase: duration("FEED_RECONNECT_BASE_MS", 1_000),
   reconnectMax: duration("FEED_RECONNECT_MAX_MS", 60_000),
   healthyAfter: duration("FEED_HEALTHY_AFTER_MS", 30_000),

@@ -81,3 +81,11 @@ export const storeLatency = Metric.timerWithBoundaries(
   "store_write_duration_ms",
   [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
 )
+export const rotations = Metric.counter("feed_rotations_total", {
+  description: "Connections replaced without a gap (Binance 24 h limit, server shutdown notices)",
+  incremental: true,
+})
+export const quietSymbols = Metric.counter("symbol_quiet_total", {
+  description: "Times a symbol went silent for longer than its own trade rate makes usual",
+  incremental: true,
+})

@@ -10,8 +10,10 @@ export const DecimalString = Schema.String.pipe(
 )
 export type DecimalString = typeof DecimalString.Type
 
-/** Unified `BASE/QUOTE` (spot) or ccxt's `BASE/QUOTE:SETTLE` (derivatives). */
-export const UnifiedSymbol = Schema.String.pipe(Schema.pattern(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+)?$/))
+/** Unified `BASE/QUOTE` (spot) or ccxt's derivatives: `BASE/QUOTE:SETTLE`, dated `…:SETTLE-YYMMDD`, options `…-STRIKE-C|P`. */
+export const UnifiedSymbol = Schema.String.pipe(
+  Schema.pattern(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+(-\d{6}(-\d+(\.\d+)?-[CP])?)?)?$/),
+)
 
 export const Side = Schema.Literal("buy", "sell")
 export type Side = typeof Side.Type

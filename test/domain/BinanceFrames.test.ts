@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { makeParser } from "../../src/domain/BinanceFrames.js"
-import { binanceInstrument, SymbolMap } from "../../src/domain/SymbolMap.js"
+import { binanceInstrument, makeParser } from "../../src/domain/venues/Binance.js"
+import { SymbolMap } from "../../src/domain/SymbolMap.js"
 import { fixtureLines } from "../support/fixtures.js"
 
 /** Every instrument in the recordings, subscribed, so that nothing is ignored for being unsubscribed. */

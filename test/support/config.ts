@@ -18,6 +18,8 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   pingInterval: Duration.seconds(15),
   pongTimeout: Duration.seconds(10),
   staleAfter: Duration.seconds(60),
+  rotateAfter: Option.none(),
+  rotationOverlap: Duration.seconds(1),
   reconnectBase: Duration.millis(100),
   reconnectMax: Duration.seconds(1),
   healthyAfter: Duration.seconds(30),

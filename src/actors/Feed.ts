@@ -1,0 +1,233 @@
+import { Clock, Duration, Effect, ExecutionStrategy, Exit, Metric, Option, Schedule, Scope } from "effect"
+import { ActivityMonitor } from "../domain/ActivityMonitor.js"
+import { GapDetector } from "../domain/GapDetector.js"
+import { SymbolMap } from "../domain/SymbolMap.js"
+import type { Decoder, Venue, VenueOptions } from "../domain/venues/Venue.js"
+import { AppConfig, type AppConfigShape, type FeedConfig } from "../layers/AppConfig.js"
+import { Health } from "../layers/Health.js"
+import * as Metrics from "../layers/Metrics.js"
+import { Aggregators } from "./Aggregators.js"
+import { makeFrameRouter } from "./FrameRouter.js"
+import { FeedError, type FeedSocket, open } from "./FeedSocket.js"
+
+/** Exchanges reject frames above about 1 MiB anyway; anything larger is a broken or hostile peer. */
+const MAX_PAYLOAD = 1 << 20
+/** A symbol may be silent this long at most before it is reported quiet, however illiquid it has been. */
+const MAX_QUIET_MS = 24 * 3_600_000
+
+/** Reconnect backoff: exponential from FEED_RECONNECT_BASE_MS, capped at FEED_RECONNECT_MAX_MS, jittered. */
+export const feedReconnectSchedule = (config: Pick<AppConfigShape, "reconnectBase" | "reconnectMax">) =>
+  Schedule.exponential(config.reconnectBase, 2).pipe(
+    Schedule.union(Schedule.spaced(config.reconnectMax)),
+    Schedule.jittered,
+    Schedule.delays,
+  )
+
+/** Splits symbols into groups of at most `size`, one connection each. */
+export const shardSymbols = <A>(symbols: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const shards: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < symbols.length; i += size) shards.push(symbols.slice(i, i + size))
+  return shards
+}
+
+interface Connection {
+  readonly socket: FeedSocket
+  readonly scope: Scope.CloseableScope
+  readonly decode: Decoder
+  readonly openedAt: number
+}
+
+/**
+ * The feed actor, one per exchange, parameterised by the exchange's Venue module. Symbols beyond one
+ * connection's limit are split across connections. Each connection is watched twice over: liveness (a ping must
+ * be answered) and data staleness (no trade or quote for longer than the connection's own rate makes usual), and
+ * is replaced, before a venue's forced disconnect, by an overlapping new one. Reconnects back off, forever: an
+ * unreachable exchange is a state to wait out, not a crash.
+ */
+export const runFeed = (venue: Venue, feed: FeedConfig) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const health = yield* Health
+    const port = (yield* Aggregators).port(venue.exchange)
+    const options: VenueOptions = { binanceTradeStream: config.binanceTradeStream }
+    const exchange = venue.exchange
+    const symbols = new SymbolMap(feed.symbols, venue.instrument, venue.aliases)
+    const url = venue.endpoint(feed.wsUrl)
+    const staleMs = Duration.toMillis(config.staleAfter)
+    const startedAt = yield* Clock.currentTimeMillis
+    const quiet = new ActivityMonitor(feed.symbols, startedAt, staleMs, MAX_QUIET_MS)
+    const route = makeFrameRouter({
+      exchange,
+      port,
+      gaps: venue.idSpan === undefined ? undefined : { detector: new GapDetector(), span: venue.idSpan },
+      graceMs: config.candleGraceMs,
+      activity: quiet,
+    })
+    const shards = shardSymbols(feed.symbols, venue.symbolsPerConnection(options))
+    const rotateAfterMs =
+      venue.maxConnectionMs === undefined
+        ? undefined
+        : Option.match(config.rotateAfter, {
+            onNone: () => venue.maxConnectionMs! - 15 * 60_000,
+            onSome: Duration.toMillis,
+          })
+
+    const runShard = (shard: ReadonlyArray<string>, index: number) =>
+      Effect.gen(function* () {
+        const name = shards.length === 1 ? `feed:${exchange}` : `feed:${exchange}#${index + 1}`
+        const subscriptions = venue.subscribe(shard.map(venue.instrument), options)
+        const data = new ActivityMonitor(["data"], startedAt, staleMs, 10 * staleMs)
+        let endedStale = false
+
+        const connect = (parent: Scope.Scope) =>
+          Effect.gen(function* () {
+            const scope = yield* Scope.fork(parent, ExecutionStrategy.sequential)
+            return yield* Effect.gen(function* () {
+              const socket = yield* open({
+                exchange,
+                url,
+                maxPayload: MAX_PAYLOAD,
+                highWaterMark: config.mailboxCapacity,
+                lowWaterMark: Math.floor(config.mailboxCapacity / 4),
+                pingInterval: config.pingInterval,
+                pongTimeout: config.pongTimeout,
+                ...(venue.ping === undefined ? {} : { ping: venue.ping }),
+              }).pipe(Scope.extend(scope))
+              for (const message of subscriptions) {
+                yield* socket.send(message)
+                yield* Effect.sleep(Duration.millis(venue.controlIntervalMs))
+              }
+              const openedAt = yield* Clock.currentTimeMillis
+              return { socket, scope, decode: venue.decoder(symbols, options), openedAt } satisfies Connection
+            }).pipe(Effect.tapErrorCause(() => Scope.close(scope, Exit.void)))
+          })
+
+        /** Reads frames until the server announces a shutdown (returned) or the connection fails. */
+        const consume = (c: Connection, untilShutdown: boolean) =>
+          Effect.gen(function* () {
+            while (true) {
+              const frames = yield* c.socket.take
+              const r = yield* route(frames, c.decode)
+              if (r.data > 0) data.observe("data", yield* Clock.currentTimeMillis)
+              if (untilShutdown && r.shutdown !== undefined) return `server notice: ${r.shutdown}`
+            }
+          })
+
+        const staleness = Effect.gen(function* () {
+          while (true) {
+            const now = yield* Clock.currentTimeMillis
+            const silent = data.check(now)[0]
+            if (silent !== undefined)
+              return yield* new FeedError({
+                exchange,
+                op: "stale",
+                reason: `no trade or quote for ${Duration.format(Duration.millis(silent.silentMs))} (limit ${Duration.format(Duration.millis(silent.limitMs))})`,
+              })
+            yield* Effect.sleep(Duration.millis(Math.max(1, data.nextCheckAt() - now)))
+          }
+        })
+
+        const ageLimit = (c: Connection) =>
+          rotateAfterMs === undefined
+            ? Effect.never
+            : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                Effect.as(
+                  Effect.sleep(Duration.millis(Math.max(0, c.openedAt + rotateAfterMs - now))),
+                  `connection age ${Duration.format(Duration.millis(rotateAfterMs))}`,
+                ),
+              )
+
+        /**
+         * One connection after another without a gap: when a rotation is due, the next connection subscribes
+         * while the current one is still read; its frames wait in its own buffer (or in the kernel once that is
+         * full) until the current one is closed and drained, so trades come in order and the repeats of the
+         * overlap are recognised by id.
+         */
+        const session = Effect.scoped(
+          Effect.gen(function* () {
+            const parent = yield* Effect.scope
+            yield* health.set(name, "connecting", url)
+            let current = yield* connect(parent)
+            data.restart(current.openedAt, endedStale)
+            endedStale = false
+            yield* health.set(name, "connected", url)
+            yield* Effect.logInfo(`${exchange}: connected to ${url} with ${shard.length} symbol(s)`)
+            while (true) {
+              const why = yield* Effect.raceAll([
+                consume(current, true),
+                current.socket.liveness,
+                staleness,
+                ageLimit(current),
+              ])
+              yield* Effect.logInfo(`${exchange}: replacing the connection (${why}); overlapping the new one`)
+              const next = yield* connect(parent)
+              yield* Effect.raceFirst(consume(current, false), Effect.sleep(config.rotationOverlap)).pipe(
+                Effect.catchAll(() => Effect.void),
+              )
+              yield* Scope.close(current.scope, Exit.void)
+              yield* consume(current, false).pipe(Effect.catchAll(() => Effect.void))
+              current = next
+              data.restart(current.openedAt, false)
+              yield* Metric.increment(Metric.tagged(Metrics.rotations, "exchange", exchange))
+            }
+          }),
+        )
+
+        // A connection that stayed up for FEED_HEALTHY_AFTER_MS ends "successfully", so the retry below starts its
+        // backoff afresh instead of continuing from where an earlier bad patch left it.
+        const attempt = Effect.gen(function* () {
+          const started = yield* Clock.currentTimeMillis
+          return yield* session.pipe(
+            Effect.catchAll((e: FeedError) => {
+              endedStale = e.op === "stale"
+              return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                now - started >= Duration.toMillis(config.healthyAfter)
+                  ? Effect.zipRight(
+                      Metric.increment(reconnectsBy(e)),
+                      Effect.logWarning(
+                        `${exchange}: connection lost after ${Duration.format(Duration.millis(now - started))} (${e.reason}); reconnecting`,
+                      ),
+                    )
+                  : Effect.fail(e),
+              )
+            }),
+          )
+        })
+
+        const reconnectsBy = (e: FeedError) =>
+          Metric.tagged(Metric.tagged(Metrics.reconnects, "exchange", exchange), "reason", e.op)
+
+        const backoff = feedReconnectSchedule(config).pipe(
+          Schedule.tapInput((e: FeedError) =>
+            Effect.all([health.set(name, "backoff", e.message), Metric.increment(reconnectsBy(e))]),
+          ),
+          Schedule.tapOutput((delay) =>
+            Effect.logWarning(
+              `${exchange}: ${url} unavailable; reconnecting in ${Duration.format(Duration.millis(Math.round(Duration.toMillis(delay))))}`,
+            ),
+          ),
+        )
+        return yield* Effect.forever(
+          attempt.pipe(
+            Effect.tapError((e) => Effect.logWarning(`${exchange}: ${e.message}`)),
+            Effect.retry(backoff),
+          ),
+        )
+      })
+
+    const reportQuiet = Effect.gen(function* () {
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        for (const t of quiet.check(now)) {
+          yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.quietSymbols, "exchange", exchange), "symbol", t.key))
+          yield* Effect.logWarning(
+            `${exchange} ${t.key}: no trade for ${Duration.format(Duration.millis(t.silentMs))}, longer than its usual pace allows (${Duration.format(Duration.millis(t.limitMs))}); the connection is fine, the market may be quiet`,
+          )
+        }
+        // Woken at least every FEED_STALE_MS: a symbol that trades again makes its next deadline finite.
+        yield* Effect.sleep(Duration.millis(Math.min(staleMs, Math.max(1_000, quiet.nextCheckAt() - now))))
+      }
+    })
+
+    yield* Effect.all([reportQuiet, ...shards.map(runShard)], { concurrency: "unbounded", discard: true })
+  }).pipe(Effect.annotateLogs("exchange", venue.exchange))

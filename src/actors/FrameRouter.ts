@@ -1,0 +1,153 @@
+import { Clock, Effect, type Mailbox, Metric } from "effect"
+import type { ActivityMonitor } from "../domain/ActivityMonitor.js"
+import type { GapDetector, TradeGap } from "../domain/GapDetector.js"
+import type { Decoder } from "../domain/venues/Venue.js"
+import * as Metrics from "../layers/Metrics.js"
+import { bucketStart } from "../schema/Candle.js"
+import type { ExchangeId, Quote, Trade } from "../schema/Market.js"
+import type { AggregatorMessage } from "./Aggregator.js"
+import type { FeedPort } from "./Aggregators.js"
+import type { InboundFrame } from "./FeedSocket.js"
+
+const MINUTE = 60_000
+
+export interface FrameRouterSpec {
+  readonly exchange: ExchangeId
+  readonly port: FeedPort
+  /** Where ids are contiguous: the detector shared by all of the feed's connections, and how many ids a record spans. */
+  readonly gaps: { readonly detector: GapDetector; readonly span: (t: Trade) => number } | undefined
+  readonly graceMs: number
+  readonly activity: ActivityMonitor
+}
+
+export interface Routed {
+  /** Trades and quotes among the frames. */
+  readonly data: number
+  /** The server's notice that it will close the connection, if one came. */
+  readonly shutdown: string | undefined
+}
+
+/**
+ * Turns a batch of frames into aggregator messages: one offerAll per symbol per batch rather than one per trade.
+ * Trades already seen (a subscribe snapshot, a rotation overlap) are dropped here by id; the watermark moves only
+ * after the batch is offered, so an aggregator never finalises a candle while a trade for it still sits in this
+ * batch. Offering is uninterruptible: a batch whose ids the gap detector has recorded is delivered whole.
+ */
+export const makeFrameRouter = (spec: FrameRouterSpec) => {
+  const { exchange, port, gaps, activity } = spec
+  let notifiedBucket = Number.NEGATIVE_INFINITY
+  const exchangeTag = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.tagged(m, "exchange", exchange)
+
+  return (frames: ReadonlyArray<InboundFrame>, decode: Decoder): Effect.Effect<Routed> =>
+    Effect.uninterruptible(
+      Effect.suspend(() => {
+        const outboxes = new Map<Mailbox.Mailbox<AggregatorMessage>, Array<AggregatorMessage>>()
+        const push = (symbol: string, m: AggregatorMessage) => {
+          const mailbox = port.routes.get(symbol)!
+          const box = outboxes.get(mailbox)
+          if (box === undefined) outboxes.set(mailbox, [m])
+          else box.push(m)
+        }
+        const found: Array<TradeGap> = []
+        const duplicates = new Map<string, number>()
+        const rejected = new Map<string, number>()
+        const ignored = new Map<string, number>()
+        const notes: Array<Effect.Effect<void>> = []
+        let data = 0
+        let shutdown: string | undefined
+        let eventTs = Number.NaN
+        let arrivalTs = Number.NaN
+
+        const trade = (t: Trade, recvTs: number) => {
+          data++
+          if (gaps !== undefined && t.seq >= 0) {
+            const seen = gaps.detector.observe(t.symbol, t.seq - gaps.span(t) + 1, t.seq, t.exchangeTs)
+            if (seen === "duplicate") {
+              duplicates.set(t.symbol, (duplicates.get(t.symbol) ?? 0) + 1)
+              return
+            }
+            if (seen !== undefined) {
+              found.push(seen)
+              push(t.symbol, { _tag: "Gap", fromTs: seen.fromTs, toTs: seen.toTs })
+            }
+          }
+          push(t.symbol, t)
+          const back = activity.observe(t.symbol, recvTs)
+          if (back !== undefined) notes.push(Effect.logInfo(`${exchange} ${t.symbol}: trading again`))
+          // The watermark follows the freshest trade: the one whose exchange time is closest to its arrival.
+          if (!(t.exchangeTs - recvTs <= eventTs - arrivalTs)) {
+            eventTs = t.exchangeTs
+            arrivalTs = recvTs
+          }
+        }
+        const item = (x: Trade | Quote, recvTs: number) => {
+          if (x._tag === "Trade") trade(x, recvTs)
+          else {
+            data++
+            push(x.symbol, x)
+          }
+        }
+
+        for (const f of frames) {
+          const r = decode(f.raw, f.recvTs)
+          switch (r._tag) {
+            case "Trade":
+            case "Quote":
+              item(r, f.recvTs)
+              break
+            case "Batch":
+              for (const x of r.items) item(x, f.recvTs)
+              break
+            case "Control":
+              break
+            case "Shutdown":
+              shutdown = r.detail
+              break
+            case "ServerError":
+              notes.push(Effect.logWarning(`${exchange} refused a request: ${r.message}`))
+              break
+            case "Ignored":
+              ignored.set(r.reason, (ignored.get(r.reason) ?? 0) + 1)
+              break
+            case "Invalid":
+              rejected.set(r.reason, (rejected.get(r.reason) ?? 0) + 1)
+              notes.push(Effect.logDebug(`${exchange}: dropped ${r.reason} frame: ${r.detail}`))
+              break
+          }
+        }
+        return Effect.gen(function* () {
+          for (const [mailbox, messages] of outboxes) yield* mailbox.offerAll(messages)
+          if (!Number.isNaN(eventTs)) port.watermark.observe(eventTs, arrivalTs)
+          if (port.watermark.started) {
+            const now = yield* Clock.currentTimeMillis
+            const due = bucketStart(port.watermark.at(now) - spec.graceMs - MINUTE + 1, MINUTE)
+            if (due > notifiedBucket) {
+              notifiedBucket = due
+              for (const mailbox of port.routes.values())
+                if (!outboxes.has(mailbox)) yield* mailbox.offer({ _tag: "Watermark" })
+            }
+          }
+          yield* Metric.incrementBy(exchangeTag(Metrics.framesReceived), frames.length)
+          for (const [reason, n] of rejected)
+            yield* Metric.incrementBy(Metric.tagged(exchangeTag(Metrics.framesRejected), "reason", reason), n)
+          for (const [reason, n] of ignored)
+            yield* Metric.incrementBy(Metric.tagged(exchangeTag(Metrics.framesIgnored), "reason", reason), n)
+          for (const [symbol, n] of duplicates)
+            yield* Metric.incrementBy(
+              Metric.tagged(Metric.tagged(exchangeTag(Metrics.tradesDiscarded), "symbol", symbol), "reason", "duplicate"),
+              n,
+            )
+          for (const gap of found) {
+            const missing = gap.lastMissing - gap.firstMissing + 1
+            yield* Metric.increment(Metric.tagged(exchangeTag(Metrics.gapsDetected), "symbol", gap.symbol))
+            yield* Metric.incrementBy(Metric.tagged(exchangeTag(Metrics.gapTrades), "symbol", gap.symbol), missing)
+            yield* Effect.logWarning(
+              `${exchange} ${gap.symbol}: ${missing} trade(s) missing (ids ${gap.firstMissing}..${gap.lastMissing}) between ${new Date(gap.fromTs).toISOString()} and ${new Date(gap.toTs).toISOString()}; candles in that range marked incomplete`,
+            )
+          }
+          for (const note of notes) yield* note
+          return { data, shutdown } satisfies Routed
+        })
+      }),
+    )
+}

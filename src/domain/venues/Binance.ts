@@ -1,0 +1,153 @@
+import * as Binance from "../../schema/Binance.js"
+import * as Guard from "../../schema/Guard.js"
+import type { Trade } from "../../schema/Market.js"
+import * as Decimal from "../Decimal.js"
+import type { SymbolMap } from "../SymbolMap.js"
+import {
+  CONTROL,
+  type Decoded,
+  type Decoder,
+  invalid,
+  isRecord,
+  parseJson,
+  UNKNOWN_STREAM,
+  UNSUBSCRIBED,
+  type Venue,
+  type VenueOptions,
+} from "./Venue.js"
+
+const trade = Guard.compile(Binance.TradeFrame)
+const aggTrade = Guard.compile(Binance.AggTradeFrame)
+const bookTicker = Guard.compile(Binance.BookTickerFrame)
+const envelope = Guard.compile(Binance.Envelope)
+const control = Guard.compile(Binance.ControlResponse)
+
+/** Binance allows 1024 streams per connection; each symbol takes two (trades and book ticker). */
+const STREAMS_PER_CONNECTION = 1024
+const STREAMS_PER_SYMBOL = 2
+const STREAMS_PER_MESSAGE = 100
+
+/** Binance spot names concatenate base and quote: `BTC/USDT` → `BTCUSDT`. */
+export const binanceInstrument = (unified: string): string => unified.replace("/", "")
+
+export const streamNames = (
+  instruments: ReadonlyArray<string>,
+  tradeStream: VenueOptions["binanceTradeStream"],
+): ReadonlyArray<string> =>
+  instruments.flatMap((i) => {
+    const name = i.toLowerCase()
+    return [`${name}@${tradeStream}`, `${name}@bookTicker`]
+  })
+
+export const subscribeMessages = (streams: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const messages: Array<string> = []
+  for (let i = 0; i < streams.length; i += STREAMS_PER_MESSAGE)
+    messages.push(
+      JSON.stringify({ method: "SUBSCRIBE", params: streams.slice(i, i + STREAMS_PER_MESSAGE), id: messages.length + 1 }),
+    )
+  return messages
+}
+
+/** The combined-stream endpoint, whose frames name their stream; BINANCE_WS_URL may give the host or the full path. */
+export const combinedStreamUrl = (base: string): string =>
+  /\/stream\/?$/.test(base) ? base : `${base.replace(/\/+$/, "")}/stream`
+
+const isShutdown = (u: Record<string, unknown>): boolean => u.e === "serverShutdown" || u.event === "serverShutdown"
+
+/** Never throws: anything that is not a trade, quote or control answer comes back as Invalid or Ignored. */
+export const makeParser =
+  (symbols: SymbolMap): Decoder =>
+  (raw, recvTs) => {
+    const parsed = parseJson(raw)
+    if (!parsed.ok) return parsed.error
+    const msg = parsed.value
+    if (envelope.is(msg)) return parseStream(msg.stream, msg.data, symbols, recvTs)
+    if (!isRecord(msg)) return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+    // Errors first: an error answer also has an `id`, and `result: unknown` is satisfied by its absence.
+    if ("error" in msg) return { _tag: "ServerError", message: JSON.stringify(msg.error) }
+    if (isShutdown(msg)) return { _tag: "Shutdown", detail: "serverShutdown" }
+    if (control.is(msg)) return CONTROL
+    return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+  }
+
+const parseStream = (stream: string, data: unknown, symbols: SymbolMap, recvTs: number): Decoded => {
+  const kind = stream.slice(stream.indexOf("@") + 1)
+  switch (kind) {
+    case "trade": {
+      if (!trade.is(data)) return invalid("schema", `${stream}: ${trade.explain(data)}`)
+      const symbol = symbols.unified(data.s)
+      if (symbol === undefined) return UNSUBSCRIBED
+      return toTrade(symbol, data.t, data, 1, recvTs)
+    }
+    case "aggTrade": {
+      if (!aggTrade.is(data)) return invalid("schema", `${stream}: ${aggTrade.explain(data)}`)
+      const symbol = symbols.unified(data.s)
+      if (symbol === undefined) return UNSUBSCRIBED
+      return toTrade(symbol, data.a, data, data.l - data.f + 1, recvTs)
+    }
+    case "bookTicker": {
+      if (!bookTicker.is(data)) return invalid("schema", `${stream}: ${bookTicker.explain(data)}`)
+      const symbol = symbols.unified(data.s)
+      if (symbol === undefined) return UNSUBSCRIBED
+      return {
+        _tag: "Quote",
+        exchange: "binance",
+        symbol,
+        bid: Number(data.b),
+        ask: Number(data.a),
+        bidQty: Number(data.B),
+        askQty: Number(data.A),
+        ts: recvTs,
+      }
+    }
+    default:
+      return isRecord(data) && isShutdown(data) ? { _tag: "Shutdown", detail: "serverShutdown" } : UNKNOWN_STREAM
+  }
+}
+
+const price: Decimal.Scanned = { units: 0, scale: 0 }
+const qty: Decimal.Scanned = { units: 0, scale: 0 }
+
+const toTrade = (
+  symbol: string,
+  id: number,
+  d: { readonly p: string; readonly q: string; readonly m: boolean; readonly T: number },
+  count: number,
+  recvTs: number,
+): Decoded => {
+  if (!Decimal.scan(d.p, price) || !Decimal.scan(d.q, qty))
+    return invalid(
+      "schema",
+      `${symbol}: price ${JSON.stringify(d.p)} or quantity ${JSON.stringify(d.q)} is not a decimal`,
+    )
+  return {
+    _tag: "Trade",
+    exchange: "binance",
+    symbol,
+    tradeId: String(id),
+    seq: id,
+    price: Decimal.toNumber(price),
+    qty: Decimal.toNumber(qty),
+    priceText: d.p,
+    qtyText: d.q,
+    // `m`: the buyer was the maker, so the taker sold.
+    side: d.m ? "sell" : "buy",
+    exchangeTs: d.T,
+    recvTs,
+    isBuyerMaker: d.m,
+    count,
+  }
+}
+
+export const BinanceVenue: Venue = {
+  exchange: "binance",
+  instrument: binanceInstrument,
+  endpoint: combinedStreamUrl,
+  symbolsPerConnection: () => STREAMS_PER_CONNECTION / STREAMS_PER_SYMBOL,
+  subscribe: (instruments, options) => subscribeMessages(streamNames(instruments, options.binanceTradeStream)),
+  // Binance accepts 5 control messages per second per connection; stay below it.
+  controlIntervalMs: 250,
+  idSpan: (_: Trade) => 1,
+  maxConnectionMs: 24 * 3_600_000,
+  decoder: (symbols) => makeParser(symbols),
+}

@@ -1,0 +1,152 @@
+import * as Guard from "../../schema/Guard.js"
+import type { Quote, Trade } from "../../schema/Market.js"
+import * as Okx from "../../schema/Okx.js"
+import type { SymbolMap } from "../SymbolMap.js"
+import {
+  batchOf,
+  byIdWithinSymbol,
+  CONTROL,
+  type Decoded,
+  type Decoder,
+  invalid,
+  isTrade,
+  parseJson,
+  quoteOf,
+  seqOf,
+  tradeOf,
+  UNKNOWN_STREAM,
+  UNSUBSCRIBED,
+  type Venue,
+} from "./Venue.js"
+
+const push = Guard.compile(Okx.Push)
+const arg = Guard.compile(Okx.Arg)
+const tradeItem = Guard.compile(Okx.TradeItem)
+const tickerItem = Guard.compile(Okx.TickerItem)
+const event = Guard.compile(Okx.Event)
+
+/**
+ * Unified symbols follow ccxt: spot `BTC/USDT` is `BTC-USDT`; a perpetual `BTC/USDT:USDT` is `BTC-USDT-SWAP`; a
+ * dated future `BTC/USD:BTC-210924` is `BTC-USD-210924`; an option `BTC/USD:BTC-210924-66000-C` keeps its suffix.
+ */
+export const okxInstrument = (unified: string): string => {
+  const [pair, settle] = unified.split(":") as [string, string | undefined]
+  const base = pair.replace("/", "-")
+  if (settle === undefined) return base
+  const dash = settle.indexOf("-")
+  return dash < 0 ? `${base}-SWAP` : `${base}${settle.slice(dash)}`
+}
+
+/** The inverse of okxInstrument: inverse contracts (quoted in USD) settle in the base currency, linear ones in the quote. */
+export const okxUnified = (instId: string): string => {
+  const [base, quote, ...rest] = instId.split("-") as [string, string, ...Array<string>]
+  if (rest.length === 0) return `${base}/${quote}`
+  const settle = quote === "USD" ? base : quote
+  return rest[0] === "SWAP" ? `${base}/${quote}:${settle}` : `${base}/${quote}:${settle}-${rest.join("-")}`
+}
+
+/** OKX limits the size of a request; 50 channel arguments per subscribe stays far below it. */
+const ARGS_PER_MESSAGE = 50
+
+const subscribe = (instruments: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const args = instruments.flatMap((instId) => [
+    { channel: "trades", instId },
+    { channel: "tickers", instId },
+  ])
+  const messages: Array<string> = []
+  for (let i = 0; i < args.length; i += ARGS_PER_MESSAGE)
+    messages.push(JSON.stringify({ op: "subscribe", args: args.slice(i, i + ARGS_PER_MESSAGE) }))
+  return messages
+}
+
+/** Notice 64008: the server will close the connection soon for an upgrade. */
+const UPGRADE_NOTICE = "64008"
+
+const makeDecoder =
+  (symbols: SymbolMap): Decoder =>
+  (raw, recvTs) => {
+    // The answer to the text keepalive "ping" is the bare text "pong", not JSON.
+    if (raw === "pong") return CONTROL
+    const parsed = parseJson(raw)
+    if (!parsed.ok) return parsed.error
+    const msg = parsed.value
+    // Events (acks, errors, notices) first: a push schema's `data: unknown` is satisfied by its absence.
+    if (event.is(msg)) {
+      if (msg.event === "error") return { _tag: "ServerError", message: `${msg.code ?? "?"} ${msg.msg ?? ""}`.trim() }
+      if (msg.event === "notice" && msg.code === UPGRADE_NOTICE) return { _tag: "Shutdown", detail: msg.msg ?? "notice 64008" }
+      return CONTROL
+    }
+    if (push.is(msg)) {
+      if (!arg.is(msg.arg)) return invalid("schema", `arg: ${arg.explain(msg.arg)}`)
+      if (!Array.isArray(msg.data)) return invalid("schema", `${msg.arg.channel}: data is not a list`)
+      switch (msg.arg.channel) {
+        case "trades":
+        case "trades-all":
+          return trades(msg.data, symbols, recvTs)
+        case "tickers":
+          return tickers(msg.data, symbols)
+        default:
+          return UNKNOWN_STREAM
+      }
+    }
+    return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+  }
+
+const trades = (data: ReadonlyArray<unknown>, symbols: SymbolMap, recvTs: number): Decoded => {
+  const out: Array<Trade> = []
+  for (const item of data) {
+    if (!tradeItem.is(item)) return invalid("schema", `trades: ${tradeItem.explain(item)}`)
+    const symbol = symbols.unified(item.instId)
+    if (symbol === undefined) continue
+    const t = tradeOf(
+      {
+        exchange: "okx",
+        symbol,
+        tradeId: item.tradeId,
+        seq: seqOf(item.tradeId),
+        priceText: item.px,
+        qtyText: item.sz,
+        side: item.side,
+        exchangeTs: Number(item.ts),
+        count: item.count === undefined ? 1 : Number(item.count),
+      },
+      recvTs,
+    )
+    if (!isTrade(t)) return t
+    if (!(Number.isSafeInteger(t.count) && t.count >= 1)) return invalid("schema", `trades: count ${item.count} is not a positive integer`)
+    out.push(t)
+  }
+  if (out.length === 0) return UNSUBSCRIBED
+  out.sort(byIdWithinSymbol)
+  return batchOf(out)
+}
+
+const tickers = (data: ReadonlyArray<unknown>, symbols: SymbolMap): Decoded => {
+  const out: Array<Quote> = []
+  let skipped: Decoded = UNSUBSCRIBED
+  for (const item of data) {
+    if (!tickerItem.is(item)) return invalid("schema", `tickers: ${tickerItem.explain(item)}`)
+    const symbol = symbols.unified(item.instId)
+    if (symbol === undefined) continue
+    // An empty book side comes as "" (Number("") would read as 0).
+    const num = (s: string) => (s === "" ? Number.NaN : Number(s))
+    const q = quoteOf("okx", symbol, num(item.bidPx), num(item.askPx), num(item.bidSz), num(item.askSz), Number(item.ts))
+    if (q._tag === "Quote") out.push(q)
+    else skipped = q
+  }
+  return out.length === 0 ? skipped : batchOf(out)
+}
+
+export const OkxVenue: Venue = {
+  exchange: "okx",
+  instrument: okxInstrument,
+  endpoint: (base) => base,
+  symbolsPerConnection: () => 100,
+  subscribe,
+  // Subscribe requests are rate limited per connection; a few per second is safe.
+  controlIntervalMs: 350,
+  // OKX closes a connection that receives nothing for 30 s; the keepalive is the text "ping".
+  ping: "ping",
+  idSpan: (t) => t.count,
+  decoder: (symbols) => makeDecoder(symbols),
+}

@@ -1,0 +1,146 @@
+import type { ExchangeId, Quote, Side, Trade } from "../../schema/Market.js"
+import * as Decimal from "../Decimal.js"
+import type { SymbolMap } from "../SymbolMap.js"
+
+/** What one text frame from an exchange turned out to be. */
+export type Decoded =
+  | Trade
+  | Quote
+  /** Several trades or quotes in one frame, trades of a symbol in ascending id order. */
+  | { readonly _tag: "Batch"; readonly items: ReadonlyArray<Trade | Quote> }
+  /** Subscription acks, pongs, heartbeats, status: proof of life, no data. */
+  | { readonly _tag: "Control" }
+  /** The server announced it will close this connection (Binance `serverShutdown`): replace it now. */
+  | { readonly _tag: "Shutdown"; readonly detail: string }
+  | { readonly _tag: "ServerError"; readonly message: string }
+  | { readonly _tag: "Ignored"; readonly reason: IgnoredReason }
+  | { readonly _tag: "Invalid"; readonly reason: InvalidReason; readonly detail: string }
+
+export type IgnoredReason = "unsubscribed_symbol" | "unknown_stream" | "no_book"
+export type InvalidReason = "malformed_json" | "schema" | "unknown_frame"
+
+/** Turns one frame into trades, quotes or a classification; never throws. Stateful (Bybit merges ticker deltas). */
+export type Decoder = (raw: string, recvTs: number) => Decoded
+
+export interface VenueOptions {
+  readonly binanceTradeStream: "trade" | "aggTrade"
+}
+
+/**
+ * Everything the shared feed actor needs to know about one exchange's public WebSocket API. Pure: no I/O, so
+ * every rule here is testable against recorded frames.
+ */
+export interface Venue {
+  readonly exchange: ExchangeId
+  /** The venue's name of a unified symbol, as subscribed; `aliases` are other names it may answer with. */
+  readonly instrument: (unified: string) => string
+  readonly aliases?: (unified: string) => ReadonlyArray<string>
+  /** The WebSocket URL to open, from `<EXCHANGE>_WS_URL` (which may name only the host). */
+  readonly endpoint: (base: string) => string
+  /** Symbols one connection may carry; more are split across connections. */
+  readonly symbolsPerConnection: (options: VenueOptions) => number
+  /** The control messages that subscribe a connection to its symbols, in sending order. */
+  readonly subscribe: (instruments: ReadonlyArray<string>, options: VenueOptions) => ReadonlyArray<string>
+  /** Pause between control messages, to stay inside the venue's per-connection message rate. */
+  readonly controlIntervalMs: number
+  /** An application-level ping text; undefined means WebSocket ping frames. */
+  readonly ping?: string
+  /**
+   * Where trade ids are contiguous per symbol: how many ids a trade record spans (an OKX record aggregates
+   * `count` fills under its last id). Undefined where ids are not ordered (Bybit's UUIDs): dedupe only.
+   */
+  readonly idSpan?: (trade: Trade) => number
+  /** The venue closes every connection after this long (Binance: 24 h); the feed rotates before it. */
+  readonly maxConnectionMs?: number
+  readonly decoder: (symbols: SymbolMap, options: VenueOptions) => Decoder
+}
+
+export const invalid = (reason: InvalidReason, detail: string): Decoded => ({ _tag: "Invalid", reason, detail })
+export const CONTROL: Decoded = { _tag: "Control" }
+export const UNSUBSCRIBED: Decoded = { _tag: "Ignored", reason: "unsubscribed_symbol" }
+export const UNKNOWN_STREAM: Decoded = { _tag: "Ignored", reason: "unknown_stream" }
+
+/** JSON.parse that reports instead of throwing. */
+export const parseJson = (raw: string): { ok: true; value: unknown } | { ok: false; error: Decoded } => {
+  try {
+    return { ok: true, value: JSON.parse(raw) }
+  } catch (e) {
+    return {
+      ok: false,
+      error: invalid("malformed_json", `${(e as Error).message}; frame starts ${JSON.stringify(raw.slice(0, 80))}`),
+    }
+  }
+}
+
+export const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
+
+const ISO = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?)\d*(Z|[+-]\d\d:?\d\d)$/
+
+/** ISO-8601 time with up to nanoseconds (Coinbase, Kraken) → epoch milliseconds, truncated; NaN when unreadable. */
+export const isoMillis = (text: string): number => {
+  const m = ISO.exec(text)
+  return m === null ? Number.NaN : Date.parse(m[1]! + m[2]!)
+}
+
+/** Single-trade frames stay single; several become a Batch (the common case allocates nothing extra). */
+export const batchOf = (items: Array<Trade | Quote>): Decoded =>
+  items.length === 1 ? items[0]! : { _tag: "Batch", items }
+
+const scannedPrice: Decimal.Scanned = { units: 0, scale: 0 }
+const scannedQty: Decimal.Scanned = { units: 0, scale: 0 }
+
+export interface TradeFields {
+  readonly exchange: ExchangeId
+  readonly symbol: string
+  readonly tradeId: string
+  /** The id as a number where the venue's ids are ordered and contiguous; −1 elsewhere. */
+  readonly seq: number
+  readonly priceText: string
+  readonly qtyText: string
+  readonly side: Side
+  readonly exchangeTs: number
+  readonly count: number
+}
+
+/** A unified Trade from exact decimal texts; Invalid when either is not a decimal or the time is unreadable. */
+export const tradeOf = (f: TradeFields, recvTs: number): Trade | Decoded => {
+  if (!Decimal.scan(f.priceText, scannedPrice) || !Decimal.scan(f.qtyText, scannedQty))
+    return invalid(
+      "schema",
+      `${f.symbol}: price ${JSON.stringify(f.priceText)} or quantity ${JSON.stringify(f.qtyText)} is not a decimal`,
+    )
+  if (!Number.isFinite(f.exchangeTs)) return invalid("schema", `${f.symbol}: trade ${f.tradeId} has no readable time`)
+  return {
+    _tag: "Trade",
+    ...f,
+    price: Decimal.toNumber(scannedPrice),
+    qty: Decimal.toNumber(scannedQty),
+    recvTs,
+  }
+}
+
+/** A Quote from book-top numbers; Ignored (`no_book`) when a side is missing, as on an empty book. */
+export const quoteOf = (
+  exchange: ExchangeId,
+  symbol: string,
+  bid: number,
+  ask: number,
+  bidQty: number,
+  askQty: number,
+  ts: number,
+): Quote | Decoded =>
+  bid > 0 && ask > 0 && Number.isFinite(ts)
+    ? { _tag: "Quote", exchange, symbol, bid, ask, bidQty, askQty, ts }
+    : { _tag: "Ignored", reason: "no_book" }
+
+/** A numeric id as a sequence number where it is a safe integer, −1 where it is not (no gap detection then). */
+export const seqOf = (id: string): number => {
+  const n = Number(id)
+  return Number.isSafeInteger(n) && n >= 0 && String(n) === id ? n : -1
+}
+
+export const isTrade = (d: Trade | Decoded): d is Trade => d._tag === "Trade"
+
+/** Orders a frame's trades by symbol, then id: venues that list newest first (Coinbase) come out oldest first. */
+export const byIdWithinSymbol = (a: Trade, b: Trade): number =>
+  a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.seq - b.seq

@@ -1,0 +1,66 @@
+import type { ExchangeId } from "../schema/Market.js"
+import type { MarketEvent, SyntheticTrade } from "./Synthetic.js"
+
+/** A frame on its way to the clients subscribed to its topic. */
+export interface Outbound {
+  readonly topic: string
+  readonly frame: string
+  /** The trades in the frame, remembered for the subscribe snapshots of venues that send them. */
+  readonly trades?: ReadonlyArray<SyntheticTrade>
+}
+
+/** What the server answers to one client message, and the topics that message subscribed to. */
+export interface ClientReply {
+  readonly replies: ReadonlyArray<string>
+  readonly topics: ReadonlyArray<string>
+}
+
+/**
+ * The server side of one exchange's WebSocket protocol, enough for our feeds: subscriptions and their acks,
+ * application pings, the exchange's own heartbeats and snapshots, and the encoding of synthetic events.
+ */
+export interface ReplayProtocol {
+  readonly exchange: ExchangeId
+  /** The topic a recorded frame belongs to; undefined for frames that are not market data (acks, heartbeats). */
+  readonly topicOf: (frame: string) => string | undefined
+  readonly encode: (event: MarketEvent) => ReadonlyArray<Outbound>
+  readonly onMessage: (text: string) => ClientReply
+  /** A frame of recent trades sent right after a topic is subscribed (Coinbase, Kraken). */
+  readonly snapshot?: (topic: string, recent: ReadonlyArray<SyntheticTrade>) => string | undefined
+  /** A frame sent every second to each client (Coinbase `heartbeats`, Kraken `heartbeat`). */
+  readonly heartbeat?: (counter: number, now: number) => string
+  /** The notice sent before the server closes connections (Binance `serverShutdown`, OKX notice 64008). */
+  readonly shutdownNotice?: (now: number) => string
+  /** Moves a recorded frame's timestamps by `deltaMs`. */
+  readonly shift: (frame: string, deltaMs: number) => string
+}
+
+export const parseOr = (text: string): Record<string, unknown> | undefined => {
+  try {
+    const v: unknown = JSON.parse(text)
+    return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export const NO_REPLY: ClientReply = { replies: [], topics: [] }
+
+export const isoTime = (ms: number): string => new Date(ms).toISOString().replace("Z", "000Z")
+
+/** Rewrites the named millisecond fields (numbers or numeric strings) anywhere in a frame. */
+export const shiftFields = (frame: string, fields: ReadonlyArray<string>, deltaMs: number): string => {
+  const re = new RegExp(`"(${fields.join("|")})":(")?(\\d{12,14})(")?`, "g")
+  return frame.replace(re, (_m, k: string, q1: string | undefined, n: string, q2: string | undefined) => {
+    return `"${k}":${q1 ?? ""}${Number(n) + deltaMs}${q2 ?? ""}`
+  })
+}
+
+/** Rewrites ISO-8601 times anywhere in a frame. */
+export const shiftIso = (frame: string, deltaMs: number): string =>
+  frame.replace(/"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"/g, (_m, iso: string) => {
+    const fraction = /\.(\d+)Z$/.exec(iso)?.[1] ?? ""
+    const shifted = new Date(Date.parse(iso) + deltaMs).toISOString()
+    // Keep sub-millisecond digits as recorded.
+    return `"${fraction.length > 3 ? shifted.replace("Z", `${fraction.slice(3)}Z`) : shifted}"`
+  })

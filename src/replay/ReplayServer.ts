@@ -1,0 +1,352 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { WebSocket, WebSocketServer } from "ws"
+import { ExchangeId } from "../schema/Market.js"
+import type { Outbound, ReplayProtocol } from "./Protocol.js"
+import { PROTOCOLS } from "./protocols/index.js"
+import type { MarketEvent, SyntheticTrade } from "./Synthetic.js"
+import type { Tape, TapeItem } from "./Tape.js"
+
+/** `fast`: as fast as the slowest subscribed client reads; `paced`: the tape's own pace times `speed`. */
+export type Pace = { readonly mode: "fast" } | { readonly mode: "paced"; readonly speed: number }
+
+export interface PlayOptions {
+  readonly pace?: Pace
+  /** Hold the tape while no client is subscribed, so a reconnecting feed misses nothing (default true). */
+  readonly hold?: boolean
+  /** Frames of its topics re-sent to a client when it subscribes: the overlap a real reconnect often sees. */
+  readonly rewind?: number
+  /** Move every timestamp so that the tape starts now. */
+  readonly shiftToNow?: boolean
+  /** Drop every connection once this many tape items were sent (a test's mid-stream disconnect). */
+  readonly dropAt?: number
+}
+
+/** Bytes a client may have unsent before the tape waits for it: the back-pressure of a slow reader. */
+const CLIENT_HIGH_WATER = 1 << 16
+/** A client counts as subscribed this long after its last subscribe message, letting paced requests finish. */
+const SETTLE_MS = 100
+const SNAPSHOT_TRADES = 50
+const HISTORY = 4_096
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+class Client {
+  readonly topics = new Set<string>()
+  ready = false
+  frozen = false
+  heartbeat: ReturnType<typeof setInterval> | undefined
+  settle: ReturnType<typeof setTimeout> | undefined
+
+  constructor(readonly ws: WebSocket) {}
+
+  send(frame: string): void {
+    if (this.ws.readyState === WebSocket.OPEN && !this.frozen) this.ws.send(frame)
+  }
+}
+
+/** One exchange's endpoint: its clients, its tape and the faults applied to it. */
+class Venue {
+  readonly clients = new Set<Client>()
+  readonly controlMessages: Array<string> = []
+  connections = 0
+  /** Tape items sent so far. */
+  sent = 0
+  done = true
+  paused = false
+  speed = 1
+  private readonly silenced = new Set<string>()
+  private readonly recent = new Map<string, Array<SyntheticTrade>>()
+  private readonly history: Array<Outbound> = []
+  private options: PlayOptions = {}
+  private generation = 0
+
+  constructor(readonly protocol: ReplayProtocol) {}
+
+  accept(ws: WebSocket): void {
+    this.connections++
+    const client = new Client(ws)
+    this.clients.add(client)
+    ws.on("ping", (data) => {
+      if (!client.frozen) ws.pong(data)
+    })
+    ws.on("message", (data) => {
+      if (client.frozen) return
+      const text = data.toString()
+      this.controlMessages.push(text)
+      const reply = this.protocol.onMessage(text)
+      for (const r of reply.replies) client.send(r)
+      if (reply.topics.length === 0) return
+      for (const t of reply.topics) client.topics.add(t)
+      clearTimeout(client.settle)
+      client.settle = setTimeout(() => this.ready(client), SETTLE_MS)
+    })
+    ws.on("close", () => {
+      clearInterval(client.heartbeat)
+      clearTimeout(client.settle)
+      this.clients.delete(client)
+    })
+  }
+
+  private ready(client: Client): void {
+    if (client.ready || client.ws.readyState !== WebSocket.OPEN) return
+    client.ready = true
+    const { snapshot, heartbeat } = this.protocol
+    if (snapshot !== undefined)
+      for (const topic of client.topics) {
+        const recent = this.recent.get(topic)
+        const frame = recent === undefined || recent.length === 0 ? undefined : snapshot(topic, recent)
+        if (frame !== undefined) client.send(frame)
+      }
+    const rewind = this.options.rewind ?? 0
+    if (rewind > 0) for (const ob of this.history.slice(-rewind)) if (client.topics.has(ob.topic)) client.send(ob.frame)
+    if (heartbeat !== undefined) {
+      let counter = 0
+      client.heartbeat = setInterval(() => client.send(heartbeat(++counter, Date.now())), 1_000)
+    }
+  }
+
+  private readyClients(): number {
+    let n = 0
+    for (const c of this.clients) if (c.ready) n++
+    return n
+  }
+
+  /** Sends to every subscribed client now, remembering trades for later subscribe snapshots. */
+  broadcast(outbound: ReadonlyArray<Outbound>): void {
+    for (const ob of outbound) {
+      this.history.push(ob)
+      if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY)
+      if (ob.trades !== undefined) {
+        const list = this.recent.get(ob.topic) ?? []
+        list.push(...ob.trades)
+        if (list.length > SNAPSHOT_TRADES) list.splice(0, list.length - SNAPSHOT_TRADES)
+        this.recent.set(ob.topic, list)
+      }
+      for (const c of this.clients) if (c.ready && c.topics.has(ob.topic)) c.send(ob.frame)
+    }
+  }
+
+  publish(events: ReadonlyArray<MarketEvent>): void {
+    this.broadcast(events.flatMap((e) => this.protocol.encode(e)))
+  }
+
+  silence(symbol: string, on: boolean): void {
+    if (on) this.silenced.add(symbol)
+    else this.silenced.delete(symbol)
+  }
+
+  play(tape: Tape, options: PlayOptions): void {
+    this.options = options
+    this.sent = 0
+    this.done = false
+    const generation = ++this.generation
+    void this.run(tape[Symbol.iterator](), generation)
+  }
+
+  private encode(item: TapeItem, shift: number): ReadonlyArray<Outbound> {
+    if ("frame" in item) return [{ topic: item.topic, frame: shift === 0 ? item.frame : this.protocol.shift(item.frame, shift) }]
+    const e = item.event
+    const symbol = e.kind === "trade" ? e.trade.symbol : e.quote.symbol
+    if (this.silenced.has(symbol)) return []
+    const moved: MarketEvent =
+      shift === 0
+        ? e
+        : e.kind === "trade"
+          ? { kind: "trade", trade: { ...e.trade, ts: e.trade.ts + shift } }
+          : { kind: "quote", quote: { ...e.quote, ts: e.quote.ts + shift } }
+    return this.protocol.encode(moved)
+  }
+
+  private async run(items: Iterator<TapeItem>, generation: number): Promise<void> {
+    const { pace = { mode: "fast" }, hold = true, dropAt } = this.options
+    let base = Date.now()
+    let shift: number | undefined
+    let offset = 0
+    for (let next = items.next(); !next.done; next = items.next()) {
+      if (generation !== this.generation) return
+      const item = next.value
+      const waitStarted = Date.now()
+      while (this.paused || (hold && this.readyClients() === 0)) {
+        await sleep(5)
+        if (generation !== this.generation) return
+      }
+      // Time spent held or paused does not count against the pace.
+      base += Date.now() - waitStarted
+      if (pace.mode === "paced") {
+        const due = base + (item.at - offset) / (pace.speed * this.speed)
+        if (due > Date.now()) await sleep(due - Date.now())
+      }
+      if (shift === undefined) shift = this.options.shiftToNow === true ? Date.now() - this.firstTime(item) : 0
+      this.broadcast(this.encode(item, shift))
+      this.sent++
+      if (dropAt !== undefined && this.sent === dropAt) await this.dropAll()
+      while ([...this.clients].some((c) => c.ready && c.ws.bufferedAmount > CLIENT_HIGH_WATER)) await sleep(2)
+      if (this.sent % 256 === 0) await new Promise((r) => setImmediate(r))
+      // A speed change applies from here on.
+      if (pace.mode === "paced") {
+        base = Date.now()
+        offset = item.at
+      }
+    }
+    this.done = true
+  }
+
+  private firstTime(item: TapeItem): number {
+    if ("event" in item) return item.event.kind === "trade" ? item.event.trade.ts : item.event.quote.ts
+    const m = /"(?:T|ts|E)":"?(\d{13})/.exec(item.frame) ?? /"(\d{4}-\d\d-\d\dT[^"]+)"/.exec(item.frame)
+    if (m === null) return Date.now()
+    return /^\d+$/.test(m[1]!) ? Number(m[1]) : Date.parse(m[1]!)
+  }
+
+  /** Closes every connection once what was sent to it has left, so the drop loses nothing in flight. */
+  async dropAll(): Promise<void> {
+    const clients = [...this.clients]
+    for (const c of clients) while (c.ws.bufferedAmount > 0 && c.ws.readyState === WebSocket.OPEN) await sleep(5)
+    await sleep(200)
+    for (const c of clients) c.ws.terminate()
+  }
+
+  /** The venue's announcement that it will close the connections, then the close itself after `closeAfterMs`. */
+  shutdownNotice(closeAfterMs: number): void {
+    const clients = [...this.clients]
+    const notice = this.protocol.shutdownNotice?.(Date.now())
+    if (notice !== undefined) for (const c of clients) c.send(notice)
+    setTimeout(() => {
+      for (const c of clients) c.ws.close(1001, "server shutdown")
+    }, closeAfterMs)
+  }
+
+  /** Stops answering anything, pings included, without closing: a connection that silently died. */
+  freeze(on: boolean): void {
+    for (const c of this.clients) c.frozen = on
+  }
+
+  status() {
+    return {
+      connections: this.connections,
+      clients: this.clients.size,
+      sent: this.sent,
+      done: this.done,
+      paused: this.paused,
+    }
+  }
+}
+
+/**
+ * A local exchange for all five venues on one port (`ws://host:port/<exchange>`), speaking each one's WebSocket
+ * protocol well enough for our feeds, replaying recorded frames or synthetic trades, with fault controls over
+ * HTTP (`/control/…`) and in process.
+ */
+export class ReplayServer {
+  private readonly venues = new Map<ExchangeId, Venue>()
+
+  private constructor(
+    private readonly http: Server,
+    private readonly wss: WebSocketServer,
+  ) {
+    for (const [id, protocol] of Object.entries(PROTOCOLS)) this.venues.set(id as ExchangeId, new Venue(protocol))
+    http.on("upgrade", (req, socket, head) => {
+      const venue = this.venueOfPath(req.url ?? "")
+      if (venue === undefined) {
+        socket.end("HTTP/1.1 404 Not Found\r\n\r\n")
+        return
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => venue.accept(ws))
+    })
+    http.on("request", (req, res) => this.control(req, res))
+  }
+
+  static async start(options: { readonly host?: string; readonly port?: number } = {}): Promise<ReplayServer> {
+    const http = createServer()
+    const wss = new WebSocketServer({ noServer: true, autoPong: false })
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject)
+      http.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve())
+    })
+    return new ReplayServer(http, wss)
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port
+  }
+
+  url(exchange: ExchangeId): string {
+    const { address } = this.http.address() as AddressInfo
+    return `ws://${address}:${this.port}/${exchange}`
+  }
+
+  venue(exchange: ExchangeId): Venue {
+    return this.venues.get(exchange)!
+  }
+
+  play(exchange: ExchangeId, tape: Tape, options: PlayOptions = {}): void {
+    this.venue(exchange).play(tape, options)
+  }
+
+  async close(): Promise<void> {
+    for (const v of this.venues.values()) {
+      v.play([], {})
+      for (const c of v.clients) c.ws.terminate()
+    }
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    this.http.closeAllConnections()
+    await new Promise<void>((resolve) => this.http.close(() => resolve()))
+  }
+
+  private venueOfPath(url: string): Venue | undefined {
+    const first = url.split("?")[0]!.split("/")[1] ?? ""
+    return ExchangeId.literals.includes(first as ExchangeId) ? this.venues.get(first as ExchangeId) : undefined
+  }
+
+  private control(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://replay")
+    const action = url.pathname.replace(/^\/control\//, "")
+    const exchange = url.searchParams.get("exchange")
+    const targets =
+      exchange === null
+        ? [...this.venues.values()]
+        : ExchangeId.literals.includes(exchange as ExchangeId)
+          ? [this.venue(exchange as ExchangeId)]
+          : []
+    const answer = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" })
+      res.end(JSON.stringify(body))
+    }
+    if (targets.length === 0) return answer(404, { error: `unknown exchange ${exchange}` })
+    const number = (name: string) => Number(url.searchParams.get(name))
+    switch (action) {
+      case "status":
+        return answer(200, Object.fromEntries([...this.venues].map(([id, v]) => [id, v.status()])))
+      case "drop":
+        void Promise.all(targets.map((v) => v.dropAll()))
+        break
+      case "pause":
+      case "resume":
+        for (const v of targets) v.paused = action === "pause"
+        break
+      case "freeze":
+      case "thaw":
+        for (const v of targets) v.freeze(action === "freeze")
+        break
+      case "speed":
+        if (!(number("value") > 0)) return answer(400, { error: "speed needs value > 0" })
+        for (const v of targets) v.speed = number("value")
+        break
+      case "shutdown-notice":
+        for (const v of targets) v.shutdownNotice(url.searchParams.has("closeAfterMs") ? number("closeAfterMs") : 1_000)
+        break
+      case "silence": {
+        const symbol = url.searchParams.get("symbol")
+        if (symbol === null) return answer(400, { error: "silence needs symbol=BASE/QUOTE" })
+        for (const v of targets) v.silence(symbol, url.searchParams.get("on") !== "false")
+        break
+      }
+      default:
+        return answer(404, {
+          error: `unknown control ${action}; use status, drop, pause, resume, freeze, thaw, speed, shutdown-notice, silence`,
+        })
+    }
+    answer(200, { ok: true, action })
+  }
+}
