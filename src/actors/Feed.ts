@@ -153,12 +153,12 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             yield* health.set(name, "connected", url)
             yield* Effect.logInfo(`${exchange}: connected to ${url} with ${shard.length} symbol(s)`)
             while (true) {
-              const why = yield* Effect.raceAll([
-                consume(current, true),
-                current.socket.liveness,
-                staleness,
-                ageLimit(current),
-              ])
+              // raceFirst, not raceAll: the first to end decides, failures included.
+              const why = yield* consume(current, true).pipe(
+                Effect.raceFirst(current.socket.liveness),
+                Effect.raceFirst(staleness),
+                Effect.raceFirst(ageLimit(current)),
+              )
               yield* Effect.logInfo(`${exchange}: replacing the connection (${why}); overlapping the new one`)
               const next = yield* connect(parent)
               yield* Effect.raceFirst(consume(current, false), Effect.sleep(config.rotationOverlap)).pipe(

@@ -46,7 +46,7 @@ class Client {
 }
 
 /** One exchange's endpoint: its clients, its tape and the faults applied to it. */
-class Venue {
+export class ReplayVenue {
   readonly clients = new Set<Client>()
   readonly controlMessages: Array<string> = []
   connections = 0
@@ -106,7 +106,8 @@ class Venue {
     }
   }
 
-  private readyClients(): number {
+  /** Clients whose subscription has settled and who receive the tape. */
+  readyClients(): number {
     let n = 0
     for (const c of this.clients) if (c.ready) n++
     return n
@@ -226,6 +227,7 @@ class Venue {
     return {
       connections: this.connections,
       clients: this.clients.size,
+      subscribed: this.readyClients(),
       sent: this.sent,
       done: this.done,
       paused: this.paused,
@@ -239,13 +241,13 @@ class Venue {
  * HTTP (`/control/…`) and in process.
  */
 export class ReplayServer {
-  private readonly venues = new Map<ExchangeId, Venue>()
+  private readonly venues = new Map<ExchangeId, ReplayVenue>()
 
   private constructor(
     private readonly http: Server,
     private readonly wss: WebSocketServer,
   ) {
-    for (const [id, protocol] of Object.entries(PROTOCOLS)) this.venues.set(id as ExchangeId, new Venue(protocol))
+    for (const [id, protocol] of Object.entries(PROTOCOLS)) this.venues.set(id as ExchangeId, new ReplayVenue(protocol))
     http.on("upgrade", (req, socket, head) => {
       const venue = this.venueOfPath(req.url ?? "")
       if (venue === undefined) {
@@ -276,7 +278,7 @@ export class ReplayServer {
     return `ws://${address}:${this.port}/${exchange}`
   }
 
-  venue(exchange: ExchangeId): Venue {
+  venue(exchange: ExchangeId): ReplayVenue {
     return this.venues.get(exchange)!
   }
 
@@ -294,7 +296,7 @@ export class ReplayServer {
     await new Promise<void>((resolve) => this.http.close(() => resolve()))
   }
 
-  private venueOfPath(url: string): Venue | undefined {
+  private venueOfPath(url: string): ReplayVenue | undefined {
     const first = url.split("?")[0]!.split("/")[1] ?? ""
     return ExchangeId.literals.includes(first as ExchangeId) ? this.venues.get(first as ExchangeId) : undefined
   }

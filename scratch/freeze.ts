@@ -1,0 +1,16 @@
+import WebSocket from "ws"
+import { ReplayServer } from "../src/replay/ReplayServer.js"
+const s = await ReplayServer.start()
+const v = s.venue("binance")
+const ws = new WebSocket(s.url("binance") + "/stream")
+await new Promise((r) => ws.on("open", r))
+ws.send(JSON.stringify({ method: "SUBSCRIBE", params: ["btcusdt@trade"], id: 1 }))
+await new Promise((r) => setTimeout(r, 300))
+console.log("ready", v.readyClients(), v.clients.size)
+v.freeze(true)
+ws.ping()
+await new Promise((r) => setTimeout(r, 100))
+ws.terminate()
+await new Promise((r) => setTimeout(r, 300))
+console.log("after terminate", v.clients.size)
+await s.close()
