@@ -66,7 +66,8 @@ const main = async () => {
   const rate = Number(values.rate)
   if (!(rate > 0)) fail(`--rate ${values.rate} must be a positive number`)
   const count = values.count === undefined ? undefined : Number(values.count)
-  if (count !== undefined && !(Number.isInteger(count) && count > 0)) fail(`--count ${values.count} must be a whole number > 0`)
+  if (count !== undefined && !(Number.isInteger(count) && count > 0))
+    fail(`--count ${values.count} must be a whole number > 0`)
 
   const files = new Map<ExchangeId, Array<string>>()
   for (const p of positionals) {
@@ -95,14 +96,20 @@ const main = async () => {
     } else {
       const quote = exchange === "coinbase" || exchange === "kraken" ? "USD" : "USDT"
       const symbols = values.symbols?.split(",") ?? [`BTC/${quote}`, `ETH/${quote}`]
-      server.play(exchange, syntheticTape({ symbols, rate, start: Date.now(), ...(count === undefined ? {} : { count }) }), options)
+      server.play(
+        exchange,
+        syntheticTape({ symbols, rate, start: Date.now(), ...(count === undefined ? {} : { count }) }),
+        options,
+      )
       console.log(`${exchange}: synthetic ${symbols.join(",")} at ${rate} trades/s`)
       env.push(`${exchange.toUpperCase()}_SYMBOLS=${symbols.join(",")}`)
     }
     env.push(`${exchange.toUpperCase()}_WS_URL=${server.url(exchange)}`)
   }
   const feeds = [...new Set(env.map((e) => e.split("_")[0]!.toLowerCase()))]
-  console.log(`\nreplay exchange on port ${server.port}; point the daemon at it with:\n  FEEDS=${feeds.join(",")} ${env.join(" ")} node dist/main.js`)
+  console.log(
+    `\nreplay exchange on port ${server.port}; point the daemon at it with:\n  FEEDS=${feeds.join(",")} ${env.join(" ")} node dist/main.js`,
+  )
   const stop = () => void server.close().then(() => process.exit(0))
   process.on("SIGINT", stop)
   process.on("SIGTERM", stop)

@@ -219,7 +219,9 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
       while (true) {
         const now = yield* Clock.currentTimeMillis
         for (const t of quiet.check(now)) {
-          yield* Metric.increment(Metric.tagged(Metric.tagged(Metrics.quietSymbols, "exchange", exchange), "symbol", t.key))
+          yield* Metric.increment(
+            Metric.tagged(Metric.tagged(Metrics.quietSymbols, "exchange", exchange), "symbol", t.key),
+          )
           yield* Effect.logWarning(
             `${exchange} ${t.key}: no trade for ${Duration.format(Duration.millis(t.silentMs))}, longer than its usual pace allows (${Duration.format(Duration.millis(t.limitMs))}); the connection is fine, the market may be quiet`,
           )

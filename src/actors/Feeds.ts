@@ -9,6 +9,7 @@ export const FeedsLive = Layer.scopedDiscard(
   Effect.gen(function* () {
     const config = yield* AppConfig
     const supervisor = yield* Supervisor
-    for (const feed of config.feeds) yield* supervisor.spawn(`feed:${feed.exchange}`, runFeed(VENUES[feed.exchange], feed))
+    for (const feed of config.feeds)
+      yield* supervisor.spawn(`feed:${feed.exchange}`, runFeed(VENUES[feed.exchange], feed))
   }),
 )

@@ -134,7 +134,11 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             yield* Metric.incrementBy(Metric.tagged(exchangeTag(Metrics.framesIgnored), "reason", reason), n)
           for (const [symbol, n] of duplicates)
             yield* Metric.incrementBy(
-              Metric.tagged(Metric.tagged(exchangeTag(Metrics.tradesDiscarded), "symbol", symbol), "reason", "duplicate"),
+              Metric.tagged(
+                Metric.tagged(exchangeTag(Metrics.tradesDiscarded), "symbol", symbol),
+                "reason",
+                "duplicate",
+              ),
               n,
             )
           for (const gap of found) {

@@ -122,7 +122,10 @@ const feedConfig = (exchange: ExchangeId) => {
         const bad = xs.filter((x) => !Schema.is(UnifiedSymbol)(x))
         if (bad.length > 0)
           return Either.left(
-            ConfigError.InvalidData([`${prefix}_SYMBOLS`], `${bad.join(", ")} is not BASE/QUOTE (e.g. BTC/USDT) or BASE/QUOTE:SETTLE for a derivative`),
+            ConfigError.InvalidData(
+              [`${prefix}_SYMBOLS`],
+              `${bad.join(", ")} is not BASE/QUOTE (e.g. BTC/USDT) or BASE/QUOTE:SETTLE for a derivative`,
+            ),
           )
         if (xs.length === 0) return Either.left(ConfigError.InvalidData([`${prefix}_SYMBOLS`], "lists no symbol"))
         return Either.right(xs)

@@ -76,8 +76,10 @@ export class ReplayVenue {
       this.controlMessages.push(text)
       const reply = this.protocol.onMessage(text)
       for (const r of reply.replies) client.send(r)
-      if (reply.topics.length === 0) return
-      for (const t of reply.topics) client.topics.add(t)
+      const added = reply.topics.filter((t) => !client.topics.has(t))
+      if (added.length === 0) return
+      for (const t of added) client.topics.add(t)
+      this.catchUp(client, new Set(added))
       clearTimeout(client.settle)
       client.settle = setTimeout(() => this.ready(client), SETTLE_MS)
     })
@@ -88,18 +90,27 @@ export class ReplayVenue {
     })
   }
 
-  private ready(client: Client): void {
-    if (client.ready || client.ws.readyState !== WebSocket.OPEN) return
-    client.ready = true
-    const { snapshot, heartbeat } = this.protocol
+  /**
+   * What a client gets right after subscribing, before live data: the venue's snapshot of recent trades
+   * (Coinbase, Kraken) and, when asked for, a re-send of recent frames (the overlap of a real reconnect).
+   */
+  private catchUp(client: Client, topics: ReadonlySet<string>): void {
+    const { snapshot } = this.protocol
     if (snapshot !== undefined)
-      for (const topic of client.topics) {
+      for (const topic of topics) {
         const recent = this.recent.get(topic)
         const frame = recent === undefined || recent.length === 0 ? undefined : snapshot(topic, recent)
         if (frame !== undefined) client.send(frame)
       }
     const rewind = this.options.rewind ?? 0
-    if (rewind > 0) for (const ob of this.history.slice(-rewind)) if (client.topics.has(ob.topic)) client.send(ob.frame)
+    if (rewind > 0) for (const ob of this.history.slice(-rewind)) if (topics.has(ob.topic)) client.send(ob.frame)
+  }
+
+  /** Subscribed and settled: the tape may run for it, and the venue's heartbeats start. */
+  private ready(client: Client): void {
+    if (client.ready || client.ws.readyState !== WebSocket.OPEN) return
+    client.ready = true
+    const { heartbeat } = this.protocol
     if (heartbeat !== undefined) {
       let counter = 0
       client.heartbeat = setInterval(() => client.send(heartbeat(++counter, Date.now())), 1_000)
@@ -109,7 +120,7 @@ export class ReplayVenue {
   /** Clients whose subscription has settled and who receive the tape. */
   readyClients(): number {
     let n = 0
-    for (const c of this.clients) if (c.ready) n++
+    for (const c of this.clients) if (c.ready && c.ws.readyState === WebSocket.OPEN) n++
     return n
   }
 
@@ -124,7 +135,7 @@ export class ReplayVenue {
         if (list.length > SNAPSHOT_TRADES) list.splice(0, list.length - SNAPSHOT_TRADES)
         this.recent.set(ob.topic, list)
       }
-      for (const c of this.clients) if (c.ready && c.topics.has(ob.topic)) c.send(ob.frame)
+      for (const c of this.clients) if (c.topics.has(ob.topic)) c.send(ob.frame)
     }
   }
 
@@ -146,7 +157,8 @@ export class ReplayVenue {
   }
 
   private encode(item: TapeItem, shift: number): ReadonlyArray<Outbound> {
-    if ("frame" in item) return [{ topic: item.topic, frame: shift === 0 ? item.frame : this.protocol.shift(item.frame, shift) }]
+    if ("frame" in item)
+      return [{ topic: item.topic, frame: shift === 0 ? item.frame : this.protocol.shift(item.frame, shift) }]
     const e = item.event
     const symbol = e.kind === "trade" ? e.trade.symbol : e.quote.symbol
     if (this.silenced.has(symbol)) return []
@@ -182,7 +194,7 @@ export class ReplayVenue {
       this.broadcast(this.encode(item, shift))
       this.sent++
       if (dropAt !== undefined && this.sent === dropAt) await this.dropAll()
-      while ([...this.clients].some((c) => c.ready && c.ws.bufferedAmount > CLIENT_HIGH_WATER)) await sleep(2)
+      while ([...this.clients].some((c) => c.topics.size > 0 && c.ws.bufferedAmount > CLIENT_HIGH_WATER)) await sleep(2)
       if (this.sent % 256 === 0) await new Promise((r) => setImmediate(r))
       // A speed change applies from here on.
       if (pace.mode === "paced") {
@@ -205,7 +217,12 @@ export class ReplayVenue {
     const clients = [...this.clients]
     for (const c of clients) while (c.ws.bufferedAmount > 0 && c.ws.readyState === WebSocket.OPEN) await sleep(5)
     await sleep(200)
-    for (const c of clients) c.ws.terminate()
+    for (const c of clients) {
+      // Off the tape at once: the close event comes later, and frames sent meanwhile would be lost.
+      c.ready = false
+      c.topics.clear()
+      c.ws.terminate()
+    }
   }
 
   /** The venue's announcement that it will close the connections, then the close itself after `closeAfterMs`. */
@@ -214,7 +231,11 @@ export class ReplayVenue {
     const notice = this.protocol.shutdownNotice?.(Date.now())
     if (notice !== undefined) for (const c of clients) c.send(notice)
     setTimeout(() => {
-      for (const c of clients) c.ws.close(1001, "server shutdown")
+      for (const c of clients) {
+        c.ready = false
+        c.topics.clear()
+        c.ws.close(1001, "server shutdown")
+      }
     }, closeAfterMs)
   }
 

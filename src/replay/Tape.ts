@@ -20,7 +20,9 @@ export type Tape = Iterable<TapeItem>
 export const recordedTape = (protocol: ReplayProtocol, files: ReadonlyArray<string>): Array<TapeItem> => {
   const items: Array<{ recv: number; order: number; topic: string; frame: string }> = []
   for (const file of files) {
-    const lines = readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0)
+    const lines = readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l.length > 0)
     const metaFile = file.replace(/\.jsonl$/, ".meta.tsv")
     const recv = existsSync(metaFile)
       ? readFileSync(metaFile, "utf8")
@@ -35,7 +37,9 @@ export const recordedTape = (protocol: ReplayProtocol, files: ReadonlyArray<stri
     })
   }
   // Without receive times the file order is the pace (as fast as the client reads).
-  items.sort((a, b) => (Number.isNaN(a.recv) || Number.isNaN(b.recv) ? a.order - b.order : a.recv - b.recv || a.order - b.order))
+  items.sort((a, b) =>
+    Number.isNaN(a.recv) || Number.isNaN(b.recv) ? a.order - b.order : a.recv - b.recv || a.order - b.order,
+  )
   const t0 = items.find((x) => !Number.isNaN(x.recv))?.recv ?? 0
   return items.map((x) => ({ at: Number.isNaN(x.recv) ? 0 : Math.round(x.recv - t0), topic: x.topic, frame: x.frame }))
 }

@@ -1,7 +1,11 @@
 import { Schema } from "effect"
 
 /** WebSocket v2 data message: `trade`, `ticker`, `heartbeat`, `status`, each with `type` snapshot or update. */
-export const Envelope = Schema.Struct({ channel: Schema.String, type: Schema.optional(Schema.String), data: Schema.Unknown })
+export const Envelope = Schema.Struct({
+  channel: Schema.String,
+  type: Schema.optional(Schema.String),
+  data: Schema.Unknown,
+})
 
 /**
  * One v2 trade. Kraken sends price and quantity as JSON numbers; the decoder quotes them in the frame text before

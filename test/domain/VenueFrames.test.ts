@@ -70,7 +70,15 @@ describe("OKX v5 frames", () => {
     const frame = JSON.stringify({
       arg: { channel: "trades", instId: "BTC-USDT" },
       data: [
-        { instId: "BTC-USDT", tradeId: "130639474", px: "42219.9", sz: "0.12", side: "buy", ts: "1630048897897", count: "3" },
+        {
+          instId: "BTC-USDT",
+          tradeId: "130639474",
+          px: "42219.9",
+          sz: "0.12",
+          side: "buy",
+          ts: "1630048897897",
+          count: "3",
+        },
         { instId: "BTC-USDT", tradeId: "130639470", px: "42219.8", sz: "0.01", side: "sell", ts: "1630048897896" },
       ],
     })
@@ -80,7 +88,8 @@ describe("OKX v5 frames", () => {
       [130639474, 3],
     ])
     expect(OkxVenue.idSpan!(ts[1]!)).toBe(3)
-    const notice = '{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade.","connId":"a4d3ae55"}'
+    const notice =
+      '{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade.","connId":"a4d3ae55"}'
     expect(decode(notice, 1)._tag).toBe("Shutdown")
     expect(decode('{"event":"error","code":"60012","msg":"Invalid request","connId":"a4d3ae55"}', 1)).toEqual({
       _tag: "ServerError",
@@ -102,15 +111,30 @@ describe("Kraken v2 frames", () => {
     // A decimal that a double cannot hold survives as text.
     const exact =
       '{"channel":"trade","type":"update","data":[{"symbol":"MATIC/USD","side":"sell","price":0.51470000000000001,"qty":12345678.123456789,"ord_type":"market","trade_id":4665848,"timestamp":"2023-09-25T07:50:00.000001Z"}]}'
-    expect(trades([decode(exact, 1)])[0]).toMatchObject({ priceText: "0.51470000000000001", qtyText: "12345678.123456789" })
+    expect(trades([decode(exact, 1)])[0]).toMatchObject({
+      priceText: "0.51470000000000001",
+      qtyText: "12345678.123456789",
+    })
   })
 
   it("reads the ticker as a quote and the legacy XBT name as BTC", () => {
-    const ticker = quotes(fixtureLines("kraken/v2_ticker.docs.jsonl").map((l) => decoderFor(KrakenVenue, ["ALGO/USD"])(l, 7)))
+    const ticker = quotes(
+      fixtureLines("kraken/v2_ticker.docs.jsonl").map((l) => decoderFor(KrakenVenue, ["ALGO/USD"])(l, 7)),
+    )
     expect(ticker).toEqual([
-      { _tag: "Quote", exchange: "kraken", symbol: "ALGO/USD", bid: 0.10025, ask: 0.10036, bidQty: 740, askQty: 1361.44813783, ts: Date.parse("2023-09-25T09:04:31.742Z") },
+      {
+        _tag: "Quote",
+        exchange: "kraken",
+        symbol: "ALGO/USD",
+        bid: 0.10025,
+        ask: 0.10036,
+        bidQty: 740,
+        askQty: 1361.44813783,
+        ts: Date.parse("2023-09-25T09:04:31.742Z"),
+      },
     ])
-    const legacy = '{"channel":"trade","type":"update","data":[{"symbol":"XBT/USD","side":"buy","price":27000.1,"qty":0.5,"ord_type":"limit","trade_id":1,"timestamp":"2023-09-25T07:48:36.925533Z"}]}'
+    const legacy =
+      '{"channel":"trade","type":"update","data":[{"symbol":"XBT/USD","side":"buy","price":27000.1,"qty":0.5,"ord_type":"limit","trade_id":1,"timestamp":"2023-09-25T07:48:36.925533Z"}]}'
     expect(trades([decoderFor(KrakenVenue, ["BTC/USD"])(legacy, 1)])[0]?.symbol).toBe("BTC/USD")
   })
 
@@ -123,7 +147,9 @@ describe("Kraken v2 frames", () => {
       '{"method":"pong","req_id":101,"time_in":"2023-09-25T09:04:31.742599Z","time_out":"2023-09-25T09:04:31.742648Z"}',
     ])
       expect(decode(f, 1)._tag).toBe("Control")
-    expect(decode('{"method":"subscribe","error":"Currency pair not supported XYZ/USD","success":false}', 1)._tag).toBe("ServerError")
+    expect(decode('{"method":"subscribe","error":"Currency pair not supported XYZ/USD","success":false}', 1)._tag).toBe(
+      "ServerError",
+    )
   })
 })
 
@@ -155,7 +181,8 @@ describe("Bybit v5 frames", () => {
     ])
     // BTCUSDU23 (a dated future) was not subscribed.
     expect(decoded.filter((d) => d._tag === "Ignored" && d.reason === "unsubscribed_symbol")).toHaveLength(2)
-    const delta = '{"topic":"tickers.BTCUSD","type":"delta","data":{"symbol":"BTCUSD","ask1Price":"28561.00"},"cs":1,"ts":1680673822999}'
+    const delta =
+      '{"topic":"tickers.BTCUSD","type":"delta","data":{"symbol":"BTCUSD","ask1Price":"28561.00"},"cs":1,"ts":1680673822999}'
     expect(quotes([decode(delta, 1)])[0]).toMatchObject({ bid: 28560, ask: 28561, askQty: 70817, ts: 1680673822999 })
   })
 
@@ -164,14 +191,23 @@ describe("Bybit v5 frames", () => {
     // https://bybit-exchange.github.io/docs/v5/websocket/public/trade
     const trade =
       '{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"16578.50","L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}'
-    expect(trades([decode(trade, 1)])).toMatchObject([{ symbol: "BTC/USDT", priceText: "16578.50", qtyText: "0.001", side: "buy" }])
+    expect(trades([decode(trade, 1)])).toMatchObject([
+      { symbol: "BTC/USDT", priceText: "16578.50", qtyText: "0.001", side: "buy" },
+    ])
     // https://bybit-exchange.github.io/docs/v5/websocket/public/ticker (spot)
     const spotTicker =
       '{"topic":"tickers.BTCUSDT","ts":1673853746003,"type":"snapshot","cs":2588407389,"data":{"symbol":"BTCUSDT","lastPrice":"21109.77","highPrice24h":"21426.99","lowPrice24h":"20575","prevPrice24h":"20704.93","volume24h":"6780.866843","turnover24h":"141946527.22907118","price24hPcnt":"0.0196","usdIndexPrice":"21120.2400136"}}'
     expect(decode(spotTicker, 1)).toEqual({ _tag: "Ignored", reason: "no_book" })
-    expect(decode('{"success":true,"ret_msg":"","conn_id":"cejreaspqfh3sjdnldmg-p","req_id":"1","op":"subscribe"}', 1)._tag).toBe("Control")
-    expect(decode('{"success":true,"ret_msg":"pong","conn_id":"0970e817-426e-429a-a679-ff7f55e0b16a","op":"ping"}', 1)._tag).toBe("Control")
-    expect(decode('{"success":false,"ret_msg":"error:handler not found","conn_id":"x","req_id":"2","op":"subscribe"}', 1)._tag).toBe("ServerError")
+    expect(
+      decode('{"success":true,"ret_msg":"","conn_id":"cejreaspqfh3sjdnldmg-p","req_id":"1","op":"subscribe"}', 1)._tag,
+    ).toBe("Control")
+    expect(
+      decode('{"success":true,"ret_msg":"pong","conn_id":"0970e817-426e-429a-a679-ff7f55e0b16a","op":"ping"}', 1)._tag,
+    ).toBe("Control")
+    expect(
+      decode('{"success":false,"ret_msg":"error:handler not found","conn_id":"x","req_id":"2","op":"subscribe"}', 1)
+        ._tag,
+    ).toBe("ServerError")
   })
 })
 
@@ -206,7 +242,12 @@ describe("Coinbase Advanced Trade frames", () => {
       ["11", 11, "buy"],
       ["12", 12, "sell"],
     ])
-    expect(ts[0]).toMatchObject({ symbol: "ETH/USD", priceText: "1260.01", qtyText: "0.3", exchangeTs: Date.parse("2019-08-14T20:42:27.265Z") })
+    expect(ts[0]).toMatchObject({
+      symbol: "ETH/USD",
+      priceText: "1260.01",
+      qtyText: "0.3",
+      exchangeTs: Date.parse("2019-08-14T20:42:27.265Z"),
+    })
   })
 
   it("reads the subscribe snapshot as trades, so the feed can recognise the ones it has already seen", () => {
@@ -217,7 +258,16 @@ describe("Coinbase Advanced Trade frames", () => {
     const ticker =
       '{"channel":"ticker","client_id":"","timestamp":"2023-02-09T20:30:37.167359596Z","sequence_num":0,"events":[{"type":"snapshot","tickers":[{"type":"ticker","product_id":"BTC-USD","price":"21932.98","volume_24_h":"16038.28770938","low_24_h":"21835.29","high_24_h":"23011.18","low_52_w":"15460","high_52_w":"48240","price_percent_chg_24_h":"-4.15775596190603","best_bid":"21931.98","best_bid_quantity":"0.5","best_ask":"21933.98","best_ask_quantity":"1.2"}]}]}'
     expect(quotes([decode(ticker, 1)])).toEqual([
-      { _tag: "Quote", exchange: "coinbase", symbol: "BTC/USD", bid: 21931.98, ask: 21933.98, bidQty: 0.5, askQty: 1.2, ts: Date.parse("2023-02-09T20:30:37.167Z") },
+      {
+        _tag: "Quote",
+        exchange: "coinbase",
+        symbol: "BTC/USD",
+        bid: 21931.98,
+        ask: 21933.98,
+        bidQty: 0.5,
+        askQty: 1.2,
+        ts: Date.parse("2023-02-09T20:30:37.167Z"),
+      },
     ])
     const heartbeat =
       '{"channel":"heartbeats","client_id":"","timestamp":"2023-06-23T20:31:26.122969572Z","sequence_num":0,"events":[{"current_time":"2023-06-23 20:31:56.121961769 +0000 UTC m=+91717.525857105","heartbeat_counter":"3049"}]}'
@@ -225,7 +275,10 @@ describe("Coinbase Advanced Trade frames", () => {
     const subscriptions =
       '{"channel":"subscriptions","client_id":"","timestamp":"2023-02-09T20:32:59.206962372Z","sequence_num":1,"events":[{"subscriptions":{"market_trades":["ETH-USD"]}}]}'
     expect(decode(subscriptions, 1)._tag).toBe("Control")
-    expect(decode('{"type":"error","message":"Failure to subscribe"}', 1)).toEqual({ _tag: "ServerError", message: "Failure to subscribe" })
+    expect(decode('{"type":"error","message":"Failure to subscribe"}', 1)).toEqual({
+      _tag: "ServerError",
+      message: "Failure to subscribe",
+    })
   })
 
   it("refuses a trade with a malformed price without throwing", () => {

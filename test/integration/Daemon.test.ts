@@ -2,13 +2,21 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
-import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
-import { BinanceServer } from "../support/BinanceServer.js"
+import { BinanceProtocol } from "../../src/replay/protocols/Binance.js"
+import { ReplayServer } from "../../src/replay/ReplayServer.js"
+import {
+  CANDLES_SQL,
+  expectCandlesMatch,
+  expectedFinals,
+  finalsOverHttp,
+  normaliseRows,
+  type Sent,
+  type StoredCandle,
+} from "../support/candles.js"
 import { freePort, startDaemon, until } from "../support/daemon.js"
 import { fixtureLines, fixtureMeta, type RecordedAggTrade } from "../support/fixtures.js"
-import { norm, referenceCandles } from "../support/reference.js"
+import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
 
 const SESSION = "cf-bin-20210405"
 const GRACE_MS = 2_000
@@ -29,55 +37,37 @@ const recordedSession = () => {
   const frames = [...read("binance/aggTrade.jsonl"), ...read("binance/bookTicker.jsonl")].sort(
     (a, b) => a.recvTs - b.recvTs,
   )
-  const trades = read("binance/aggTrade.jsonl").map((f) => (JSON.parse(f.raw) as { data: RecordedAggTrade }).data)
-  return { frames: frames.map((f) => f.raw), trades }
+  const recorded = read("binance/aggTrade.jsonl").map((f) => (JSON.parse(f.raw) as { data: RecordedAggTrade }).data)
+  const trades = new Map<
+    string,
+    Array<{ id: number; ts: number; price: string; qty: string; takerBuy: boolean; count: number }>
+  >()
+  for (const t of recorded) {
+    const list = trades.get(unified(t.s)) ?? []
+    list.push({ id: t.a, ts: t.T, price: t.p, qty: t.q, takerBuy: !t.m, count: t.l - t.f + 1 })
+    trades.set(unified(t.s), list)
+  }
+  const sent: Sent = { exchange: "binance", trades }
+  return { tape: frames.map((f) => ({ at: 0, topic: BinanceProtocol.topicOf(f.raw)!, frame: f.raw })), sent }
 }
-
-interface StoredCandle {
-  symbol: string
-  timeframe: string
-  timestamp: number
-  open: string
-  high: string
-  low: string
-  close: string
-  volume: string
-  quote_volume: string
-  trades: number
-  taker_buy_base: string
-  taker_buy_quote: string
-  close_time: number
-  is_final: boolean
-  complete: boolean
-}
-
-const CANDLES_SQL = `SELECT symbol, timeframe, "timestamp"::text AS timestamp, open::text, high::text, low::text,
-  close::text, volume::text, quote_volume::text, trades, taker_buy_base::text, taker_buy_quote::text,
-  close_time::text AS close_time, is_final, complete FROM ohlcv_candles ORDER BY symbol, timeframe, "timestamp"`
-
-const normaliseRows = (rows: ReadonlyArray<Record<string, unknown>>): Array<StoredCandle> =>
-  rows.map((r) => ({
-    ...(r as unknown as StoredCandle),
-    timestamp: Number(r.timestamp),
-    close_time: Number(r.close_time),
-  }))
 
 /**
- * Replays the session through the daemon with a connection drop in the middle, stops it with SIGTERM, and checks
- * every stored candle against the independent computation.
+ * Replays the session through the daemon with a connection drop in the middle (the replay re-sends its last 50
+ * frames on reconnect, as an exchange overlap would), stops it with SIGTERM, and checks every stored candle
+ * against the independent computation.
  */
 const scenario = async (env: Record<string, string>, readCandles: () => Promise<Array<StoredCandle>>, cwd: string) => {
-  const { frames, trades } = recordedSession()
-  const symbols = [...new Set(trades.map((t) => t.s))]
-  const server = await BinanceServer.start()
-  server.play(frames, { dropAt: Math.floor(frames.length / 2), replayOnReconnect: 50 })
+  const { tape, sent } = recordedSession()
+  const server = await ReplayServer.start()
+  server.play("binance", tape, { dropAt: Math.floor(tape.length / 2), rewind: 50 })
+  const venue = server.venue("binance")
   const httpPort = await freePort()
   const daemon = startDaemon(
     {
       FEEDS: "binance",
-      BINANCE_SYMBOLS: symbols.map(unified).join(","),
+      BINANCE_SYMBOLS: [...sent.trades.keys()].join(","),
       BINANCE_TRADE_STREAM: "aggTrade",
-      BINANCE_WS_URL: server.url,
+      BINANCE_WS_URL: server.url("binance"),
       HTTP_PORT: String(httpPort),
       CANDLE_GRACE_MS: String(GRACE_MS),
       FEED_RECONNECT_BASE_MS: "100",
@@ -87,64 +77,17 @@ const scenario = async (env: Record<string, string>, readCandles: () => Promise<
     cwd,
   )
   try {
-    await until(
-      "the replay to finish after a reconnect",
-      () => server.sent === frames.length && server.connections >= 2,
-      60_000,
-    )
-    const lastEvent = Math.max(...trades.map((t) => t.T))
-    const mustBeFinal = (c: { close_time: number }) => c.close_time + GRACE_MS <= lastEvent
-    const expectedFinals = new Set<string>()
-    for (const s of symbols)
-      for (const tf of DEFAULT_TIMEFRAMES)
-        for (const b of referenceCandles(refTrades(trades, s), periodMs(tf)).keys())
-          if (b + periodMs(tf) - 1 + GRACE_MS <= lastEvent) expectedFinals.add(`${unified(s)} ${tf} ${b}`)
+    await until("the replay to finish after a reconnect", () => venue.done && venue.connections >= 2, 60_000)
+    const finals = expectedFinals(sent, GRACE_MS)
     await until("final candles in the store", async () => {
       const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined)
       if (res?.status !== 200) return false
-      const got = await readCandlesOver(httpPort, symbols)
-      return [...expectedFinals].every((k) => got.has(k))
+      const got = await finalsOverHttp(httpPort, sent)
+      return [...finals].every((k) => got.has(k))
     })
     daemon.process.kill("SIGTERM")
     expect(await daemon.exit).toBe(0)
-    const stored = await readCandles()
-    const seen = new Set<string>()
-    for (const s of symbols) {
-      for (const tf of DEFAULT_TIMEFRAMES) {
-        const expected = referenceCandles(refTrades(trades, s), periodMs(tf))
-        const rows = stored.filter((c) => c.symbol === unified(s) && c.timeframe === tf)
-        let previousClose: string | undefined
-        for (const row of rows) {
-          seen.add(`${s} ${tf} ${row.timestamp}`)
-          if (mustBeFinal(row)) expect(row.is_final, `${s} ${tf} ${row.timestamp} final`).toBe(true)
-          expect(row.complete).toBe(true)
-          const e = expected.get(row.timestamp)
-          if (e === undefined) {
-            // An empty interval after the symbol's first trade: flat at the previous close.
-            expect(row.trades).toBe(0)
-            expect([row.open, row.high, row.low, row.close].map(norm)).toEqual(Array(4).fill(norm(previousClose!)))
-            expect(norm(row.volume)).toBe("0")
-          } else {
-            expect(
-              [
-                row.open,
-                row.high,
-                row.low,
-                row.close,
-                row.volume,
-                row.quote_volume,
-                row.taker_buy_base,
-                row.taker_buy_quote,
-              ].map(norm),
-              `${s} ${tf} ${row.timestamp}`,
-            ).toEqual([e.open, e.high, e.low, e.close, e.volume, e.quoteVolume, e.takerBuyBase, e.takerBuyQuote])
-            expect(row.trades).toBe(e.trades)
-          }
-          previousClose = row.close
-        }
-        for (const b of expected.keys()) expect(seen.has(`${s} ${tf} ${b}`), `${s} ${tf} ${b} stored`).toBe(true)
-      }
-    }
+    expectCandlesMatch(await readCandles(), sent, GRACE_MS)
     expect(daemon.output()).toContain("reconnecting")
   } finally {
     daemon.process.kill("SIGKILL")
@@ -152,27 +95,8 @@ const scenario = async (env: Record<string, string>, readCandles: () => Promise<
   }
 }
 
-const refTrades = (trades: ReadonlyArray<RecordedAggTrade>, symbol: string) =>
-  trades
-    .filter((t) => t.s === symbol)
-    .map((t) => ({ id: t.a, ts: t.T, price: t.p, qty: t.q, takerBuy: !t.m, count: t.l - t.f + 1 }))
-
-/** Final candles as the daemon's own HTTP API reports them. */
-const readCandlesOver = async (port: number, symbols: ReadonlyArray<string>) => {
-  const keys = new Set<string>()
-  for (const s of symbols)
-    for (const tf of DEFAULT_TIMEFRAMES) {
-      const q = new URLSearchParams({ exchange: "binance", symbol: unified(s), timeframe: tf })
-      const res = await fetch(`http://127.0.0.1:${port}/api/candles?${q}`)
-      const body = (await res.json()) as { candles: Array<{ openTime: number; isFinal: boolean }> }
-      for (const c of body.candles) if (c.isFinal) keys.add(`${unified(s)} ${tf} ${c.openTime}`)
-    }
-  return keys
-}
-
 describe("the daemon process, replaying recorded Binance frames through a connection drop", () => {
-  const admin = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database: "postgres" })
-  const database = `ingest_it_${process.pid}_${Date.now()}`
+  const db = scratchDatabase("ingest_it")
   const workDirs: Array<string> = []
   const workDir = () => {
     const dir = mkdtempSync(join(tmpdir(), "ingest-it-"))
@@ -180,32 +104,23 @@ describe("the daemon process, replaying recorded Binance frames through a connec
     return dir
   }
 
-  beforeAll(async () => {
-    await admin.connect()
-    await admin.query(`CREATE DATABASE ${database}`)
-  })
+  beforeAll(() => db.start())
   afterAll(async () => {
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
-    await admin.end()
+    await db.stop()
     for (const dir of workDirs) rmSync(dir, { recursive: true, force: true })
   })
 
   it("stores exactly the right candles in PostgreSQL, and every final one survives SIGTERM", async () => {
-    const url = `postgres://postgres@127.0.0.1:5432/${database}`
+    const url = await db.create()
     await scenario(
       { DATABASE_URL: url },
       async () => {
-        const client = new pg.Client({ connectionString: url })
-        await client.connect()
-        try {
-          const status = await client.query(
-            "SELECT count(*)::int AS n FROM ingestion_status WHERE last_trade_id IS NOT NULL",
-          )
-          expect(status.rows[0].n).toBeGreaterThan(0)
-          return normaliseRows((await client.query(CANDLES_SQL)).rows)
-        } finally {
-          await client.end()
-        }
+        const status = await query<{ n: number }>(
+          url,
+          "SELECT count(*)::int AS n FROM ingestion_status WHERE last_trade_id IS NOT NULL",
+        )
+        expect(status[0]!.n).toBeGreaterThan(0)
+        return storedCandles(url)
       },
       workDir(),
     )

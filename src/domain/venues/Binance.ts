@@ -43,7 +43,11 @@ export const subscribeMessages = (streams: ReadonlyArray<string>): ReadonlyArray
   const messages: Array<string> = []
   for (let i = 0; i < streams.length; i += STREAMS_PER_MESSAGE)
     messages.push(
-      JSON.stringify({ method: "SUBSCRIBE", params: streams.slice(i, i + STREAMS_PER_MESSAGE), id: messages.length + 1 }),
+      JSON.stringify({
+        method: "SUBSCRIBE",
+        params: streams.slice(i, i + STREAMS_PER_MESSAGE),
+        id: messages.length + 1,
+      }),
     )
   return messages
 }

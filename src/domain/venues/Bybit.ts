@@ -36,7 +36,11 @@ const subscribe = (instruments: ReadonlyArray<string>): ReadonlyArray<string> =>
   const messages: Array<string> = []
   for (let i = 0; i < topics.length; i += TOPICS_PER_MESSAGE)
     messages.push(
-      JSON.stringify({ op: "subscribe", args: topics.slice(i, i + TOPICS_PER_MESSAGE), req_id: String(messages.length + 1) }),
+      JSON.stringify({
+        op: "subscribe",
+        args: topics.slice(i, i + TOPICS_PER_MESSAGE),
+        req_id: String(messages.length + 1),
+      }),
     )
   return messages
 }
@@ -60,7 +64,8 @@ const makeDecoder = (symbols: SymbolMap): Decoder => {
     const symbol = symbols.unified(data.symbol)
     if (symbol === undefined) return UNSUBSCRIBED
     const previous = type === "delta" ? books.get(symbol) : undefined
-    if (type === "delta" && previous === undefined) return invalid("schema", `tickers.${data.symbol}: delta before any snapshot`)
+    if (type === "delta" && previous === undefined)
+      return invalid("schema", `tickers.${data.symbol}: delta before any snapshot`)
     const book: Book = {
       bid1Price: data.bid1Price ?? previous?.bid1Price,
       bid1Size: data.bid1Size ?? previous?.bid1Size,

@@ -62,9 +62,13 @@ const makeDecoder =
     if (envelope.is(msg)) {
       switch (msg.channel) {
         case "trade":
-          return Array.isArray(msg.data) ? trades(msg.data, symbols, recvTs) : invalid("schema", "trade: data is not a list")
+          return Array.isArray(msg.data)
+            ? trades(msg.data, symbols, recvTs)
+            : invalid("schema", "trade: data is not a list")
         case "ticker":
-          return Array.isArray(msg.data) ? tickers(msg.data, symbols, recvTs) : invalid("schema", "ticker: data is not a list")
+          return Array.isArray(msg.data)
+            ? tickers(msg.data, symbols, recvTs)
+            : invalid("schema", "ticker: data is not a list")
         case "heartbeat":
         case "status":
           return CONTROL
@@ -73,7 +77,9 @@ const makeDecoder =
       }
     }
     if (response.is(msg))
-      return msg.success === false ? { _tag: "ServerError", message: `${msg.method}: ${msg.error ?? "refused"}` } : CONTROL
+      return msg.success === false
+        ? { _tag: "ServerError", message: `${msg.method}: ${msg.error ?? "refused"}` }
+        : CONTROL
     if (isRecord(msg) && msg.channel === "heartbeat") return CONTROL
     return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
   }

@@ -73,7 +73,8 @@ const makeDecoder =
     // Events (acks, errors, notices) first: a push schema's `data: unknown` is satisfied by its absence.
     if (event.is(msg)) {
       if (msg.event === "error") return { _tag: "ServerError", message: `${msg.code ?? "?"} ${msg.msg ?? ""}`.trim() }
-      if (msg.event === "notice" && msg.code === UPGRADE_NOTICE) return { _tag: "Shutdown", detail: msg.msg ?? "notice 64008" }
+      if (msg.event === "notice" && msg.code === UPGRADE_NOTICE)
+        return { _tag: "Shutdown", detail: msg.msg ?? "notice 64008" }
       return CONTROL
     }
     if (push.is(msg)) {
@@ -113,7 +114,8 @@ const trades = (data: ReadonlyArray<unknown>, symbols: SymbolMap, recvTs: number
       recvTs,
     )
     if (!isTrade(t)) return t
-    if (!(Number.isSafeInteger(t.count) && t.count >= 1)) return invalid("schema", `trades: count ${item.count} is not a positive integer`)
+    if (!(Number.isSafeInteger(t.count) && t.count >= 1))
+      return invalid("schema", `trades: count ${item.count} is not a positive integer`)
     out.push(t)
   }
   if (out.length === 0) return UNSUBSCRIBED
@@ -130,7 +132,15 @@ const tickers = (data: ReadonlyArray<unknown>, symbols: SymbolMap): Decoded => {
     if (symbol === undefined) continue
     // An empty book side comes as "" (Number("") would read as 0).
     const num = (s: string) => (s === "" ? Number.NaN : Number(s))
-    const q = quoteOf("okx", symbol, num(item.bidPx), num(item.askPx), num(item.bidSz), num(item.askSz), Number(item.ts))
+    const q = quoteOf(
+      "okx",
+      symbol,
+      num(item.bidPx),
+      num(item.askPx),
+      num(item.bidSz),
+      num(item.askSz),
+      Number(item.ts),
+    )
     if (q._tag === "Quote") out.push(q)
     else skipped = q
   }

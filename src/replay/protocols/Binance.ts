@@ -15,7 +15,12 @@ export const BinanceProtocol: ReplayProtocol = {
       const q = event.quote
       const s = binanceInstrument(q.symbol)
       const data = { u: q.ts, s, b: q.bid, B: q.bidQty, a: q.ask, A: q.askQty }
-      return [{ topic: stream(q.symbol, "bookTicker"), frame: JSON.stringify({ stream: stream(q.symbol, "bookTicker"), data }) }]
+      return [
+        {
+          topic: stream(q.symbol, "bookTicker"),
+          frame: JSON.stringify({ stream: stream(q.symbol, "bookTicker"), data }),
+        },
+      ]
     }
     const t = event.trade
     const s = binanceInstrument(t.symbol)
@@ -23,8 +28,16 @@ export const BinanceProtocol: ReplayProtocol = {
     const trade = { e: "trade", E: t.ts, s, t: t.id, ...common, T: t.ts, m: !t.takerBuy, M: true }
     const agg = { e: "aggTrade", E: t.ts, s, a: t.id, ...common, f: t.id, l: t.id, T: t.ts, m: !t.takerBuy, M: true }
     return [
-      { topic: stream(t.symbol, "trade"), frame: JSON.stringify({ stream: stream(t.symbol, "trade"), data: trade }), trades: [t] },
-      { topic: stream(t.symbol, "aggTrade"), frame: JSON.stringify({ stream: stream(t.symbol, "aggTrade"), data: agg }), trades: [t] },
+      {
+        topic: stream(t.symbol, "trade"),
+        frame: JSON.stringify({ stream: stream(t.symbol, "trade"), data: trade }),
+        trades: [t],
+      },
+      {
+        topic: stream(t.symbol, "aggTrade"),
+        frame: JSON.stringify({ stream: stream(t.symbol, "aggTrade"), data: agg }),
+        trades: [t],
+      },
     ]
   },
   onMessage: (text) => {

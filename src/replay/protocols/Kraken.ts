@@ -15,7 +15,9 @@ export const KrakenProtocol: ReplayProtocol = {
   topicOf: (frame) => {
     const msg = parseOr(frame)
     const first = Array.isArray(msg?.data) ? (msg.data[0] as { symbol?: string } | undefined) : undefined
-    return typeof msg?.channel === "string" && first?.symbol !== undefined ? `${msg.channel}:${first.symbol}` : undefined
+    return typeof msg?.channel === "string" && first?.symbol !== undefined
+      ? `${msg.channel}:${first.symbol}`
+      : undefined
   },
   encode: (event) => {
     if (event.kind === "quote") {
@@ -31,7 +33,10 @@ export const KrakenProtocol: ReplayProtocol = {
     const msg = parseOr(text)
     const now = new Date().toISOString()
     if (msg?.method === "ping")
-      return { replies: [JSON.stringify({ method: "pong", req_id: msg.req_id, time_in: now, time_out: now })], topics: [] }
+      return {
+        replies: [JSON.stringify({ method: "pong", req_id: msg.req_id, time_in: now, time_out: now })],
+        topics: [],
+      }
     if (msg?.method !== "subscribe") return NO_REPLY
     const params = msg.params as { channel?: string; symbol?: Array<string> } | undefined
     const channel = params?.channel ?? ""

@@ -14,13 +14,36 @@ export const OkxProtocol: ReplayProtocol = {
     if (event.kind === "quote") {
       const q = event.quote
       const instId = okxInstrument(q.symbol)
-      const data = [{ instType: "SPOT", instId, last: q.bid, askPx: q.ask, askSz: q.askQty, bidPx: q.bid, bidSz: q.bidQty, ts: String(q.ts) }]
+      const data = [
+        {
+          instType: "SPOT",
+          instId,
+          last: q.bid,
+          askPx: q.ask,
+          askSz: q.askQty,
+          bidPx: q.bid,
+          bidSz: q.bidQty,
+          ts: String(q.ts),
+        },
+      ]
       return [{ topic: `tickers:${instId}`, frame: JSON.stringify({ arg: { channel: "tickers", instId }, data }) }]
     }
     const t = event.trade
     const instId = okxInstrument(t.symbol)
-    const data = [{ instId, tradeId: String(t.id), px: t.price, sz: t.qty, side: t.takerBuy ? "buy" : "sell", ts: String(t.ts), count: "1" }]
-    return [{ topic: `trades:${instId}`, frame: JSON.stringify({ arg: { channel: "trades", instId }, data }), trades: [t] }]
+    const data = [
+      {
+        instId,
+        tradeId: String(t.id),
+        px: t.price,
+        sz: t.qty,
+        side: t.takerBuy ? "buy" : "sell",
+        ts: String(t.ts),
+        count: "1",
+      },
+    ]
+    return [
+      { topic: `trades:${instId}`, frame: JSON.stringify({ arg: { channel: "trades", instId }, data }), trades: [t] },
+    ]
   },
   onMessage: (text) => {
     if (text === "ping") return { replies: ["pong"], topics: [] }

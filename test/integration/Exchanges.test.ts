@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { ReplayServer } from "../../src/replay/ReplayServer.js"
+import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.js"
+import { syntheticTape } from "../../src/replay/Tape.js"
+import type { ExchangeId } from "../../src/schema/Market.js"
+import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent } from "../support/candles.js"
+import { freePort, startDaemon, until } from "../support/daemon.js"
+import { scratchDatabase, storedCandles } from "../support/postgres.js"
+
+const GRACE_MS = 2_000
+const EXCHANGES: ReadonlyArray<ExchangeId> = ["binance", "coinbase", "kraken", "bybit", "okx"]
+
+const symbolsOf = (exchange: ExchangeId) =>
+  exchange === "coinbase" || exchange === "kraken" ? ["BTC/USD", "ETH/USD"] : ["BTC/USDT", "ETH/USDT"]
+
+/** Four minutes of trades on two symbols, ending well in the past, so that every minute but the last closes. */
+const specFor = (exchange: ExchangeId, count = 2_400): SyntheticSpec & { count: number } => ({
+  symbols: symbolsOf(exchange),
+  rate: 10,
+  count,
+  start: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000,
+  seed: EXCHANGES.indexOf(exchange) + 1,
+})
+
+const sentOf = (exchange: ExchangeId, spec: SyntheticSpec & { count: number }): Sent => {
+  const trades = new Map<
+    string,
+    Array<{ id: number; ts: number; price: string; qty: string; takerBuy: boolean; count: number }>
+  >()
+  for (const t of syntheticTrades(spec)) {
+    const list = trades.get(t.symbol) ?? []
+    list.push({ id: t.id, ts: t.ts, price: t.price, qty: t.qty, takerBuy: t.takerBuy, count: 1 })
+    trades.set(t.symbol, list)
+  }
+  return { exchange, trades }
+}
+
+const metric = async (httpPort: number, name: string, labels: string): Promise<number> => {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.split(",").every((x) => l.includes(x)))
+  return line === undefined ? 0 : Number(line.split(" ").at(-1))
+}
+
+/**
+ * Runs the daemon on FEEDS=<exchanges> against the replay exchange, each venue replaying its synthetic tape with a
+ * drop of every connection halfway (and the venue's snapshot or a re-send of recent frames on reconnect), then
+ * checks every stored candle of every exchange against the trades sent.
+ */
+const scenario = async (
+  databaseUrl: string,
+  exchanges: ReadonlyArray<ExchangeId>,
+  during: (server: ReplayServer) => Promise<void> = async () => {},
+  extraEnv: Record<string, string> = {},
+) => {
+  const server = await ReplayServer.start()
+  const sent = exchanges.map((exchange) => {
+    const spec = specFor(exchange)
+    const venue = server.venue(exchange)
+    venue.play([], {})
+    server.play(exchange, syntheticTape(spec), { dropAt: Math.floor((spec.count * 2) / 2), rewind: 20 })
+    return sentOf(exchange, spec)
+  })
+  const httpPort = await freePort()
+  const env: Record<string, string> = {
+    FEEDS: exchanges.join(","),
+    DATABASE_URL: databaseUrl,
+    HTTP_PORT: String(httpPort),
+    CANDLE_GRACE_MS: String(GRACE_MS),
+    FEED_RECONNECT_BASE_MS: "100",
+    STORE_FLUSH_MS: "100",
+    ...extraEnv,
+  }
+  for (const e of exchanges) {
+    env[`${e.toUpperCase()}_SYMBOLS`] = symbolsOf(e).join(",")
+    env[`${e.toUpperCase()}_WS_URL`] = server.url(e)
+  }
+  const daemon = startDaemon(env, process.cwd())
+  try {
+    await during(server)
+    await until(
+      "every replay to finish after a reconnect",
+      () => exchanges.every((e) => server.venue(e).done && server.venue(e).connections >= 2),
+      60_000,
+    )
+    await until("final candles in the store", async () => {
+      for (const s of sent) {
+        const got = await finalsOverHttp(httpPort, s).catch(() => new Set<string>())
+        if (![...expectedFinals(s, GRACE_MS)].every((k) => got.has(k))) return false
+      }
+      return true
+    })
+    const metrics = {
+      gaps: await Promise.all(exchanges.map((e) => metric(httpPort, "trade_gaps_total", `exchange="${e}"`))),
+      rotations: await metric(httpPort, "feed_rotations_total", 'exchange="binance"'),
+    }
+    daemon.process.kill("SIGTERM")
+    expect(await daemon.exit).toBe(0)
+    const stored = await storedCandles(databaseUrl)
+    for (const s of sent) expectCandlesMatch(stored, s, GRACE_MS)
+    expect(metrics.gaps).toEqual(exchanges.map(() => 0))
+    return { output: daemon.output(), metrics }
+  } finally {
+    daemon.process.kill("SIGKILL")
+    await server.close()
+  }
+}
+
+describe("the daemon against the replay exchange, per exchange", () => {
+  const db = scratchDatabase("ingest_ex")
+  beforeAll(() => db.start())
+  afterAll(() => db.stop())
+
+  it.each(EXCHANGES)(
+    "%s: subscribes, receives, reconnects after a drop, resubscribes, and counts no re-sent trade twice",
+    async (exchange) => {
+      const { output } = await scenario(await db.create(), [exchange])
+      expect(output).toContain("reconnecting")
+    },
+    120_000,
+  )
+
+  it("runs FEEDS=binance,coinbase,kraken,bybit,okx at once", async () => {
+    await scenario(await db.create(), EXCHANGES)
+  }, 180_000)
+
+  it("rotates a Binance connection on serverShutdown mid-stream with candles equal to an uninterrupted run", async () => {
+    const { metrics, output } = await scenario(
+      await db.create(),
+      ["binance"],
+      async (server) => {
+        const venue = server.venue("binance")
+        // Paced, so that the stream is still flowing while both connections are open.
+        server.play("binance", syntheticTape(specFor("binance")), { pace: { mode: "paced", speed: 40 } })
+        await until("a quarter of the tape", () => venue.sent >= 1_200, 60_000)
+        venue.shutdownNotice(3_000)
+        await until("the old connection to go", () => venue.connections === 2 && venue.clients.size === 1, 30_000)
+      },
+      { FEED_ROTATION_OVERLAP_MS: "1000" },
+    )
+    expect(metrics.rotations).toBe(1)
+    expect(output).toContain("replacing the connection (server notice: serverShutdown)")
+    expect(output).not.toContain("reconnecting")
+  }, 120_000)
+})

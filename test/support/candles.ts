@@ -1,0 +1,114 @@
+import { expect } from "vitest"
+import { DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
+import type { ExchangeId } from "../../src/schema/Market.js"
+import { norm, type RefTrade, referenceCandles } from "./reference.js"
+
+export interface StoredCandle {
+  exchange: string
+  symbol: string
+  timeframe: string
+  timestamp: number
+  open: string
+  high: string
+  low: string
+  close: string
+  volume: string
+  quote_volume: string
+  trades: number
+  taker_buy_base: string
+  taker_buy_quote: string
+  close_time: number
+  is_final: boolean
+  complete: boolean
+}
+
+export const CANDLES_SQL = `SELECT exchange, symbol, timeframe, "timestamp"::text AS timestamp, open::text, high::text,
+  low::text, close::text, volume::text, quote_volume::text, trades, taker_buy_base::text, taker_buy_quote::text,
+  close_time::text AS close_time, is_final, complete FROM ohlcv_candles ORDER BY exchange, symbol, timeframe, "timestamp"`
+
+export const normaliseRows = (rows: ReadonlyArray<Record<string, unknown>>): Array<StoredCandle> =>
+  rows.map((r) => ({
+    ...(r as unknown as StoredCandle),
+    timestamp: Number(r.timestamp),
+    close_time: Number(r.close_time),
+  }))
+
+/** What one exchange's feed was sent: its trades per unified symbol. */
+export interface Sent {
+  readonly exchange: ExchangeId
+  readonly trades: ReadonlyMap<string, ReadonlyArray<RefTrade>>
+}
+
+const lastEventOf = (sent: Sent) => Math.max(...[...sent.trades.values()].flatMap((ts) => ts.map((t) => t.ts)))
+
+/** Candles that must be final by the end of the replay: those closed a grace period before its last trade. */
+export const expectedFinals = (sent: Sent, graceMs: number): Set<string> => {
+  const lastEvent = lastEventOf(sent)
+  const keys = new Set<string>()
+  for (const [symbol, trades] of sent.trades)
+    for (const tf of DEFAULT_TIMEFRAMES)
+      for (const b of referenceCandles(trades, periodMs(tf)).keys())
+        if (b + periodMs(tf) - 1 + graceMs <= lastEvent) keys.add(`${symbol} ${tf} ${b}`)
+  return keys
+}
+
+/** Final candles as the daemon's own HTTP API reports them. */
+export const finalsOverHttp = async (httpPort: number, sent: Sent): Promise<Set<string>> => {
+  const keys = new Set<string>()
+  for (const symbol of sent.trades.keys())
+    for (const tf of DEFAULT_TIMEFRAMES) {
+      const q = new URLSearchParams({ exchange: sent.exchange, symbol, timeframe: tf })
+      const res = await fetch(`http://127.0.0.1:${httpPort}/api/candles?${q}`)
+      const body = (await res.json()) as { candles: Array<{ openTime: number; isFinal: boolean }> }
+      for (const c of body.candles) if (c.isFinal) keys.add(`${symbol} ${tf} ${c.openTime}`)
+    }
+  return keys
+}
+
+/**
+ * Every stored candle of the exchange equals the independent computation from the trades it was sent, each
+ * trade counted once; every candle closed before the last trade is final; empty intervals are flat.
+ */
+export const expectCandlesMatch = (stored: ReadonlyArray<StoredCandle>, sent: Sent, graceMs: number): void => {
+  const lastEvent = lastEventOf(sent)
+  const seen = new Set<string>()
+  for (const [symbol, trades] of sent.trades) {
+    for (const tf of DEFAULT_TIMEFRAMES) {
+      const expected = referenceCandles(trades, periodMs(tf))
+      const rows = stored.filter((c) => c.exchange === sent.exchange && c.symbol === symbol && c.timeframe === tf)
+      let previousClose: string | undefined
+      for (const row of rows) {
+        const key = `${sent.exchange} ${symbol} ${tf} ${row.timestamp}`
+        seen.add(key)
+        if (row.close_time + graceMs <= lastEvent) expect(row.is_final, `${key} final`).toBe(true)
+        expect(row.complete, `${key} complete`).toBe(true)
+        const e = expected.get(row.timestamp)
+        if (e === undefined) {
+          expect(row.trades, `${key} is an empty interval`).toBe(0)
+          expect([row.open, row.high, row.low, row.close].map(norm)).toEqual(Array(4).fill(norm(previousClose!)))
+          expect(norm(row.volume)).toBe("0")
+        } else {
+          expect(
+            [
+              row.open,
+              row.high,
+              row.low,
+              row.close,
+              row.volume,
+              row.quote_volume,
+              row.taker_buy_base,
+              row.taker_buy_quote,
+            ].map(norm),
+            key,
+          ).toEqual([e.open, e.high, e.low, e.close, e.volume, e.quoteVolume, e.takerBuyBase, e.takerBuyQuote])
+          expect(row.trades, `${key} trades`).toBe(e.trades)
+        }
+        previousClose = row.close
+      }
+      for (const b of expected.keys())
+        expect(seen.has(`${sent.exchange} ${symbol} ${tf} ${b}`), `${sent.exchange} ${symbol} ${tf} ${b} stored`).toBe(
+          true,
+        )
+    }
+  }
+}
