@@ -173,21 +173,29 @@ export class ReplayVenue {
 
   private async run(items: Iterator<TapeItem>, generation: number): Promise<void> {
     const { pace = { mode: "fast" }, hold = true, dropAt } = this.options
+    // Paced items are due at base + (at − offset) / speed, from one fixed origin so that timer delays do not add
+    // up; the origin moves only when the speed changes or the tape was held.
     let base = Date.now()
+    let offset: number | undefined
+    let speed = this.speed
     let shift: number | undefined
-    let offset = 0
     for (let next = items.next(); !next.done; next = items.next()) {
       if (generation !== this.generation) return
       const item = next.value
+      offset ??= item.at
       const waitStarted = Date.now()
       while (this.paused || (hold && this.readyClients() === 0)) {
         await sleep(5)
         if (generation !== this.generation) return
       }
-      // Time spent held or paused does not count against the pace.
       base += Date.now() - waitStarted
+      if (speed !== this.speed) {
+        base = Date.now()
+        offset = item.at
+        speed = this.speed
+      }
       if (pace.mode === "paced") {
-        const due = base + (item.at - offset) / (pace.speed * this.speed)
+        const due = base + (item.at - offset) / (pace.speed * speed)
         if (due > Date.now()) await sleep(due - Date.now())
       }
       if (shift === undefined) shift = this.options.shiftToNow === true ? Date.now() - this.firstTime(item) : 0
@@ -196,11 +204,6 @@ export class ReplayVenue {
       if (dropAt !== undefined && this.sent === dropAt) await this.dropAll()
       while ([...this.clients].some((c) => c.topics.size > 0 && c.ws.bufferedAmount > CLIENT_HIGH_WATER)) await sleep(2)
       if (this.sent % 256 === 0) await new Promise((r) => setImmediate(r))
-      // A speed change applies from here on.
-      if (pace.mode === "paced") {
-        base = Date.now()
-        offset = item.at
-      }
     }
     this.done = true
   }

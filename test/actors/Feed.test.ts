@@ -228,3 +228,45 @@ describe("connection rotation", () => {
     30_000,
   )
 })
+
+describe("connection limits", () => {
+  it.scoped(
+    "splits 600 Binance symbols over two connections of at most 1024 streams, subscribing at under 5 messages/s",
+    () =>
+      Effect.gen(function* () {
+        const symbols = Array.from({ length: 600 }, (_, i) => `S${i}/USDT`)
+        const { venue } = yield* setup("binance", symbols)
+        const subscribeTimes: Array<number> = []
+        const messages = () =>
+          venue.controlMessages.map((m) => JSON.parse(m) as { method: string; params: Array<string> })
+        // 1200 streams: 512 symbols (1024 streams, 11 messages) on one connection, 88 (2 messages) on the other.
+        for (let i = 0; i < 40 && venue.controlMessages.length < 13; i++) {
+          yield* waitUntil("a subscribe message", () => venue.controlMessages.length > subscribeTimes.length)
+          while (subscribeTimes.length < venue.controlMessages.length)
+            subscribeTimes.push(yield* TestClock.currentTimeMillis)
+          yield* TestClock.adjust("250 millis")
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
+        }
+        expect(venue.connections).toBe(2)
+        const streams = messages().flatMap((m) => m.params)
+        expect(streams).toHaveLength(1_200)
+        expect(new Set(streams)).toEqual(
+          new Set(
+            symbols.flatMap((s) => [
+              `${s.replace("/", "").toLowerCase()}@trade`,
+              `${s.replace("/", "").toLowerCase()}@bookTicker`,
+            ]),
+          ),
+        )
+        expect(messages().every((m) => m.method === "SUBSCRIBE" && m.params.length <= 100)).toBe(true)
+        yield* waitUntil("both subscriptions to settle", () => venue.readyClients() === 2)
+        const perConnection = [...venue.clients].map((c) => c.topics.size).sort((a, b) => b - a)
+        expect(perConnection).toEqual([1024, 176])
+        // Two connections subscribing side by side send at most two messages per 250 ms of clock time, one each:
+        // 4 per second per connection, inside Binance's 5.
+        for (let i = 2; i < subscribeTimes.length; i++)
+          expect(subscribeTimes[i]! - subscribeTimes[i - 2]!).toBeGreaterThanOrEqual(250)
+      }),
+    30_000,
+  )
+})
