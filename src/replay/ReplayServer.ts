@@ -24,8 +24,11 @@ export interface PlayOptions {
 
 /** Bytes a client may have unsent before the tape waits for it: the back-pressure of a slow reader. */
 const CLIENT_HIGH_WATER = 1 << 16
-/** A client counts as subscribed this long after its last subscribe message, letting paced requests finish. */
-const SETTLE_MS = 100
+/**
+ * A client counts as subscribed this long after its last subscribe message: longer than any venue's pause between
+ * paced subscribe requests (OKX: 350 ms), so a held tape starts only once every channel is subscribed.
+ */
+const SETTLE_MS = 500
 const SNAPSHOT_TRADES = 50
 const HISTORY = 4_096
 

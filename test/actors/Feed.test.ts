@@ -54,15 +54,31 @@ const setup = (exchange: ExchangeId, symbols: ReadonlyArray<string>, overrides: 
     )
     yield* Effect.forkScoped(runFeed(VENUES[exchange], feed).pipe(Effect.provide(layer)))
     const received: Array<Trade> = []
-    /** Waits (real time) for the subscription, letting the paced subscribe messages go out on the TestClock. */
+    const subscribeMessages = VENUES[exchange].subscribe(symbols.map(VENUES[exchange].instrument), {
+      binanceTradeStream: "trade",
+    }).length
+    const paceMs = VENUES[exchange].controlIntervalMs
+    const subscribeCount = () => venue.controlMessages.filter((m) => !m.includes("ping")).length
+    /**
+     * Waits (real time) until `connections` connections have sent their subscriptions and the server counts them
+     * subscribed, moving the TestClock through each pause the feed takes between subscribe messages (and no
+     * further: the other clocked sleeps, liveness and staleness, lie far beyond one pause).
+     */
     const subscribed = (connections: number) =>
       Effect.gen(function* () {
-        yield* waitUntil(`connection ${connections}`, () => venue.connections >= connections)
-        for (let i = 0; i < 20 && venue.readyClients() === 0; i++) {
-          yield* TestClock.adjust("1 second")
-          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
+        const deadline = Date.now() + 10_000
+        while (true) {
+          const now = yield* TestClock.currentTimeMillis
+          const due = [...(yield* TestClock.sleeps())].filter((t) => t > now && t <= now + paceMs)
+          if (due.length > 0) {
+            yield* TestClock.adjust(Duration.millis(Math.min(...due) - now))
+            continue
+          }
+          const settled = [...venue.clients].every((c) => c.ready)
+          if (venue.connections >= connections && subscribeCount() >= connections * subscribeMessages && settled) return
+          if (Date.now() > deadline) throw new Error(`connection ${connections} did not subscribe`)
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)))
         }
-        yield* waitUntil("the subscription to settle", () => venue.readyClients() > 0)
       })
     /** Takes what reached the aggregator mailboxes until `until` holds. */
     const collect = (until: () => boolean) =>
