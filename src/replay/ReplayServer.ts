@@ -146,6 +146,11 @@ export class ReplayVenue {
     this.broadcast(events.flatMap((e) => this.protocol.encode(e)))
   }
 
+  /** Sends text as-is to every client: malformed, oversized or unknown frames for robustness tests. */
+  sendRaw(text: string): void {
+    for (const c of this.clients) c.send(text)
+  }
+
   silence(symbol: string, on: boolean): void {
     if (on) this.silenced.add(symbol)
     else this.silenced.delete(symbol)
@@ -179,27 +184,33 @@ export class ReplayVenue {
     // Paced items are due at base + (at − offset) / speed, from one fixed origin so that timer delays do not add
     // up; the origin moves only when the speed changes or the tape was held.
     let base = Date.now()
-    let offset: number | undefined
+    let offset = Number.NaN
     let speed = this.speed
     let shift: number | undefined
     for (let next = items.next(); !next.done; next = items.next()) {
       if (generation !== this.generation) return
       const item = next.value
-      offset ??= item.at
+      if (Number.isNaN(offset)) offset = item.at
       const waitStarted = Date.now()
       while (this.paused || (hold && this.readyClients() === 0)) {
         await sleep(5)
         if (generation !== this.generation) return
       }
       base += Date.now() - waitStarted
-      if (speed !== this.speed) {
-        base = Date.now()
-        offset = item.at
-        speed = this.speed
-      }
       if (pace.mode === "paced") {
-        const due = base + (item.at - offset) / (pace.speed * speed)
-        if (due > Date.now()) await sleep(due - Date.now())
+        // Waited in slices, so that a speed change applies to the wait already under way.
+        while (true) {
+          if (speed !== this.speed) {
+            const now = Date.now()
+            offset += (now - base) * pace.speed * speed
+            base = now
+            speed = this.speed
+          }
+          const due = base + (item.at - offset) / (pace.speed * speed)
+          if (due <= Date.now()) break
+          await sleep(Math.min(50, due - Date.now()))
+          if (generation !== this.generation) return
+        }
       }
       if (shift === undefined) shift = this.options.shiftToNow === true ? Date.now() - this.firstTime(item) : 0
       this.broadcast(this.encode(item, shift))

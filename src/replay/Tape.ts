@@ -6,9 +6,13 @@ import { type MarketEvent, synthetic, type SyntheticSpec } from "./Synthetic.js"
  * What a replay plays, in order: recorded frames (routed by their topic) or synthetic events (encoded for the
  * exchange when sent). `at` is the offset in ms from the first item, for paced playback.
  */
-export type TapeItem =
-  | { readonly at: number; readonly topic: string; readonly frame: string }
-  | { readonly at: number; readonly event: MarketEvent }
+export interface RecordedItem {
+  readonly at: number
+  readonly topic: string
+  readonly frame: string
+}
+
+export type TapeItem = RecordedItem | { readonly at: number; readonly event: MarketEvent }
 
 export type Tape = Iterable<TapeItem>
 
@@ -17,7 +21,7 @@ export type Tape = Iterable<TapeItem>
  * `recv_ts_epoch_s` column gives the recorded pace. Several files are merged by receive time; frames that carry
  * no market data (acks, heartbeats) are left out, since the server makes its own.
  */
-export const recordedTape = (protocol: ReplayProtocol, files: ReadonlyArray<string>): Array<TapeItem> => {
+export const recordedTape = (protocol: ReplayProtocol, files: ReadonlyArray<string>): Array<RecordedItem> => {
   const items: Array<{ recv: number; order: number; topic: string; frame: string }> = []
   for (const file of files) {
     const lines = readFileSync(file, "utf8")

@@ -9,6 +9,7 @@ import { VENUES } from "../../src/domain/venues/index.js"
 import type { AppConfigShape } from "../../src/layers/AppConfig.js"
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
+import { BinanceProtocol } from "../../src/replay/protocols/Binance.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import type { MarketEvent } from "../../src/replay/Synthetic.js"
 import type { ExchangeId, Trade } from "../../src/schema/Market.js"
@@ -35,7 +36,12 @@ const tradeEvents = (symbol: string, ids: ReadonlyArray<number>): Array<MarketEv
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 /** The feed actor of one exchange against the replay exchange, with stand-in aggregator mailboxes. */
-const setup = (exchange: ExchangeId, symbols: ReadonlyArray<string>, overrides: Partial<AppConfigShape> = {}) =>
+const setup = (
+  exchange: ExchangeId,
+  symbols: ReadonlyArray<string>,
+  overrides: Partial<AppConfigShape> = {},
+  routeCapacity = 4_096,
+) =>
   Effect.gen(function* () {
     const server = yield* Effect.acquireRelease(
       Effect.promise(() => ReplayServer.start()),
@@ -44,7 +50,7 @@ const setup = (exchange: ExchangeId, symbols: ReadonlyArray<string>, overrides: 
     const venue = server.venue(exchange)
     const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
     for (const s of symbols)
-      routes.set(s, yield* Mailbox.make<AggregatorMessage>({ capacity: 4_096, strategy: "suspend" }))
+      routes.set(s, yield* Mailbox.make<AggregatorMessage>({ capacity: routeCapacity, strategy: "suspend" }))
     const port = { watermark: new Watermark(), routes }
     const feed = { exchange, symbols, wsUrl: server.url(exchange) }
     const layer = Layer.mergeAll(
@@ -83,16 +89,25 @@ const setup = (exchange: ExchangeId, symbols: ReadonlyArray<string>, overrides: 
     /** Takes what reached the aggregator mailboxes until `until` holds. */
     const collect = (until: () => boolean) =>
       Effect.gen(function* () {
-        const deadline = Date.now() + 10_000
+        let deadline = Date.now() + 10_000
         while (!until()) {
-          if (Date.now() > deadline) throw new Error(`timed out; received ${received.map((t) => t.tradeId).join(",")}`)
+          if (Date.now() > deadline)
+            throw new Error(
+              `timed out; received ${received
+                .map((t) => t.tradeId)
+                .join(",")
+                .slice(-500)}`,
+            )
+          let took = false
           for (const mailbox of routes.values()) {
             // takeAll would wait on an empty mailbox; only take what is there.
             if (Option.getOrElse(mailbox.unsafeSize(), () => 0) === 0) continue
             const [chunk] = yield* mailbox.takeAll
             for (const m of chunk) if (m._tag === "Trade") received.push(m)
+            took = true
           }
-          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)))
+          if (took) deadline = Date.now() + 10_000
+          else yield* Effect.promise(() => new Promise((r) => setTimeout(r, 2)))
         }
       })
     return { server, venue, received, subscribed, collect }
@@ -282,6 +297,82 @@ describe("connection limits", () => {
         // 4 per second per connection, inside Binance's 5.
         for (let i = 2; i < subscribeTimes.length; i++)
           expect(subscribeTimes[i]! - subscribeTimes[i - 2]!).toBeGreaterThanOrEqual(250)
+      }),
+    30_000,
+  )
+})
+
+describe("overload and bad input", () => {
+  it.scoped(
+    "pauses its socket when the aggregator mailbox is full, and drops nothing",
+    () =>
+      Effect.gen(function* () {
+        const pausesBefore = yield* counter(Metrics.feedPaused, ["exchange", "binance"])
+        const { venue, received, subscribed, collect } = yield* setup(
+          "binance",
+          ["BTC/USDT"],
+          { mailboxCapacity: 64 },
+          16,
+        )
+        yield* subscribed(1)
+        // More than loopback's kernel socket buffers hold (a few MB), so a paused reader must hold the server back.
+        const total = 100_000
+        venue.play(
+          range(1, total).map((id) => ({ at: 0, event: tradeEvents("BTC/USDT", [id])[0]! })),
+          { pace: { mode: "fast" } },
+        )
+        yield* waitUntil("the tape to start", () => venue.sent > 0)
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 500)))
+        expect(yield* counter(Metrics.feedPaused, ["exchange", "binance"])).toBeGreaterThan(pausesBefore)
+        // Pressure reached the server: it is held back instead of the daemon buffering everything.
+        expect(venue.sent).toBeLessThan(total)
+        yield* collect(() => received.length >= total)
+        expect(received.map((t) => t.seq)).toEqual(range(1, total))
+      }),
+    60_000,
+  )
+
+  it.scoped(
+    "counts malformed, unknown and oversized frames and keeps running",
+    () =>
+      Effect.gen(function* () {
+        const tag = (reason: string): Array<[string, string]> => [
+          ["exchange", "binance"],
+          ["reason", reason],
+        ]
+        const before = {
+          json: yield* counter(Metrics.framesRejected, ...tag("malformed_json")),
+          schema: yield* counter(Metrics.framesRejected, ...tag("schema")),
+          unknown: yield* counter(Metrics.framesIgnored, ...tag("unknown_stream")),
+          unsubscribed: yield* counter(Metrics.framesIgnored, ...tag("unsubscribed_symbol")),
+          oversize: yield* counter(Metrics.framesRejected, ["reason", "oversize"]),
+        }
+        const { venue, received, subscribed, collect } = yield* setup("binance", ["BTC/USDT"])
+        yield* subscribed(1)
+        const frame = (symbol: string, id: number) =>
+          BinanceProtocol.encode(tradeEvents(symbol, [id])[0]!).find((o) => o.topic.endsWith("@trade"))!.frame
+        venue.sendRaw('{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCU')
+        venue.sendRaw(
+          '{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":"7","p":1,"q":"1","T":1,"m":true}}',
+        )
+        venue.sendRaw('{"stream":"btcusdt@depth","data":{"lastUpdateId":1}}')
+        venue.sendRaw(frame("ETH/USDT", 5))
+        venue.sendRaw(frame("BTC/USDT", 1))
+        yield* collect(() => received.length === 1)
+        expect(received.map((t) => t.seq)).toEqual([1])
+        venue.sendRaw(Buffer.alloc(2 * 1024 * 1024, 0x61).toString())
+        yield* waitUntil("the oversized frame to close the connection", () => venue.clients.size === 0)
+        // Reconnect after the backoff (TestClock), resubscribe, and carry on.
+        yield* TestClock.adjust("2 seconds")
+        yield* subscribed(2)
+        venue.sendRaw(frame("BTC/USDT", 2))
+        yield* collect(() => received.length === 2)
+        expect(received.map((t) => t.seq)).toEqual([1, 2])
+        expect(yield* counter(Metrics.framesRejected, ...tag("malformed_json"))).toBe(before.json + 1)
+        expect(yield* counter(Metrics.framesRejected, ...tag("schema"))).toBe(before.schema + 1)
+        expect(yield* counter(Metrics.framesIgnored, ...tag("unknown_stream"))).toBe(before.unknown + 1)
+        expect(yield* counter(Metrics.framesIgnored, ...tag("unsubscribed_symbol"))).toBe(before.unsubscribed + 1)
+        expect(yield* counter(Metrics.framesRejected, ["reason", "oversize"])).toBe(before.oversize + 1)
       }),
     30_000,
   )

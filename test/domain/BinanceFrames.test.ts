@@ -85,4 +85,11 @@ describe("Binance frame parser", () => {
       if (reason !== undefined) expect((f as { reason: string }).reason, raw).toBe(reason)
     }
   })
+
+  it("reads a serverShutdown event, bare or in a stream envelope, as the signal to replace the connection", () => {
+    expect(parse('{"e":"serverShutdown","E":1727836800000}', 1)).toEqual({ _tag: "Shutdown", detail: "serverShutdown" })
+    expect(parse('{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1727836800000}}', 1)._tag).toBe(
+      "Shutdown",
+    )
+  })
 })

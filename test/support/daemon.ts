@@ -42,3 +42,42 @@ export const startDaemon = (env: Record<string, string>, cwd: string): Daemon =>
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
   return { process: child, output: () => output, exit }
 }
+
+export interface Replay {
+  readonly env: Record<string, string>
+  readonly stop: () => Promise<void>
+}
+
+/** `node dist/replay.js` on a free port; resolves with the environment it prints for the daemon. */
+export const startReplay = async (args: ReadonlyArray<string>): Promise<Replay> => {
+  const port = await freePort()
+  const child = spawn(process.execPath, [join(process.cwd(), "dist/replay.js"), "--port", String(port), ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let output = ""
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const line = await Promise.race([
+    until("the replay's environment line", () => /FEEDS=\S+.*node dist\/main\.js/.test(output), 10_000).then(() =>
+      output.split("\n").find((l) => l.includes("FEEDS="))!,
+    ),
+    exited.then((code) => {
+      throw new Error(`replay exited with ${code}: ${output}`)
+    }),
+  ])
+  const env = Object.fromEntries(
+    line
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w.includes("="))
+      .map((w) => w.split("=", 2) as [string, string]),
+  )
+  return {
+    env,
+    stop: async () => {
+      child.kill("SIGTERM")
+      await exited
+    },
+  }
+}
