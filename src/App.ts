@@ -2,6 +2,7 @@ import { Effect, Layer, Schedule } from "effect"
 import { Aggregators } from "./actors/Aggregators.js"
 import { CandleWriter } from "./actors/CandleWriter.js"
 import { FeedsLive } from "./actors/Feeds.js"
+import { Publisher } from "./actors/Publisher.js"
 import { Supervisor } from "./actors/Supervisor.js"
 import { AppConfigLive } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
@@ -9,6 +10,7 @@ import { Health } from "./layers/Health.js"
 import { HttpLive } from "./layers/Http.js"
 import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
+import { Rabbit } from "./layers/Rabbit.js"
 
 /** A database that is down at start-up is waited for, with one log line per attempt, like any later outage. */
 const DatabaseLive = PostgresLive.pipe(
@@ -22,6 +24,8 @@ const DatabaseLive = PostgresLive.pipe(
  */
 export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Aggregators.Default),
+  Layer.provideMerge(Publisher.Default),
+  Layer.provideMerge(Rabbit.Default),
   Layer.provideMerge(CandleWriter.Default),
   Layer.provideMerge(CandleStore.Default),
   Layer.provideMerge(DatabaseLive),

@@ -23,7 +23,13 @@ export type AggregatorMessage = Trade | Quote | GapNotice | WatermarkNotice
 export interface AggregatorOutputs {
   readonly candles: (candles: ReadonlyArray<Candle>) => Effect.Effect<void>
   /** Absent while no sink consumes ticks, so none are built. */
-  readonly ticks?: (ticks: ReadonlyArray<Tick>) => Effect.Effect<void>
+  readonly ticks?: (ticks: ReadonlyArray<TradeTick>) => Effect.Effect<void>
+}
+
+/** A tick with the id of the trade it came from, its natural key downstream. */
+export interface TradeTick {
+  readonly tick: Tick
+  readonly tradeId: string
 }
 
 export interface AggregatorSpec {
@@ -48,7 +54,7 @@ export const runAggregator = (spec: AggregatorSpec) =>
     const pipeline = spec.pipeline
     const tags = { exchange: spec.exchange, symbol: spec.symbol }
     const candles: Array<Candle> = []
-    const ticks: Array<Tick> = []
+    const ticks: Array<TradeTick> = []
 
     const flush = Effect.suspend(() => {
       const out = candles.splice(0)
@@ -88,7 +94,7 @@ export const runAggregator = (spec: AggregatorSpec) =>
         switch (m._tag) {
           case "Trade": {
             const tick = pipeline.onTrade(m, now)
-            if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push(tick)
+            if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push({ tick, tradeId: m.tradeId })
             break
           }
           case "Quote":

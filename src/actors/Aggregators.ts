@@ -3,8 +3,9 @@ import { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import { Watermark } from "../domain/Watermark.js"
 import { AppConfig } from "../layers/AppConfig.js"
 import type { ExchangeId } from "../schema/Market.js"
-import { type AggregatorMessage, makeAggregatorMailbox, runAggregator } from "./Aggregator.js"
+import { type AggregatorMessage, type AggregatorOutputs, makeAggregatorMailbox, runAggregator } from "./Aggregator.js"
 import { CandleWriter } from "./CandleWriter.js"
+import { candleMessage, Publisher, tickMessage } from "./Publisher.js"
 import { Supervisor } from "./Supervisor.js"
 
 /** What a feed needs from the aggregation stage: its event-time watermark and a mailbox per subscribed symbol. */
@@ -22,6 +23,11 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const config = yield* AppConfig
     const supervisor = yield* Supervisor
     const writer = yield* CandleWriter
+    const publisher = yield* Publisher
+    const outputs: AggregatorOutputs = {
+      candles: (cs) => Effect.zipRight(writer.offer(cs), publisher.offer(cs.map(candleMessage))),
+      ...(publisher.enabled ? { ticks: (ts) => publisher.offer(ts.map(tickMessage)) } : {}),
+    }
     const ports = new Map<ExchangeId, FeedPort>()
     const options = {
       timeframes: config.timeframes,
@@ -44,7 +50,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
             pipeline: new SymbolPipeline(feed.exchange, symbol, options),
             watermark,
             mailbox,
-            outputs: { candles: writer.offer },
+            outputs,
           }),
         )
         yield* Effect.addFinalizer(() =>

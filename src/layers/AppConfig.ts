@@ -34,6 +34,10 @@ export interface AppConfigShape {
   readonly candleAmendHorizonMs: number
   readonly tradeFutureToleranceMs: number
   readonly databaseUrl: Option.Option<Redacted.Redacted>
+  /** RabbitMQ; unset turns the publisher off. */
+  readonly rabbitmqUrl: Option.Option<Redacted.Redacted>
+  /** Published messages awaiting the broker's confirm at most (the publisher's window). */
+  readonly publishWindow: number
   readonly dataDir: string
   readonly httpPort: number
   readonly logLevel: LogLevel.LogLevel
@@ -162,6 +166,8 @@ const baseConfig = Config.all({
   candleAmendHorizonMs: millis("CANDLE_AMEND_HORIZON_MS", 3_600_000),
   tradeFutureToleranceMs: millis("TRADE_FUTURE_TOLERANCE_MS", 10_000),
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
+  rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
+  publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
   logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),

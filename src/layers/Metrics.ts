@@ -89,3 +89,11 @@ export const quietSymbols = Metric.counter("symbol_quiet_total", {
   description: "Times a symbol went silent for longer than its own trade rate makes usual",
   incremental: true,
 })
+export const published = Metric.counter("rabbitmq_published_total", {
+  description: "Messages the broker confirmed, by kind (candle, tick)",
+  incremental: true,
+})
+export const publishNacked = Metric.counter("rabbitmq_nacked_total", {
+  description: "Publishes the broker refused (nack), by kind; each is republished after back-off",
+  incremental: true,
+})

@@ -11,6 +11,8 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   candleAmendHorizonMs: 3_600_000,
   tradeFutureToleranceMs: Number.MAX_SAFE_INTEGER,
   databaseUrl: Option.none(),
+  rabbitmqUrl: Option.none(),
+  publishWindow: 64,
   dataDir: "./data",
   httpPort: 0,
   logLevel: LogLevel.Info,

@@ -1,0 +1,158 @@
+import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib"
+import { Data, Deferred, Duration, Effect, Exit, Option, Redacted, Ref, Schedule, type Scope } from "effect"
+import { EXCHANGES, QUEUES } from "../domain/Topology.js"
+import { AppConfig } from "./AppConfig.js"
+import { Health } from "./Health.js"
+
+/** A broker operation failed; the connection or channel it used is gone or refused the request. */
+export class RabbitError extends Data.TaggedError("RabbitError")<{ readonly op: string; readonly reason: string }> {
+  override get message(): string {
+    return `RabbitMQ ${this.op}: ${this.reason}`
+  }
+}
+
+const reason = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/** Reconnect backoff for the broker: 500 ms doubling to 30 s, jittered. */
+export const rabbitReconnectSchedule = Schedule.exponential(Duration.millis(500), 2).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(30))),
+  Schedule.jittered,
+)
+
+/** What actors use of a configured broker. */
+export interface RabbitBroker {
+  /** A confirm channel on the live connection, closed with the caller's scope; waits while there is none. */
+  readonly confirmChannel: Effect.Effect<
+    { readonly channel: ConfirmChannel; readonly closed: Deferred.Deferred<never, RabbitError> },
+    RabbitError,
+    Scope.Scope
+  >
+  /** Returns at once unless the broker has blocked publishing, then when it unblocks. */
+  readonly unblocked: Effect.Effect<void>
+  /** The broker's address without credentials, for logs. */
+  readonly where: string
+}
+
+interface Live {
+  readonly model: ChannelModel
+  /** Completes when this connection is gone. */
+  readonly lost: Deferred.Deferred<void>
+}
+
+/** Declares every exchange, queue (with its arguments) and binding of the seed; idempotent. */
+export const declareTopology = (model: ChannelModel) =>
+  Effect.tryPromise({
+    try: async () => {
+      const ch = await model.createChannel()
+      try {
+        for (const x of EXCHANGES) await ch.assertExchange(x.name, x.type, { durable: true })
+        for (const q of QUEUES) {
+          await ch.assertQueue(q.name, { durable: true, arguments: q.arguments })
+          for (const b of q.bindings) await ch.bindQueue(q.name, b.exchange, b.key)
+        }
+      } finally {
+        await ch.close().catch(() => undefined)
+      }
+    },
+    catch: (e) => new RabbitError({ op: "declare topology", reason: reason(e) }),
+  })
+
+/**
+ * One broker connection for the process, re-established with backoff whenever it is lost, the seed topology
+ * declared on every (re)connect. Actors take confirm channels from it in their own scopes; a channel dies with its
+ * connection and the actor takes a new one. While the broker is unreachable those requests wait. Off when
+ * RABBITMQ_URL is unset.
+ */
+export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const health = yield* Health
+    const current = yield* Ref.make(yield* Deferred.make<Live>())
+    let blocked: Deferred.Deferred<void> | undefined
+
+    if (Option.isNone(config.rabbitmqUrl)) return { broker: Option.none<RabbitBroker>() }
+    const url = Redacted.value(config.rabbitmqUrl.value)
+    // The address without credentials, for logs.
+    const where = (() => {
+      try {
+        const u = new URL(url)
+        return `${u.protocol}//${u.host}${u.pathname === "/" ? "" : u.pathname}`
+      } catch {
+        return "the RABBITMQ_URL broker"
+      }
+    })()
+
+    const connectOnce = Effect.gen(function* () {
+      const model = yield* Effect.tryPromise({
+        try: () => amqp.connect(url, { clientProperties: { connection_name: "neuraltrade-ingest" } }),
+        catch: (e) => new RabbitError({ op: "connect", reason: reason(e) }),
+      })
+      yield* declareTopology(model).pipe(
+        Effect.tapError(() => Effect.promise(() => model.close().catch(() => undefined))),
+      )
+      return model
+    })
+
+    const connectionLoop = Effect.gen(function* () {
+      while (true) {
+        yield* health.set("rabbitmq", "connecting", where)
+        const model = yield* connectOnce.pipe(
+          Effect.tapError((e) =>
+            Effect.zipRight(
+              health.set("rabbitmq", "down", e.message),
+              Effect.logWarning(`${e.message}; retrying ${where} with backoff`),
+            ),
+          ),
+          Effect.retry(rabbitReconnectSchedule),
+        )
+        const lost = yield* Deferred.make<void>()
+        model.on("close", () => Deferred.unsafeDone(lost, Exit.void))
+        model.on("error", (e: Error) => Effect.runFork(Effect.logWarning(`RabbitMQ connection error: ${e.message}`)))
+        // The broker blocks publishers under memory or disk alarms; publishing waits for `unblocked`.
+        model.on("blocked", (why: string) => {
+          blocked ??= Deferred.unsafeMake<void>(Effect.runSync(Effect.fiberId))
+          Effect.runFork(Effect.logWarning(`RabbitMQ blocked publishing: ${why}`))
+        })
+        model.on("unblocked", () => {
+          if (blocked !== undefined) Deferred.unsafeDone(blocked, Exit.void)
+          blocked = undefined
+        })
+        const waiting = yield* Ref.get(current)
+        yield* Deferred.succeed(waiting, { model, lost })
+        yield* health.set("rabbitmq", "up", where)
+        yield* Effect.logInfo(`RabbitMQ: connected to ${where}, topology declared`)
+        yield* Effect.onInterrupt(Deferred.await(lost), () =>
+          Effect.promise(() => model.close().catch(() => undefined)),
+        )
+        blocked = undefined
+        yield* Ref.set(current, yield* Deferred.make<Live>())
+        yield* health.set("rabbitmq", "down", "connection lost")
+        yield* Effect.logWarning(`RabbitMQ: connection to ${where} lost; reconnecting`)
+      }
+    })
+    yield* Effect.forkScoped(connectionLoop)
+
+    const confirmChannel: RabbitBroker["confirmChannel"] = Effect.gen(function* () {
+      const live = yield* Effect.flatMap(Ref.get(current), Deferred.await)
+      const channel = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => live.model.createConfirmChannel(),
+          catch: (e) => new RabbitError({ op: "open channel", reason: reason(e) }),
+        }),
+        (ch) => Effect.promise(() => ch.close().catch(() => undefined)),
+      )
+      const closed = yield* Deferred.make<never, RabbitError>()
+      channel.on("close", () =>
+        Deferred.unsafeDone(closed, Exit.fail(new RabbitError({ op: "channel", reason: "closed" }))),
+      )
+      channel.on("error", (e: Error) =>
+        Deferred.unsafeDone(closed, Exit.fail(new RabbitError({ op: "channel", reason: e.message }))),
+      )
+      return { channel, closed }
+    })
+
+    const unblocked = Effect.suspend(() => (blocked === undefined ? Effect.void : Deferred.await(blocked)))
+
+    return { broker: Option.some<RabbitBroker>({ confirmChannel, unblocked, where }) }
+  }),
+}) {}

@@ -1,0 +1,214 @@
+import { execFileSync } from "node:child_process"
+import { it } from "@effect/vitest"
+import amqp from "amqplib"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { describe, expect } from "vitest"
+import { candleMessage, Publisher } from "../../src/actors/Publisher.js"
+import { Supervisor } from "../../src/actors/Supervisor.js"
+import { DLX, EXCHANGES, MARKET, NOTIFICATIONS, OHLCV_QUEUE, QUEUES, SIGNALS } from "../../src/domain/Topology.js"
+import { Health } from "../../src/layers/Health.js"
+import { Rabbit } from "../../src/layers/Rabbit.js"
+import type { Candle } from "../../src/schema/Candle.js"
+import { TestConfig } from "../support/config.js"
+
+const URL = "amqp://guest:guest@127.0.0.1:5672"
+
+const ctl = (...args: Array<string>) =>
+  execFileSync("rabbitmqctl", ["-q", ...args], { encoding: "utf8", timeout: 60_000 })
+const listing = (what: string, ...columns: Array<string>) =>
+  JSON.parse(ctl(what, ...columns, "--formatter", "json")) as Array<Record<string, unknown>>
+
+/** The broker's own view of our part of the topology. */
+const brokerTopology = () => {
+  const names = new Set([...EXCHANGES.map((x) => x.name), ...QUEUES.map((q) => q.name)])
+  return {
+    exchanges: listing("list_exchanges", "name", "type", "durable").filter((x) => names.has(x.name as string)),
+    // rabbitmqctl lists arguments as [name, type, value] triples.
+    queues: listing("list_queues", "name", "durable", "arguments")
+      .filter((q) => names.has(q.name as string))
+      .map((q): Record<string, unknown> => ({
+        ...q,
+        arguments: Object.fromEntries((q.arguments as Array<[string, string, unknown]>).map(([k, , v]) => [k, v])),
+      })),
+    bindings: listing("list_bindings", "source_name", "destination_name", "routing_key").filter(
+      (b) => names.has(b.destination_name as string) && b.source_name !== "",
+    ),
+  }
+}
+
+const withChannel = <A>(f: (ch: amqp.Channel) => Promise<A>) =>
+  Effect.promise(async () => {
+    const conn = await amqp.connect(URL)
+    try {
+      const ch = await conn.createChannel()
+      return await f(ch)
+    } finally {
+      await conn.close()
+    }
+  })
+
+const deleteTopology = withChannel(async (ch) => {
+  for (const q of QUEUES) await ch.deleteQueue(q.name)
+  for (const x of EXCHANGES) await ch.deleteExchange(x.name)
+})
+
+const layer = (overrides: Parameters<typeof TestConfig>[0] = {}) =>
+  Publisher.Default.pipe(
+    Layer.provideMerge(Rabbit.Default),
+    Layer.provideMerge(Supervisor.Default),
+    Layer.provideMerge(Health.Default),
+    Layer.provideMerge(TestConfig({ rabbitmqUrl: Option.some(Redacted.make(URL)), ...overrides })),
+  )
+
+/** Waits (live clock) until the connection is up and the topology declared. */
+const rabbitUp = Effect.gen(function* () {
+  const health = yield* Health
+  for (let i = 0; i < 1_000; i++) {
+    const report = yield* health.report
+    if (report.components.rabbitmq?.state === "up") return
+    yield* Effect.sleep(Duration.millis(20))
+  }
+  throw new Error("RabbitMQ did not come up within 20 s")
+})
+
+const candle = (i: number): Candle => ({
+  exchange: "binance",
+  symbol: "BTC/USDT",
+  timeframe: "1m",
+  openTime: 1_700_000_000_000 + i * 60_000,
+  closeTime: 1_700_000_000_000 + i * 60_000 + 59_999,
+  open: "1",
+  high: "2",
+  low: "0.5",
+  close: "1.5",
+  volume: "10",
+  quoteVolume: "12",
+  trades: 3,
+  takerBuyBase: "4",
+  takerBuyQuote: "5",
+  vwap: "1.2",
+  lastTradeId: String(i),
+  isFinal: true,
+  revision: 0,
+  complete: true,
+})
+
+/** Drains a queue, returning the messages it held. */
+const drain = (queue: string) =>
+  withChannel(async (ch) => {
+    const out: Array<amqp.GetMessage> = []
+    for (let m = await ch.get(queue, { noAck: true }); m !== false; m = await ch.get(queue, { noAck: true }))
+      out.push(m)
+    return out
+  })
+
+describe("RabbitMQ, against the real broker", () => {
+  it.live(
+    "declares the whole seed topology at start, and a second start changes nothing",
+    () =>
+      Effect.gen(function* () {
+        yield* deleteTopology
+        yield* Effect.scoped(Effect.provide(rabbitUp, layer()))
+        const first = brokerTopology()
+        expect(first.exchanges).toEqual(
+          expect.arrayContaining([
+            { name: MARKET, type: "topic", durable: true },
+            { name: SIGNALS, type: "direct", durable: true },
+            { name: NOTIFICATIONS, type: "fanout", durable: true },
+            { name: DLX, type: "direct", durable: true },
+          ]),
+        )
+        const queue = (name: string) => first.queues.find((q) => q.name === name)
+        expect(queue("market.ticks")).toEqual({
+          name: "market.ticks",
+          durable: true,
+          arguments: {
+            "x-dead-letter-exchange": DLX,
+            "x-dead-letter-routing-key": "market.ticks",
+            "x-max-length": 100000,
+            "x-message-ttl": 60000,
+            "x-overflow": "reject-publish",
+          },
+        })
+        expect(queue("market.ohlcv")?.arguments).toEqual({
+          "x-dead-letter-exchange": DLX,
+          "x-dead-letter-routing-key": "market.ohlcv",
+          "x-message-ttl": 300000,
+        })
+        expect(queue("signals.high_confidence")?.arguments).toMatchObject({ "x-max-priority": 10 })
+        for (const dlq of ["market.ticks.dlq", "market.ohlcv.dlq", "signals.dlq"])
+          expect(queue(dlq)?.durable).toBe(true)
+        expect(first.bindings).toEqual(
+          expect.arrayContaining([
+            { source_name: MARKET, destination_name: "market.ticks", routing_key: "tick.#" },
+            { source_name: MARKET, destination_name: "market.ohlcv", routing_key: "ohlcv.#" },
+            { source_name: SIGNALS, destination_name: "signals.high_confidence", routing_key: "signal.high" },
+            { source_name: DLX, destination_name: "market.ticks.dlq", routing_key: "market.ticks" },
+            { source_name: DLX, destination_name: "market.ohlcv.dlq", routing_key: "market.ohlcv" },
+            { source_name: DLX, destination_name: "signals.dlq", routing_key: "signals.high_confidence" },
+          ]),
+        )
+        yield* Effect.scoped(Effect.provide(rabbitUp, layer()))
+        expect(brokerTopology()).toEqual(first)
+      }),
+    120_000,
+  )
+
+  it.live(
+    "publishes candles with confirms: persistent, deterministic messageId, routed by exchange, symbol and timeframe",
+    () =>
+      Effect.gen(function* () {
+        yield* drain(OHLCV_QUEUE)
+        const n = 2_000
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* rabbitUp
+            const publisher = yield* Publisher
+            expect(publisher.enabled).toBe(true)
+            yield* publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(candle(i))))
+          }).pipe(Effect.provide(layer({ publishWindow: 64 }))),
+        )
+        // Closing the layer waited for every confirm, so all of them are in the queue now.
+        const got = yield* drain(OHLCV_QUEUE)
+        expect(got).toHaveLength(n)
+        expect(got[0]!.fields.routingKey).toBe("ohlcv.binance.BTC_USDT.1m")
+        expect(got[0]!.properties).toMatchObject({
+          messageId: "binance:BTC/USDT:1m:1700000000000:0",
+          deliveryMode: 2,
+          contentType: "application/json",
+        })
+        expect(JSON.parse(got[5]!.content.toString())).toEqual(candle(5))
+        expect(new Set(got.map((m) => m.properties.messageId)).size).toBe(n)
+      }),
+    120_000,
+  )
+
+  it.live(
+    "loses nothing when the broker drops every connection mid-stream: unconfirmed messages are republished",
+    () =>
+      Effect.gen(function* () {
+        yield* drain(OHLCV_QUEUE)
+        const n = 20_000
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* rabbitUp
+            const publisher = yield* Publisher
+            const offering = yield* Effect.fork(
+              publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(candle(i)))),
+            )
+            yield* Effect.sleep(Duration.millis(300))
+            // Still publishing when the broker drops the connection (the mailbox holds only 64).
+            expect(Option.isNone(yield* offering.poll)).toBe(true)
+            ctl("close_all_connections", "fault test")
+            yield* Effect.sleep(Duration.millis(300))
+            ctl("close_all_connections", "fault test again")
+            yield* offering.await
+          }).pipe(Effect.provide(layer({ publishWindow: 256 }))),
+        )
+        const ids = (yield* drain(OHLCV_QUEUE)).map((m) => m.properties.messageId as string)
+        expect(ids.length).toBeGreaterThanOrEqual(n)
+        expect(new Set(ids).size).toBe(n)
+      }),
+    120_000,
+  )
+})
