@@ -97,3 +97,7 @@ export const publishNacked = Metric.counter("rabbitmq_nacked_total", {
   description: "Publishes the broker refused (nack), by kind; each is republished after back-off",
   incremental: true,
 })
+export const consumerMessages = Metric.counter("rabbitmq_consumed_total", {
+  description: "Messages consumed, by queue and outcome (acked, duplicate, dead_lettered)",
+  incremental: true,
+})

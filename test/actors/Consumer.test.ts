@@ -1,0 +1,139 @@
+import { it } from "@effect/vitest"
+import amqp from "amqplib"
+import { Duration, Effect, Layer, Metric, Option, Redacted, Schedule } from "effect"
+import { describe, expect } from "vitest"
+import { PermanentError, RetryableError, runConsumer } from "../../src/actors/Consumer.js"
+import { Supervisor } from "../../src/actors/Supervisor.js"
+import { SIGNALS, SIGNALS_QUEUE } from "../../src/domain/Topology.js"
+import { Health } from "../../src/layers/Health.js"
+import * as Metrics from "../../src/layers/Metrics.js"
+import { Rabbit } from "../../src/layers/Rabbit.js"
+import { Signal } from "../../src/schema/Signal.js"
+import { TestConfig } from "../support/config.js"
+
+const URL = "amqp://guest:guest@127.0.0.1:5672"
+
+const layer = Rabbit.Default.pipe(
+  Layer.provideMerge(Supervisor.Default),
+  Layer.provideMerge(Health.Default),
+  Layer.provideMerge(TestConfig({ rabbitmqUrl: Option.some(Redacted.make(URL)) })),
+)
+
+const signal = (symbol: string) => ({
+  exchange: "binance",
+  symbol,
+  signal: "buy",
+  risk_level: "low",
+  confidence: 0.91,
+  prob_buy: 0.91,
+  prob_hold: 0.06,
+  prob_sell: 0.03,
+  risk_score: 0.2,
+  inference_time_ms: 12.5,
+  model_version: "v1.4.2",
+  timestamp: 1_700_000_000_000,
+})
+
+const outcome = (o: string) =>
+  Effect.map(
+    Metric.value(Metric.tagged(Metric.tagged(Metrics.consumerMessages, "queue", SIGNALS_QUEUE), "outcome", o)),
+    (s) => s.count,
+  )
+
+const until = (what: string, f: () => Promise<boolean> | boolean) =>
+  Effect.promise(async () => {
+    const deadline = Date.now() + 20_000
+    while (!(await f())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  })
+
+describe("the generic consumer, on signals.high_confidence of the real broker", () => {
+  it.scopedLive(
+    "dead-letters poison with its reason, acks a twice-failing message once, handles a messageId once",
+    () =>
+      Effect.gen(function* () {
+        const conn = yield* Effect.acquireRelease(
+          Effect.promise(() => amqp.connect(URL)),
+          (c) => Effect.promise(() => c.close()),
+        )
+        const ch = yield* Effect.promise(() => conn.createConfirmChannel())
+        const health = yield* Health
+        yield* until("the broker connection", () =>
+          Effect.runPromise(Effect.map(health.report, (r) => r.components.rabbitmq?.state === "up")),
+        )
+        yield* Effect.promise(() => ch.purgeQueue(SIGNALS_QUEUE))
+        yield* Effect.promise(() => ch.purgeQueue("signals.dlq"))
+        const before = {
+          acked: yield* outcome("acked"),
+          dup: yield* outcome("duplicate"),
+          dead: yield* outcome("dead_lettered"),
+        }
+
+        const calls = new Map<string, number>()
+        const rabbit = yield* Rabbit
+        yield* Effect.forkScoped(
+          runConsumer(Option.getOrThrow(rabbit.broker), {
+            name: "consumer:test",
+            queue: SIGNALS_QUEUE,
+            prefetch: 16,
+            schema: Signal,
+            remember: 1_000,
+            retry: Schedule.spaced(Duration.millis(20)).pipe(Schedule.intersect(Schedule.recurs(4))),
+            handle: (_s, id) =>
+              Effect.suspend((): Effect.Effect<void, RetryableError | PermanentError> => {
+                const n = (calls.get(id) ?? 0) + 1
+                calls.set(id, n)
+                if (id === "flaky" && n <= 2) return Effect.fail(new RetryableError({ reason: "sink unavailable" }))
+                if (id === "refused") return Effect.fail(new PermanentError({ reason: "sink refused the row" }))
+                return Effect.void
+              }),
+          }),
+        )
+        const send = (id: string, body: string) =>
+          Effect.promise(
+            () =>
+              new Promise<void>((resolve, reject) =>
+                ch.publish(SIGNALS, "signal.high", Buffer.from(body), { messageId: id, persistent: true }, (err) =>
+                  err ? reject(err) : resolve(),
+                ),
+              ),
+          )
+        yield* send("poison", "{not json")
+        yield* send("wrong-schema", JSON.stringify({ ...signal("BTC/USDT"), signal: "moon" }))
+        yield* send("flaky", JSON.stringify(signal("BTC/USDT")))
+        yield* send("twice", JSON.stringify(signal("ETH/USDT")))
+        yield* send("twice", JSON.stringify(signal("ETH/USDT")))
+        yield* send("refused", JSON.stringify(signal("SOL/USDT")))
+
+        yield* until("every message settled", async () => {
+          const q = await ch.checkQueue(SIGNALS_QUEUE)
+          const dlq = await ch.checkQueue("signals.dlq")
+          return q.messageCount === 0 && dlq.messageCount === 3 && calls.get("flaky") === 3
+        })
+        expect(calls.get("flaky")).toBe(3)
+        expect(calls.get("twice")).toBe(1)
+        expect(calls.has("poison")).toBe(false)
+        expect(yield* outcome("acked")).toBe(before.acked + 2)
+        expect(yield* outcome("duplicate")).toBe(before.dup + 1)
+        expect(yield* outcome("dead_lettered")).toBe(before.dead + 3)
+
+        const dead: Array<amqp.GetMessage> = []
+        for (let i = 0; i < 3; i++) {
+          const m = yield* Effect.promise(() => ch.get("signals.dlq", { noAck: true }))
+          if (m !== false) dead.push(m)
+        }
+        const reasons = Object.fromEntries(
+          dead.map((m) => [m.properties.messageId, String(m.properties.headers?.["x-death-reason"])]),
+        )
+        expect(reasons.poison).toContain("invalid")
+        expect(reasons["wrong-schema"]).toMatch(/invalid: .*signal/)
+        expect(reasons.refused).toBe("PermanentError: sink refused the row")
+        // Nothing is left unacked or requeued behind our back.
+        yield* Effect.sleep(Duration.millis(300))
+        expect((yield* Effect.promise(() => ch.checkQueue(SIGNALS_QUEUE))).messageCount).toBe(0)
+      }).pipe(Effect.provide(layer)),
+    60_000,
+  )
+})
