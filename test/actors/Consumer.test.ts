@@ -107,10 +107,15 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
         yield* send("twice", JSON.stringify(signal("ETH/USDT")))
         yield* send("refused", JSON.stringify(signal("SOL/USDT")))
 
+        // The dead-letter copy is confirmed before the original is acked and counted: wait for the counts too.
         yield* until("every message settled", async () => {
           const q = await ch.checkQueue(SIGNALS_QUEUE)
           const dlq = await ch.checkQueue("signals.dlq")
-          return q.messageCount === 0 && dlq.messageCount === 3 && calls.get("flaky") === 3
+          const dead = Effect.runSync(outcome("dead_lettered"))
+          const acked = Effect.runSync(outcome("acked"))
+          return (
+            q.messageCount === 0 && dlq.messageCount === 3 && dead === before.dead + 3 && acked === before.acked + 2
+          )
         })
         expect(calls.get("flaky")).toBe(3)
         expect(calls.get("twice")).toBe(1)
