@@ -1,5 +1,6 @@
 import { Effect, Layer, Schedule } from "effect"
 import { Aggregators } from "./actors/Aggregators.js"
+import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
 import { CandleWriter } from "./actors/CandleWriter.js"
 import { FeedsLive } from "./actors/Feeds.js"
 import { Publisher } from "./actors/Publisher.js"
@@ -25,6 +26,7 @@ const DatabaseLive = PostgresLive.pipe(
 export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Aggregators.Default),
   Layer.provideMerge(Publisher.Default),
+  Layer.provideMerge(CandleQueueSinkLive),
   Layer.provideMerge(Rabbit.Default),
   Layer.provideMerge(CandleWriter.Default),
   Layer.provideMerge(CandleStore.Default),

@@ -25,7 +25,11 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const writer = yield* CandleWriter
     const publisher = yield* Publisher
     const outputs: AggregatorOutputs = {
-      candles: (cs) => Effect.zipRight(writer.offer(cs), publisher.offer(cs.map(candleMessage))),
+      // With CANDLE_SINK=queue the candles reach the store through market.ohlcv and its consumer instead.
+      candles:
+        config.candleSink === "queue"
+          ? (cs) => publisher.offer(cs.map(candleMessage))
+          : (cs) => Effect.zipRight(writer.offer(cs), publisher.offer(cs.map(candleMessage))),
       ...(publisher.enabled ? { ticks: (ts) => publisher.offer(ts.map(tickMessage)) } : {}),
     }
     const ports = new Map<ExchangeId, FeedPort>()

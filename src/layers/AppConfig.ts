@@ -38,6 +38,8 @@ export interface AppConfigShape {
   readonly rabbitmqUrl: Option.Option<Redacted.Redacted>
   /** Published messages awaiting the broker's confirm at most (the publisher's window). */
   readonly publishWindow: number
+  /** `direct`: aggregators hand candles to the writer; `queue`: through `market.ohlcv` and a consumer. */
+  readonly candleSink: "direct" | "queue"
   readonly dataDir: string
   readonly httpPort: number
   readonly logLevel: LogLevel.LogLevel
@@ -168,6 +170,7 @@ const baseConfig = Config.all({
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
   publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
+  candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
   logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),

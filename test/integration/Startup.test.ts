@@ -51,4 +51,11 @@ describe("starting the daemon", () => {
     expect(lines[0]).toMatch(/HTTP_PORT/)
     expect(lines[0]).toMatch(/CANDLE_EMPTY/)
   }, 30_000)
+
+  it("refuses CANDLE_SINK=queue without RABBITMQ_URL in one line", async () => {
+    const port = await freePort()
+    const daemon = startDaemon({ CANDLE_SINK: "queue", HTTP_PORT: String(port) }, workDir())
+    expect(await daemon.exit).toBe(1)
+    expect(daemon.output()).toContain("CANDLE_SINK=queue needs RABBITMQ_URL")
+  }, 60_000)
 })

@@ -13,6 +13,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   databaseUrl: Option.none(),
   rabbitmqUrl: Option.none(),
   publishWindow: 64,
+  candleSink: "direct",
   dataDir: "./data",
   httpPort: 0,
   logLevel: LogLevel.Info,
