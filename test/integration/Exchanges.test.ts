@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process"
 import amqp from "amqplib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OHLCV_QUEUE } from "../../src/domain/Topology.js"
@@ -7,7 +8,7 @@ import { syntheticTape } from "../../src/replay/Tape.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent } from "../support/candles.js"
 import { freePort, startDaemon, until } from "../support/daemon.js"
-import { scratchDatabase, storedCandles } from "../support/postgres.js"
+import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
 
 const GRACE_MS = 2_000
 const EXCHANGES: ReadonlyArray<ExchangeId> = ["binance", "coinbase", "kraken", "bybit", "okx"]
@@ -143,6 +144,71 @@ describe("the daemon against the replay exchange, per exchange", () => {
     expect(output).toContain("RabbitMQ: connected to amqp://127.0.0.1:5672")
     expect(output).not.toContain("guest:guest")
   }, 120_000)
+
+  it("publishes every final candle to market.ohlcv through a dropped connection and a broker restart", async () => {
+    const rabbit = "amqp://guest:guest@127.0.0.1:5672"
+    const ctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { timeout: 60_000 })
+    const withChannel = async <A>(f: (ch: amqp.Channel) => Promise<A>) => {
+      const conn = await amqp.connect(rabbit)
+      try {
+        return await f(await conn.createChannel())
+      } finally {
+        await conn.close()
+      }
+    }
+    await withChannel((ch) => ch.purgeQueue(OHLCV_QUEUE))
+    const url = await db.create()
+    let output = ""
+    try {
+      ;({ output } = await scenario(
+        url,
+        ["binance"],
+        async (server) => {
+          const venue = server.venue("binance")
+          // Paced, so that candles are being published while the broker goes away.
+          server.play("binance", syntheticTape(specFor("binance")), {
+            pace: { mode: "paced", speed: 20 },
+            dropAt: 3_600,
+          })
+          await until("a quarter of the tape", () => venue.sent >= 1_200, 60_000)
+          ctl("close_all_connections", "fault test")
+          await new Promise((r) => setTimeout(r, 1_000))
+          ctl("stop_app")
+          await new Promise((r) => setTimeout(r, 2_000))
+          ctl("start_app")
+        },
+        { RABBITMQ_URL: rabbit },
+      ))
+    } finally {
+      ctl("start_app")
+    }
+    expect(output).toContain("RabbitMQ: connection to amqp://127.0.0.1:5672 lost; reconnecting")
+    const messages = await withChannel(async (ch) => {
+      const out: Array<amqp.GetMessage> = []
+      for (
+        let m = await ch.get(OHLCV_QUEUE, { noAck: true });
+        m !== false;
+        m = await ch.get(OHLCV_QUEUE, { noAck: true })
+      )
+        out.push(m)
+      return out
+    })
+    const byId = new Map<string, string>()
+    for (const m of messages) {
+      const id = m.properties.messageId as string
+      // A republished message is the same message.
+      if (byId.has(id)) expect(m.content.toString()).toBe(byId.get(id))
+      byId.set(id, m.content.toString())
+    }
+    const finals = await query<{ symbol: string; timeframe: string; timestamp: string; revision: number }>(
+      url,
+      `SELECT symbol, timeframe, "timestamp"::text AS timestamp, revision FROM ohlcv_candles WHERE is_final`,
+    )
+    // Two symbols, four minutes of trades: at least three closed 1m candles each.
+    expect(finals.length).toBeGreaterThanOrEqual(6)
+    for (const c of finals)
+      expect(byId.has(`binance:${c.symbol}:${c.timeframe}:${c.timestamp}:${c.revision}`)).toBe(true)
+  }, 180_000)
 
   it("rotates a Binance connection on serverShutdown mid-stream with candles equal to an uninterrupted run", async () => {
     const { metrics, output } = await scenario(
