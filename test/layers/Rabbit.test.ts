@@ -1,12 +1,22 @@
 import { execFileSync } from "node:child_process"
 import { it } from "@effect/vitest"
 import amqp from "amqplib"
-import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Metric, Option, Redacted } from "effect"
 import { describe, expect } from "vitest"
-import { candleMessage, Publisher } from "../../src/actors/Publisher.js"
+import { candleMessage, Publisher, tickMessage } from "../../src/actors/Publisher.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
-import { DLX, EXCHANGES, MARKET, NOTIFICATIONS, OHLCV_QUEUE, QUEUES, SIGNALS } from "../../src/domain/Topology.js"
+import {
+  DLX,
+  EXCHANGES,
+  MARKET,
+  NOTIFICATIONS,
+  OHLCV_QUEUE,
+  QUEUES,
+  SIGNALS,
+  TICKS_QUEUE,
+} from "../../src/domain/Topology.js"
 import { Health } from "../../src/layers/Health.js"
+import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit } from "../../src/layers/Rabbit.js"
 import type { Candle } from "../../src/schema/Candle.js"
 import { TestConfig } from "../support/config.js"
@@ -92,6 +102,9 @@ const candle = (i: number): Candle => ({
   revision: 0,
   complete: true,
 })
+
+const counterOf = (m: Metric.Metric.Counter<number>, kind: string) =>
+  Effect.map(Metric.value(Metric.tagged(m, "kind", kind)), (s) => s.count)
 
 /** Drains a queue, returning the messages it held. */
 const drain = (queue: string) =>
@@ -208,6 +221,61 @@ describe("RabbitMQ, against the real broker", () => {
         const ids = (yield* drain(OHLCV_QUEUE)).map((m) => m.properties.messageId as string)
         expect(ids.length).toBeGreaterThanOrEqual(n)
         expect(new Set(ids).size).toBe(n)
+      }),
+    120_000,
+  )
+
+  it.live(
+    "a full market.ticks nacks publishes: they are retried, not lost, and the publisher takes nothing new until it drains",
+    () =>
+      Effect.gen(function* () {
+        const tick = (i: number) =>
+          tickMessage({
+            tradeId: `t${i}`,
+            tick: {
+              exchange: "binance",
+              symbol: "BTC/USDT",
+              bid: 1,
+              ask: 2,
+              last: 1.5,
+              volume: 1,
+              timestamp: 1_700_000_000_000 + i,
+              mid: 1.5,
+              spread: 1,
+              spreadBps: 6_666,
+            },
+          })
+        // Fill the queue to its x-max-length of 100,000 (the messages expire after its 60 s TTL).
+        yield* withChannel((ch) => ch.purgeQueue(TICKS_QUEUE))
+        yield* Effect.promise(async () => {
+          const conn = await amqp.connect(URL)
+          const ch = await conn.createConfirmChannel()
+          const filler = Buffer.from("{}")
+          for (let i = 0; i < 100_000; i++) ch.publish(MARKET, "tick.fill.X_Y", filler, { persistent: false })
+          await ch.waitForConfirms()
+          await conn.close()
+        })
+        const nackedBefore = yield* counterOf(Metrics.publishNacked, "tick")
+        const publishedBefore = yield* counterOf(Metrics.published, "tick")
+        const n = 500
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* rabbitUp
+            const publisher = yield* Publisher
+            const offering = yield* Effect.fork(publisher.offer(Array.from({ length: n }, (_, i) => tick(i))))
+            yield* Effect.sleep(Duration.seconds(2))
+            expect(yield* counterOf(Metrics.publishNacked, "tick")).toBeGreaterThan(nackedBefore)
+            expect(yield* counterOf(Metrics.published, "tick")).toBe(publishedBefore)
+            // Back-pressure: with nothing confirmed the publisher takes no more, and the offer stays suspended.
+            expect(Option.isNone(yield* offering.poll)).toBe(true)
+            // A consumer drains the queue: publishing resumes and everything goes through.
+            yield* withChannel((ch) => ch.purgeQueue(TICKS_QUEUE))
+            yield* offering.await
+          }).pipe(Effect.provide(layer({ publishWindow: 64 }))),
+        )
+        expect(yield* counterOf(Metrics.published, "tick")).toBe(publishedBefore + n)
+        const ids = (yield* drain(TICKS_QUEUE)).map((m) => m.properties.messageId as string)
+        expect(new Set(ids)).toEqual(new Set(Array.from({ length: n }, (_, i) => `binance:BTC/USDT:t${i}`)))
       }),
     120_000,
   )
