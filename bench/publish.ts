@@ -11,7 +11,7 @@ import { Supervisor } from "../src/actors/Supervisor.js"
 import { OHLCV_QUEUE, TICKS_QUEUE } from "../src/domain/Topology.js"
 import { Health } from "../src/layers/Health.js"
 import { Rabbit } from "../src/layers/Rabbit.js"
-import type { Candle } from "../src/schema/Candle.js"
+import { sampleCandle, sampleTick } from "../test/support/candles.js"
 import { testConfig } from "../test/support/config.js"
 import { AppConfig } from "../src/layers/AppConfig.js"
 
@@ -20,47 +20,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const N = Number(process.env.BENCH_MESSAGES ?? 20_000)
 const WINDOW = 512
 
-const candle = (i: number): Candle => ({
-  exchange: "binance",
-  symbol: "BTC/USDT",
-  timeframe: "1m",
-  openTime: 1_700_000_000_000 + i * 60_000,
-  closeTime: 1_700_000_000_000 + i * 60_000 + 59_999,
-  open: "30000.01",
-  high: "30010.5",
-  low: "29990.1",
-  close: "30001.7",
-  volume: "12.345678",
-  quoteVolume: "370381.2345",
-  trades: 420,
-  takerBuyBase: "6.1",
-  takerBuyQuote: "183001.2",
-  vwap: "30001.2",
-  lastTradeId: String(i),
-  isFinal: true,
-  revision: 0,
-  complete: true,
-})
-
 const messages: Record<"candle" | "tick", Array<Outbound>> = {
-  candle: Array.from({ length: N }, (_, i) => candleMessage(candle(i))),
-  tick: Array.from({ length: N }, (_, i) =>
-    tickMessage({
-      tradeId: String(i),
-      tick: {
-        exchange: "binance",
-        symbol: "BTC/USDT",
-        bid: 30000,
-        ask: 30000.2,
-        last: 30000.1,
-        volume: 0.01,
-        timestamp: 1_700_000_000_000 + i,
-        mid: 30000.1,
-        spread: 0.2,
-        spreadBps: 0.0667,
-      },
-    }),
-  ),
+  candle: Array.from({ length: N }, (_, i) => candleMessage(sampleCandle(i))),
+  tick: Array.from({ length: N }, (_, i) => tickMessage(sampleTick(i))),
 }
 
 const purge = async () => {

@@ -10,6 +10,7 @@ import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit } from "../../src/layers/Rabbit.js"
 import { Signal } from "../../src/schema/Signal.js"
 import { TestConfig } from "../support/config.js"
+import { until } from "../support/daemon.js"
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"
 
@@ -40,14 +41,7 @@ const outcome = (o: string) =>
     (s) => s.count,
   )
 
-const until = (what: string, f: () => Promise<boolean> | boolean) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + 20_000
-    while (!(await f())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
-  })
+const settled = (what: string, f: () => Promise<boolean> | boolean) => Effect.promise(() => until(what, f, 20_000))
 
 describe("the generic consumer, on signals.high_confidence of the real broker", () => {
   it.scopedLive(
@@ -60,7 +54,7 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
         )
         const ch = yield* Effect.promise(() => conn.createConfirmChannel())
         const health = yield* Health
-        yield* until("the broker connection", () =>
+        yield* settled("the broker connection", () =>
           Effect.runPromise(Effect.map(health.report, (r) => r.components.rabbitmq?.state === "up")),
         )
         yield* Effect.promise(() => ch.purgeQueue(SIGNALS_QUEUE))
@@ -108,7 +102,7 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
         yield* send("refused", JSON.stringify(signal("SOL/USDT")))
 
         // The dead-letter copy is confirmed before the original is acked and counted: wait for the counts too.
-        yield* until("every message settled", async () => {
+        yield* settled("every message settled", async () => {
           const q = await ch.checkQueue(SIGNALS_QUEUE)
           const dlq = await ch.checkQueue("signals.dlq")
           const dead = Effect.runSync(outcome("dead_lettered"))

@@ -18,7 +18,7 @@ import {
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit } from "../../src/layers/Rabbit.js"
-import type { Candle } from "../../src/schema/Candle.js"
+import { sampleCandle, sampleTick } from "../support/candles.js"
 import { TestConfig } from "../support/config.js"
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"
@@ -79,28 +79,6 @@ const rabbitUp = Effect.gen(function* () {
     yield* Effect.sleep(Duration.millis(20))
   }
   throw new Error("RabbitMQ did not come up within 20 s")
-})
-
-const candle = (i: number): Candle => ({
-  exchange: "binance",
-  symbol: "BTC/USDT",
-  timeframe: "1m",
-  openTime: 1_700_000_000_000 + i * 60_000,
-  closeTime: 1_700_000_000_000 + i * 60_000 + 59_999,
-  open: "1",
-  high: "2",
-  low: "0.5",
-  close: "1.5",
-  volume: "10",
-  quoteVolume: "12",
-  trades: 3,
-  takerBuyBase: "4",
-  takerBuyQuote: "5",
-  vwap: "1.2",
-  lastTradeId: String(i),
-  isFinal: true,
-  revision: 0,
-  complete: true,
 })
 
 const counterOf = (m: Metric.Metric.Counter<number>, kind: string) =>
@@ -178,7 +156,7 @@ describe("RabbitMQ, against the real broker", () => {
             yield* rabbitUp
             const publisher = yield* Publisher
             expect(publisher.enabled).toBe(true)
-            yield* publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(candle(i))))
+            yield* publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(sampleCandle(i))))
           }).pipe(Effect.provide(layer({ publishWindow: 64 }))),
         )
         // Closing the layer waited for every confirm, so all of them are in the queue now.
@@ -190,7 +168,7 @@ describe("RabbitMQ, against the real broker", () => {
           deliveryMode: 2,
           contentType: "application/json",
         })
-        expect(JSON.parse(got[5]!.content.toString())).toEqual(candle(5))
+        expect(JSON.parse(got[5]!.content.toString())).toEqual(sampleCandle(5))
         expect(new Set(got.map((m) => m.properties.messageId)).size).toBe(n)
       }),
     120_000,
@@ -207,7 +185,7 @@ describe("RabbitMQ, against the real broker", () => {
             yield* rabbitUp
             const publisher = yield* Publisher
             const offering = yield* Effect.fork(
-              publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(candle(i)))),
+              publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(sampleCandle(i)))),
             )
             yield* Effect.sleep(Duration.millis(300))
             // Still publishing when the broker drops the connection (the mailbox holds only 64).
@@ -229,22 +207,6 @@ describe("RabbitMQ, against the real broker", () => {
     "a full market.ticks nacks publishes: they are retried, not lost, and the publisher takes nothing new until it drains",
     () =>
       Effect.gen(function* () {
-        const tick = (i: number) =>
-          tickMessage({
-            tradeId: `t${i}`,
-            tick: {
-              exchange: "binance",
-              symbol: "BTC/USDT",
-              bid: 1,
-              ask: 2,
-              last: 1.5,
-              volume: 1,
-              timestamp: 1_700_000_000_000 + i,
-              mid: 1.5,
-              spread: 1,
-              spreadBps: 6_666,
-            },
-          })
         // Fill the queue to its x-max-length of 100,000 (the messages expire after its 60 s TTL).
         yield* withChannel((ch) => ch.purgeQueue(TICKS_QUEUE))
         yield* Effect.promise(async () => {
@@ -262,7 +224,9 @@ describe("RabbitMQ, against the real broker", () => {
           Effect.gen(function* () {
             yield* rabbitUp
             const publisher = yield* Publisher
-            const offering = yield* Effect.fork(publisher.offer(Array.from({ length: n }, (_, i) => tick(i))))
+            const offering = yield* Effect.fork(
+              publisher.offer(Array.from({ length: n }, (_, i) => tickMessage(sampleTick(i)))),
+            )
             yield* Effect.sleep(Duration.seconds(2))
             expect(yield* counterOf(Metrics.publishNacked, "tick")).toBeGreaterThan(nackedBefore)
             expect(yield* counterOf(Metrics.published, "tick")).toBe(publishedBefore)

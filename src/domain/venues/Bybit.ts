@@ -1,17 +1,16 @@
 import * as Bybit from "../../schema/Bybit.js"
 import * as Guard from "../../schema/Guard.js"
-import type { Trade } from "../../schema/Market.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
-  batchOf,
   CONTROL,
   type Decoded,
   type Decoder,
   invalid,
-  isTrade,
   parseJson,
   quoteOf,
-  tradeOf,
+  type RecordReader,
+  type TradeFields,
+  tradesOf,
   UNKNOWN_STREAM,
   UNSUBSCRIBED,
   type Venue,
@@ -93,7 +92,7 @@ const makeDecoder = (symbols: SymbolMap): Decoder => {
       switch (msg.topic.slice(0, dot)) {
         case "publicTrade":
           return Array.isArray(msg.data)
-            ? trades(msg.data, symbols, recvTs)
+            ? tradesOf("publicTrade", msg.data, symbols, TRADES, recvTs)
             : invalid("schema", `${msg.topic}: data is not a list`)
         case "tickers":
           return tickers(msg.type, msg.data, msg.ts ?? recvTs)
@@ -109,31 +108,21 @@ const makeDecoder = (symbols: SymbolMap): Decoder => {
   }
 }
 
-const trades = (data: ReadonlyArray<unknown>, symbols: SymbolMap, recvTs: number): Decoded => {
-  const out: Array<Trade> = []
-  for (const item of data) {
-    if (!tradeItem.is(item)) return invalid("schema", `publicTrade: ${tradeItem.explain(item)}`)
-    const symbol = symbols.unified(item.s)
-    if (symbol === undefined) continue
-    const t = tradeOf(
-      {
-        exchange: "bybit",
-        symbol,
-        tradeId: item.i,
-        // Ids are UUIDs on derivatives and exceed 2^53 on spot: never ordered numbers, so dedupe by text only.
-        seq: -1,
-        priceText: item.p,
-        qtyText: item.v,
-        side: item.S === "Buy" ? "buy" : "sell",
-        exchangeTs: item.T,
-        count: 1,
-      },
-      recvTs,
-    )
-    if (!isTrade(t)) return t
-    out.push(t)
-  }
-  return out.length === 0 ? UNSUBSCRIBED : batchOf(out)
+const TRADES: RecordReader<typeof Bybit.TradeItem.Type, TradeFields> = {
+  guard: tradeItem,
+  instrument: (r) => r.s,
+  read: (r, symbol) => ({
+    exchange: "bybit",
+    symbol,
+    tradeId: r.i,
+    // Ids are UUIDs on derivatives and exceed 2^53 on spot: never ordered numbers, so dedupe by text only.
+    seq: -1,
+    priceText: r.p,
+    qtyText: r.v,
+    side: r.S === "Buy" ? "buy" : "sell",
+    exchangeTs: r.T,
+    count: 1,
+  }),
 }
 
 export const BybitVenue: Venue = {

@@ -1,22 +1,21 @@
 import * as Coinbase from "../../schema/Coinbase.js"
 import * as Guard from "../../schema/Guard.js"
-import type { Quote, Trade } from "../../schema/Market.js"
+import type { Quote } from "../../schema/Market.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
-  batchOf,
-  byIdWithinSymbol,
   CONTROL,
   type Decoded,
   type Decoder,
   invalid,
   isoMillis,
-  isTrade,
   parseJson,
   quoteOf,
+  quotesOf,
+  type RecordReader,
   seqOf,
-  tradeOf,
+  type TradeFields,
+  tradesOf,
   UNKNOWN_STREAM,
-  UNSUBSCRIBED,
   type Venue,
 } from "./Venue.js"
 
@@ -51,10 +50,16 @@ const makeDecoder =
     }
     if (!Array.isArray(msg.events)) return invalid("schema", `${msg.channel}: events is not a list`)
     switch (msg.channel) {
-      case "market_trades":
-        return trades(msg.events, symbols, recvTs)
-      case "ticker":
-        return tickers(msg.events, symbols, msg.timestamp === undefined ? recvTs : isoMillis(msg.timestamp))
+      case "market_trades": {
+        // Updates list trades newest first; tradesOf puts them in id order.
+        const records = eventRecords("market_trades", msg.events, tradesEvent, (e) => e.trades)
+        return Array.isArray(records) ? tradesOf("market_trades", records, symbols, TRADES, recvTs) : records
+      }
+      case "ticker": {
+        const records = eventRecords("ticker", msg.events, tickerEvent, (e) => e.tickers)
+        const ts = msg.timestamp === undefined ? recvTs : isoMillis(msg.timestamp)
+        return Array.isArray(records) ? quotesOf("ticker", records, symbols, TICKERS, ts) : records
+      }
       case "heartbeats":
       case "subscriptions":
         return CONTROL
@@ -63,67 +68,52 @@ const makeDecoder =
     }
   }
 
-const trades = (events: ReadonlyArray<unknown>, symbols: SymbolMap, recvTs: number): Decoded => {
-  const out: Array<Trade> = []
-  let unsubscribed = false
+/** Records of every event in a message, each event checked first (`trades` or `tickers` lists). */
+const eventRecords = <E>(
+  channel: string,
+  events: ReadonlyArray<unknown>,
+  guard: Guard.Guard<E>,
+  list: (e: E) => unknown,
+): Array<unknown> | Decoded => {
+  const records: Array<unknown> = []
   for (const event of events) {
-    if (!tradesEvent.is(event) || !Array.isArray(event.trades))
-      return invalid("schema", `market_trades: ${tradesEvent.explain(event)}`)
-    for (const item of event.trades) {
-      if (!tradeItem.is(item)) return invalid("schema", `market_trades: ${tradeItem.explain(item)}`)
-      const symbol = symbols.unified(item.product_id)
-      if (symbol === undefined) {
-        unsubscribed = true
-        continue
-      }
-      const t = tradeOf(
-        {
-          exchange: "coinbase",
-          symbol,
-          tradeId: item.trade_id,
-          seq: seqOf(item.trade_id),
-          priceText: item.price,
-          qtyText: item.size,
-          side: item.side === "BUY" ? "sell" : "buy",
-          exchangeTs: isoMillis(item.time),
-          count: 1,
-        },
-        recvTs,
-      )
-      if (!isTrade(t)) return t
-      out.push(t)
-    }
+    const items = guard.is(event) ? list(event) : undefined
+    if (!Array.isArray(items)) return invalid("schema", `${channel}: ${guard.explain(event)}`)
+    records.push(...items)
   }
-  if (out.length === 0) return unsubscribed ? UNSUBSCRIBED : CONTROL
-  // Updates list trades newest first; the aggregator and the gap check want them in id order.
-  out.sort(byIdWithinSymbol)
-  return batchOf(out)
+  return records
 }
 
-const tickers = (events: ReadonlyArray<unknown>, symbols: SymbolMap, ts: number): Decoded => {
-  const out: Array<Quote> = []
-  let skipped: Decoded = UNSUBSCRIBED
-  for (const event of events) {
-    if (!tickerEvent.is(event) || !Array.isArray(event.tickers))
-      return invalid("schema", `ticker: ${tickerEvent.explain(event)}`)
-    for (const item of event.tickers) {
-      if (!tickerItem.is(item)) return invalid("schema", `ticker: ${tickerItem.explain(item)}`)
-      const symbol = symbols.unified(item.product_id)
-      if (symbol === undefined) continue
-      const q = quoteOf(
-        "coinbase",
-        symbol,
-        Number(item.best_bid),
-        Number(item.best_ask),
-        Number(item.best_bid_quantity ?? Number.NaN),
-        Number(item.best_ask_quantity ?? Number.NaN),
-        ts,
-      )
-      if (q._tag === "Quote") out.push(q)
-      else skipped = q
-    }
-  }
-  return out.length === 0 ? skipped : batchOf(out)
+const TRADES: RecordReader<Coinbase.TradeItem, TradeFields> = {
+  guard: tradeItem,
+  instrument: (r) => r.product_id,
+  read: (r, symbol) => ({
+    exchange: "coinbase",
+    symbol,
+    tradeId: r.trade_id,
+    seq: seqOf(r.trade_id),
+    priceText: r.price,
+    qtyText: r.size,
+    side: r.side === "BUY" ? "sell" : "buy",
+    exchangeTs: isoMillis(r.time),
+    count: 1,
+  }),
+}
+
+/** Tickers carry no time of their own: the message's timestamp stands in. */
+const TICKERS: RecordReader<typeof Coinbase.TickerItem.Type, Quote | Decoded> = {
+  guard: tickerItem,
+  instrument: (r) => r.product_id,
+  read: (r, symbol, ts) =>
+    quoteOf(
+      "coinbase",
+      symbol,
+      Number(r.best_bid),
+      Number(r.best_ask),
+      Number(r.best_bid_quantity ?? Number.NaN),
+      Number(r.best_ask_quantity ?? Number.NaN),
+      ts,
+    ),
 }
 
 export const CoinbaseVenue: Venue = {

@@ -1,22 +1,21 @@
 import * as Guard from "../../schema/Guard.js"
 import * as Kraken from "../../schema/Kraken.js"
-import type { Quote, Trade } from "../../schema/Market.js"
+import type { Quote } from "../../schema/Market.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
-  batchOf,
-  byIdWithinSymbol,
   CONTROL,
   type Decoded,
   type Decoder,
   invalid,
   isoMillis,
   isRecord,
-  isTrade,
   parseJson,
   quoteOf,
-  tradeOf,
+  quotesOf,
+  type RecordReader,
+  type TradeFields,
+  tradesOf,
   UNKNOWN_STREAM,
-  UNSUBSCRIBED,
   type Venue,
 } from "./Venue.js"
 
@@ -63,11 +62,11 @@ const makeDecoder =
       switch (msg.channel) {
         case "trade":
           return Array.isArray(msg.data)
-            ? trades(msg.data, symbols, recvTs)
+            ? tradesOf("trade", msg.data, symbols, TRADES, recvTs)
             : invalid("schema", "trade: data is not a list")
         case "ticker":
           return Array.isArray(msg.data)
-            ? tickers(msg.data, symbols, recvTs)
+            ? quotesOf("ticker", msg.data, symbols, TICKERS, recvTs)
             : invalid("schema", "ticker: data is not a list")
         case "heartbeat":
         case "status":
@@ -84,47 +83,36 @@ const makeDecoder =
     return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
   }
 
-const trades = (data: ReadonlyArray<unknown>, symbols: SymbolMap, recvTs: number): Decoded => {
-  const out: Array<Trade> = []
-  for (const item of data) {
-    if (!tradeItem.is(item)) return invalid("schema", `trade: ${tradeItem.explain(item)}`)
-    const symbol = symbols.unified(item.symbol)
-    if (symbol === undefined) continue
-    const t = tradeOf(
-      {
-        exchange: "kraken",
-        symbol,
-        tradeId: String(item.trade_id),
-        seq: Number.isSafeInteger(item.trade_id) ? item.trade_id : -1,
-        priceText: item.price,
-        qtyText: item.qty,
-        side: item.side,
-        exchangeTs: isoMillis(item.timestamp),
-        count: 1,
-      },
-      recvTs,
-    )
-    if (!isTrade(t)) return t
-    out.push(t)
-  }
-  if (out.length === 0) return data.length === 0 ? CONTROL : UNSUBSCRIBED
-  out.sort(byIdWithinSymbol)
-  return batchOf(out)
+const TRADES: RecordReader<typeof Kraken.TradeItem.Type, TradeFields> = {
+  guard: tradeItem,
+  instrument: (r) => r.symbol,
+  read: (r, symbol) => ({
+    exchange: "kraken",
+    symbol,
+    tradeId: String(r.trade_id),
+    seq: Number.isSafeInteger(r.trade_id) ? r.trade_id : -1,
+    priceText: r.price,
+    qtyText: r.qty,
+    side: r.side,
+    exchangeTs: isoMillis(r.timestamp),
+    count: 1,
+  }),
 }
 
-const tickers = (data: ReadonlyArray<unknown>, symbols: SymbolMap, recvTs: number): Decoded => {
-  const out: Array<Quote> = []
-  let skipped: Decoded = UNSUBSCRIBED
-  for (const item of data) {
-    if (!tickerItem.is(item)) return invalid("schema", `ticker: ${tickerItem.explain(item)}`)
-    const symbol = symbols.unified(item.symbol)
-    if (symbol === undefined) continue
-    const ts = item.timestamp === undefined ? recvTs : isoMillis(item.timestamp)
-    const q = quoteOf("kraken", symbol, item.bid, item.ask, item.bid_qty, item.ask_qty, ts)
-    if (q._tag === "Quote") out.push(q)
-    else skipped = q
-  }
-  return out.length === 0 ? skipped : batchOf(out)
+/** Older ticker frames carry no timestamp: the receive time stands in. */
+const TICKERS: RecordReader<typeof Kraken.TickerItem.Type, Quote | Decoded> = {
+  guard: tickerItem,
+  instrument: (r) => r.symbol,
+  read: (r, symbol, recvTs) =>
+    quoteOf(
+      "kraken",
+      symbol,
+      r.bid,
+      r.ask,
+      r.bid_qty,
+      r.ask_qty,
+      r.timestamp === undefined ? recvTs : isoMillis(r.timestamp),
+    ),
 }
 
 export const KrakenVenue: Venue = {

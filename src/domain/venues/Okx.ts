@@ -1,21 +1,20 @@
 import * as Guard from "../../schema/Guard.js"
-import type { Quote, Trade } from "../../schema/Market.js"
+import type { Quote } from "../../schema/Market.js"
 import * as Okx from "../../schema/Okx.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
-  batchOf,
-  byIdWithinSymbol,
   CONTROL,
   type Decoded,
   type Decoder,
   invalid,
-  isTrade,
   parseJson,
   quoteOf,
+  quotesOf,
+  type RecordReader,
   seqOf,
-  tradeOf,
+  type TradeFields,
+  tradesOf,
   UNKNOWN_STREAM,
-  UNSUBSCRIBED,
   type Venue,
 } from "./Venue.js"
 
@@ -83,9 +82,9 @@ const makeDecoder =
       switch (msg.arg.channel) {
         case "trades":
         case "trades-all":
-          return trades(msg.data, symbols, recvTs)
+          return tradesOf("trades", msg.data, symbols, TRADES, recvTs)
         case "tickers":
-          return tickers(msg.data, symbols)
+          return quotesOf("tickers", msg.data, symbols, TICKERS, recvTs)
         default:
           return UNKNOWN_STREAM
       }
@@ -93,58 +92,38 @@ const makeDecoder =
     return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
   }
 
-const trades = (data: ReadonlyArray<unknown>, symbols: SymbolMap, recvTs: number): Decoded => {
-  const out: Array<Trade> = []
-  for (const item of data) {
-    if (!tradeItem.is(item)) return invalid("schema", `trades: ${tradeItem.explain(item)}`)
-    const symbol = symbols.unified(item.instId)
-    if (symbol === undefined) continue
-    const t = tradeOf(
-      {
-        exchange: "okx",
-        symbol,
-        tradeId: item.tradeId,
-        seq: seqOf(item.tradeId),
-        priceText: item.px,
-        qtyText: item.sz,
-        side: item.side,
-        exchangeTs: Number(item.ts),
-        count: item.count === undefined ? 1 : Number(item.count),
-      },
-      recvTs,
-    )
-    if (!isTrade(t)) return t
-    if (!(Number.isSafeInteger(t.count) && t.count >= 1))
-      return invalid("schema", `trades: count ${item.count} is not a positive integer`)
-    out.push(t)
-  }
-  if (out.length === 0) return UNSUBSCRIBED
-  out.sort(byIdWithinSymbol)
-  return batchOf(out)
+const TRADES: RecordReader<typeof Okx.TradeItem.Type, TradeFields> = {
+  guard: tradeItem,
+  instrument: (r) => r.instId,
+  read: (r, symbol) => ({
+    exchange: "okx",
+    symbol,
+    tradeId: r.tradeId,
+    seq: seqOf(r.tradeId),
+    priceText: r.px,
+    qtyText: r.sz,
+    side: r.side,
+    exchangeTs: Number(r.ts),
+    count: r.count === undefined ? 1 : Number(r.count),
+  }),
 }
 
-const tickers = (data: ReadonlyArray<unknown>, symbols: SymbolMap): Decoded => {
-  const out: Array<Quote> = []
-  let skipped: Decoded = UNSUBSCRIBED
-  for (const item of data) {
-    if (!tickerItem.is(item)) return invalid("schema", `tickers: ${tickerItem.explain(item)}`)
-    const symbol = symbols.unified(item.instId)
-    if (symbol === undefined) continue
-    // An empty book side comes as "" (Number("") would read as 0).
-    const num = (s: string) => (s === "" ? Number.NaN : Number(s))
-    const q = quoteOf(
+/** An empty book side comes as "" (Number("") would read as 0). */
+const bookNumber = (s: string) => (s === "" ? Number.NaN : Number(s))
+
+const TICKERS: RecordReader<typeof Okx.TickerItem.Type, Quote | Decoded> = {
+  guard: tickerItem,
+  instrument: (r) => r.instId,
+  read: (r, symbol) =>
+    quoteOf(
       "okx",
       symbol,
-      num(item.bidPx),
-      num(item.askPx),
-      num(item.bidSz),
-      num(item.askSz),
-      Number(item.ts),
-    )
-    if (q._tag === "Quote") out.push(q)
-    else skipped = q
-  }
-  return out.length === 0 ? skipped : batchOf(out)
+      bookNumber(r.bidPx),
+      bookNumber(r.askPx),
+      bookNumber(r.bidSz),
+      bookNumber(r.askSz),
+      Number(r.ts),
+    ),
 }
 
 export const OkxVenue: Venue = {

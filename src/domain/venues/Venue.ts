@@ -1,4 +1,5 @@
 import type { ExchangeId, Quote, Side, Trade } from "../../schema/Market.js"
+import type { Guard } from "../../schema/Guard.js"
 import * as Decimal from "../Decimal.js"
 import type { SymbolMap } from "../SymbolMap.js"
 
@@ -110,6 +111,8 @@ export const tradeOf = (f: TradeFields, recvTs: number): Trade | Decoded => {
       `${f.symbol}: price ${JSON.stringify(f.priceText)} or quantity ${JSON.stringify(f.qtyText)} is not a decimal`,
     )
   if (!Number.isFinite(f.exchangeTs)) return invalid("schema", `${f.symbol}: trade ${f.tradeId} has no readable time`)
+  if (!(Number.isSafeInteger(f.count) && f.count >= 1))
+    return invalid("schema", `${f.symbol}: trade ${f.tradeId} count ${f.count} is not a positive integer`)
   return {
     _tag: "Trade",
     ...f,
@@ -144,3 +147,59 @@ export const isTrade = (d: Trade | Decoded): d is Trade => d._tag === "Trade"
 /** Orders a frame's trades by symbol, then id: venues that list newest first (Coinbase) come out oldest first. */
 export const byIdWithinSymbol = (a: Trade, b: Trade): number =>
   a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.seq - b.seq
+
+/**
+ * How one venue's trade or ticker records read: their check, their instrument, and what they become given the
+ * unified symbol and the frame's time (its receive time, or the time its envelope carries).
+ */
+export interface RecordReader<A, R> {
+  readonly guard: Guard<A>
+  readonly instrument: (record: A) => string
+  readonly read: (record: A, symbol: string, frameTs: number) => R
+}
+
+/**
+ * The trades of a frame's records: the first malformed record refuses the frame, records of instruments nobody
+ * subscribed to are skipped, and the rest come in id order per symbol.
+ */
+export const tradesOf = <A>(
+  channel: string,
+  records: ReadonlyArray<unknown>,
+  symbols: SymbolMap,
+  reader: RecordReader<A, TradeFields>,
+  recvTs: number,
+): Decoded => {
+  const out: Array<Trade> = []
+  for (const record of records) {
+    if (!reader.guard.is(record)) return invalid("schema", `${channel}: ${reader.guard.explain(record)}`)
+    const symbol = symbols.unified(reader.instrument(record))
+    if (symbol === undefined) continue
+    const t = tradeOf(reader.read(record, symbol, recvTs), recvTs)
+    if (!isTrade(t)) return t
+    out.push(t)
+  }
+  if (out.length === 0) return records.length === 0 ? CONTROL : UNSUBSCRIBED
+  out.sort(byIdWithinSymbol)
+  return batchOf(out)
+}
+
+/** The quotes of a frame's ticker records; when none results, why (unsubscribed, or an empty book side). */
+export const quotesOf = <A>(
+  channel: string,
+  records: ReadonlyArray<unknown>,
+  symbols: SymbolMap,
+  reader: RecordReader<A, Quote | Decoded>,
+  frameTs: number,
+): Decoded => {
+  const out: Array<Quote> = []
+  let skipped: Decoded = UNSUBSCRIBED
+  for (const record of records) {
+    if (!reader.guard.is(record)) return invalid("schema", `${channel}: ${reader.guard.explain(record)}`)
+    const symbol = symbols.unified(reader.instrument(record))
+    if (symbol === undefined) continue
+    const q = reader.read(record, symbol, frameTs)
+    if (q._tag === "Quote") out.push(q)
+    else skipped = q
+  }
+  return out.length === 0 ? skipped : batchOf(out)
+}
