@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the services the test suite talks to (PostgreSQL, RabbitMQ) on a Debian machine without Docker.
+# Starts the services the test suite talks to (PostgreSQL, RabbitMQ, InfluxDB) on a Debian machine without Docker.
+# Run after `npm ci`: the InfluxDB v2-write proxy is the project's own TypeScript (test/support/influx.ts).
 # Idempotent: quick when they already run, loud when one cannot start. With Docker, `docker compose up -d --wait`.
 set -euo pipefail
 
@@ -30,5 +31,19 @@ start_rabbitmq() {
   log "RabbitMQ is up"
 }
 
+# Debian has influxd 1.6.7 only, which lacks /api/v2/write: it runs behind the project's v2-write proxy.
+start_influx() {
+  if ! command -v influxd >/dev/null 2>&1; then
+    log "installing InfluxDB (Debian's influxdb 1.6)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
+  fi
+  if [ ! -x node_modules/.bin/tsx ]; then
+    log "ERROR: node_modules/.bin/tsx is missing; run 'npm ci' first (the InfluxDB proxy is part of the project)"; exit 1
+  fi
+  node_modules/.bin/tsx test/support/influx.ts up | sed 's/^/services: /'
+}
+
+cd "$(dirname "$0")/.."
 start_postgres
 start_rabbitmq
+start_influx

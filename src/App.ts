@@ -3,12 +3,15 @@ import { Aggregators } from "./actors/Aggregators.js"
 import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
 import { CandleWriter } from "./actors/CandleWriter.js"
 import { FeedsLive } from "./actors/Feeds.js"
+import { InfluxWriter } from "./actors/InfluxWriter.js"
 import { Publisher } from "./actors/Publisher.js"
+import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
 import { Supervisor } from "./actors/Supervisor.js"
 import { AppConfigLive } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
 import { Health } from "./layers/Health.js"
 import { HttpLive } from "./layers/Http.js"
+import { Influx } from "./layers/Influx.js"
 import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
 import { Rabbit } from "./layers/Rabbit.js"
@@ -21,12 +24,14 @@ const DatabaseLive = PostgresLive.pipe(
 
 /**
  * The daemon. Each layer is released before the ones it is built on, which is the shutdown order: feeds stop,
- * aggregators drain and snapshot, the writer flushes, then the database and telemetry close.
+ * aggregators drain and snapshot, the publisher and the writers flush, then the database and telemetry close.
  */
 export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Aggregators.Default),
+  Layer.provideMerge(InfluxWriter.Default),
   Layer.provideMerge(Publisher.Default),
-  Layer.provideMerge(CandleQueueSinkLive),
+  Layer.provideMerge(Layer.merge(CandleQueueSinkLive, SignalsConsumerLive)),
+  Layer.provideMerge(Influx.Default),
   Layer.provideMerge(Rabbit.Default),
   Layer.provideMerge(CandleWriter.Default),
   Layer.provideMerge(CandleStore.Default),

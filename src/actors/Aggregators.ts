@@ -3,8 +3,17 @@ import { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import { Watermark } from "../domain/Watermark.js"
 import { AppConfig } from "../layers/AppConfig.js"
 import type { ExchangeId } from "../schema/Market.js"
-import { type AggregatorMessage, type AggregatorOutputs, makeAggregatorMailbox, runAggregator } from "./Aggregator.js"
+import { candleLine, tickLine } from "../domain/LineProtocol.js"
+import type { Candle } from "../schema/Candle.js"
+import {
+  type AggregatorMessage,
+  type AggregatorOutputs,
+  makeAggregatorMailbox,
+  runAggregator,
+  type TradeTick,
+} from "./Aggregator.js"
 import { CandleWriter } from "./CandleWriter.js"
+import { InfluxWriter } from "./InfluxWriter.js"
 import { candleMessage, Publisher, tickMessage } from "./Publisher.js"
 import { Supervisor } from "./Supervisor.js"
 
@@ -15,7 +24,8 @@ export interface FeedPort {
 }
 
 /**
- * One supervised aggregator actor per configured exchange+symbol. On shutdown (after the feeds stopped) each
+ * One supervised aggregator actor per configured exchange+symbol, feeding every configured sink in turn (a sink
+ * that is full suspends the aggregator, and so the feed). On shutdown (after the feeds stopped) each
  * mailbox is ended and its actor drains it, finalises what is due and snapshots the rest before the writer closes.
  */
 export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregators", {
@@ -24,13 +34,22 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const supervisor = yield* Supervisor
     const writer = yield* CandleWriter
     const publisher = yield* Publisher
+    const influx = (yield* InfluxWriter).sink
+    // With CANDLE_SINK=queue the candles reach PostgreSQL through market.ohlcv and its consumer instead.
+    const candleSinks = [
+      ...(config.candleSink === "direct" ? [writer.offer] : []),
+      ...(publisher.enabled ? [(cs: ReadonlyArray<Candle>) => publisher.offer(cs.map(candleMessage))] : []),
+      ...(influx ? [(cs: ReadonlyArray<Candle>) => influx.offer(cs.map(candleLine))] : []),
+    ]
+    const tickSinks = [
+      ...(publisher.enabled ? [(ts: ReadonlyArray<TradeTick>) => publisher.offer(ts.map(tickMessage))] : []),
+      ...(influx ? [(ts: ReadonlyArray<TradeTick>) => influx.offer(ts.map((t) => tickLine(t.tick, t.tradeId)))] : []),
+    ]
     const outputs: AggregatorOutputs = {
-      // With CANDLE_SINK=queue the candles reach the store through market.ohlcv and its consumer instead.
-      candles:
-        config.candleSink === "queue"
-          ? (cs) => publisher.offer(cs.map(candleMessage))
-          : (cs) => Effect.zipRight(writer.offer(cs), publisher.offer(cs.map(candleMessage))),
-      ...(publisher.enabled ? { ticks: (ts) => publisher.offer(ts.map(tickMessage)) } : {}),
+      candles: (cs) => Effect.forEach(candleSinks, (sink) => sink(cs), { discard: true }),
+      ...(tickSinks.length > 0
+        ? { ticks: (ts) => Effect.forEach(tickSinks, (sink) => sink(ts), { discard: true }) }
+        : {}),
     }
     const ports = new Map<ExchangeId, FeedPort>()
     const options = {

@@ -31,6 +31,7 @@ export const CandleQueueSinkLive = Layer.scopedDiscard(
         name: "consumer:ohlcv",
         queue: OHLCV_QUEUE,
         prefetch: config.storeBatchSize,
+        concurrency: 1,
         schema: Candle,
         remember: 100_000,
         retry: storeRetrySchedule,

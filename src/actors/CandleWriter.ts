@@ -1,9 +1,9 @@
-import { appendFile, mkdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { SqlError } from "@effect/sql"
 import { Chunk, Data, Effect, Fiber, Mailbox, Metric, Schedule, Stream } from "effect"
 import { AppConfig } from "../layers/AppConfig.js"
 import { CandleStore } from "../layers/CandleStore.js"
+import { makeDeadLetter } from "../layers/DeadLetter.js"
 import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
 import type { Candle } from "../schema/Candle.js"
@@ -47,16 +47,18 @@ export class CandleWriter extends Effect.Service<CandleWriter>()("ingestd/Candle
     const health = yield* Health
     const supervisor = yield* Supervisor
     const mailbox = yield* Mailbox.make<Candle>({ capacity: config.mailboxCapacity, strategy: "suspend" })
-    const deadLetterDir = join(config.dataDir, "deadletter")
+    const deadLetters = makeDeadLetter({
+      sink: "postgres",
+      dir: join(config.dataDir, "deadletter"),
+      prefix: "candles",
+      extension: "jsonl",
+      fileMaxBytes: 64 * 1024 * 1024,
+      totalMaxBytes: 512 * 1024 * 1024,
+    })
 
-    const deadLetter = (candles: ReadonlyArray<Candle>, error: CandlesRejected) =>
-      Effect.tryPromise(async () => {
-        await mkdir(deadLetterDir, { recursive: true })
-        const file = join(deadLetterDir, `candles-${new Date().toISOString().slice(0, 10)}.jsonl`)
-        const at = new Date().toISOString()
-        await appendFile(file, candles.map((candle) => `${JSON.stringify({ at, error, candle })}\n`).join(""))
-        return file
-      }).pipe(
+    const deadLetter = (candles: ReadonlyArray<Candle>, error: CandlesRejected) => {
+      const at = new Date().toISOString()
+      return deadLetters.append(candles.map((candle) => `${JSON.stringify({ at, error, candle })}\n`).join("")).pipe(
         Effect.tap((file) =>
           Effect.logError(
             `PostgreSQL refused ${candles.length} candle(s) (${error.sqlState} ${error.reason}); written to ${file}`,
@@ -65,6 +67,7 @@ export class CandleWriter extends Effect.Service<CandleWriter>()("ingestd/Candle
         Effect.zipRight(Metric.incrementBy(Metric.tagged(Metrics.deadLettered, "sink", "postgres"), candles.length)),
         Effect.orDie,
       )
+    }
 
     const attempt = (candles: ReadonlyArray<Candle>) =>
       store.upsert(candles).pipe(
@@ -73,7 +76,11 @@ export class CandleWriter extends Effect.Service<CandleWriter>()("ingestd/Candle
         Effect.tapError((e) =>
           Effect.all([
             Metric.increment(
-              Metric.tagged(Metrics.storeFailures, "kind", e._tag === "CandlesRejected" ? "rejected" : "retryable"),
+              Metric.tagged(
+                Metric.tagged(Metrics.storeFailures, "sink", "postgres"),
+                "kind",
+                e._tag === "CandlesRejected" ? "rejected" : "retryable",
+              ),
             ),
             e._tag === "StoreUnavailable"
               ? Effect.zipRight(

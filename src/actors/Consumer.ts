@@ -14,6 +14,8 @@ export interface ConsumerSpec<A, I> {
   readonly queue: string
   /** Messages the broker hands over before the first is acked: the consumer's back-pressure. */
   readonly prefetch: number
+  /** Messages handled at once (at most `prefetch`); 1 handles them in delivery order. */
+  readonly concurrency: number
   readonly schema: Schema.Schema<A, I>
   readonly handle: (message: A, messageId: string) => Effect.Effect<void, RetryableError | PermanentError>
   /** Between tries of a retryable failure; the message is dead-lettered when the schedule ends. */
@@ -45,6 +47,8 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
   Effect.gen(function* () {
     const decode = Schema.decodeUnknownEither(Schema.parseJson(spec.schema))
     const handled = new Recent(spec.remember)
+    /** messageIds being handled now: a copy delivered meanwhile waits for the first one's outcome. */
+    const inFlight = new Map<string, Deferred.Deferred<void>>()
     const tag = <T, In, O>(m: Metric.Metric<T, In, O>) => Metric.tagged(m, "queue", spec.queue)
 
     const session = Effect.gen(function* () {
@@ -86,13 +90,8 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
           ),
         )
 
-      const one = (m: ConsumeMessage) =>
+      const handle = (m: ConsumeMessage, id: string) =>
         Effect.gen(function* () {
-          const id = String(m.properties.messageId ?? "")
-          if (id !== "" && handled.has(id)) {
-            channel.ack(m)
-            return yield* Metric.increment(Metric.tagged(tag(Metrics.consumerMessages), "outcome", "duplicate"))
-          }
           const parsed = decode(m.content.toString())
           if (Either.isLeft(parsed))
             return yield* deadLetter(
@@ -112,10 +111,47 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
           yield* Metric.increment(Metric.tagged(tag(Metrics.consumerMessages), "outcome", "acked"))
         })
 
+      const one = (m: ConsumeMessage): Effect.Effect<void, RabbitError> =>
+        Effect.gen(function* () {
+          const id = String(m.properties.messageId ?? "")
+          const first = inFlight.get(id)
+          if (first !== undefined) {
+            yield* Deferred.await(first)
+            return yield* one(m)
+          }
+          if (id !== "" && handled.has(id)) {
+            channel.ack(m)
+            return yield* Metric.increment(Metric.tagged(tag(Metrics.consumerMessages), "outcome", "duplicate"))
+          }
+          if (id === "") return yield* handle(m, id)
+          const done = yield* Deferred.make<void>()
+          inFlight.set(id, done)
+          yield* handle(m, id).pipe(
+            Effect.ensuring(
+              Effect.zipRight(
+                Effect.sync(() => inFlight.delete(id)),
+                Deferred.succeed(done, undefined),
+              ),
+            ),
+          )
+        })
+
+      // Handlers run in this channel's scope: when it dies they stop, and their messages come back unacked.
+      const slots = yield* Effect.makeSemaphore(Math.max(1, Math.min(spec.concurrency, spec.prefetch)))
+      const failed = yield* Deferred.make<never, RabbitError>()
       const work = Effect.forever(
-        Effect.flatMap(inbox.take.pipe(Effect.catchTag("NoSuchElementException", () => Effect.fail(cancelled))), one),
+        Effect.gen(function* () {
+          const m = yield* inbox.take.pipe(Effect.catchTag("NoSuchElementException", () => Effect.fail(cancelled)))
+          yield* slots.take(1)
+          yield* Effect.forkScoped(
+            one(m).pipe(
+              Effect.catchAll((e) => Deferred.fail(failed, e)),
+              Effect.ensuring(slots.release(1)),
+            ),
+          )
+        }),
       )
-      return yield* Effect.raceFirst(work, Deferred.await(closed))
+      return yield* Effect.raceAll([work, Deferred.await(closed), Deferred.await(failed)])
     })
 
     while (true) {

@@ -25,6 +25,19 @@ export interface FeedConfig {
   readonly wsUrl: string
 }
 
+export interface InfluxSettings {
+  readonly url: string
+  readonly token: Option.Option<Redacted.Redacted>
+  readonly org: string
+  readonly bucket: string
+  /** Lines per write request at most, and how long the first line of a batch waits for the rest. */
+  readonly batchLines: number
+  readonly flushInterval: Duration.Duration
+  readonly timeout: Duration.Duration
+  /** The dead-letter directory's size limit; past it the oldest file is deleted (logged and counted). */
+  readonly deadLetterMaxBytes: number
+}
+
 export interface AppConfigShape {
   readonly feeds: ReadonlyArray<FeedConfig>
   readonly binanceTradeStream: "trade" | "aggTrade"
@@ -40,6 +53,10 @@ export interface AppConfigShape {
   readonly publishWindow: number
   /** `direct`: aggregators hand candles to the writer; `queue`: through `market.ohlcv` and a consumer. */
   readonly candleSink: "direct" | "queue"
+  /** InfluxDB; unset INFLUX_URL turns the writer and the signals consumer off. */
+  readonly influx: Option.Option<InfluxSettings>
+  /** Signals the broker hands the signals consumer before the first is acked (and written at once at most). */
+  readonly signalsPrefetch: number
   readonly dataDir: string
   readonly httpPort: number
   readonly logLevel: LogLevel.LogLevel
@@ -159,6 +176,21 @@ const feedsConfig = literalList("FEEDS", ExchangeId, ["binance"]).pipe(
   }),
 )
 
+const influxConfig = Config.option(
+  Config.all({
+    url: Config.string("INFLUX_URL").pipe(
+      Config.validate({ message: "must be an http:// or https:// URL", validation: (u) => /^https?:\/\/\S+$/.test(u) }),
+    ),
+    token: Config.option(Config.redacted("INFLUX_TOKEN")),
+    org: Config.string("INFLUX_ORG").pipe(Config.withDefault("neuraltrade")),
+    bucket: Config.string("INFLUX_BUCKET").pipe(Config.withDefault("market")),
+    batchLines: positive("INFLUX_BATCH_SIZE", 5_000),
+    flushInterval: duration("INFLUX_FLUSH_MS", 1_000),
+    timeout: duration("INFLUX_TIMEOUT_MS", 10_000),
+    deadLetterMaxBytes: positive("INFLUX_DEADLETTER_MAX_MB", 512).pipe(Config.map((mb) => mb * 1024 * 1024)),
+  }),
+)
+
 const baseConfig = Config.all({
   feeds: feedsConfig,
   binanceTradeStream: Config.literal("trade", "aggTrade")("BINANCE_TRADE_STREAM").pipe(Config.withDefault("trade")),
@@ -171,6 +203,8 @@ const baseConfig = Config.all({
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
   publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
+  influx: influxConfig,
+  signalsPrefetch: positive("SIGNALS_PREFETCH", 256),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
   logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),

@@ -53,11 +53,19 @@ export const candlesStored = Metric.counter("candles_stored_total", {
   incremental: true,
 })
 export const storeFailures = Metric.counter("store_write_failures_total", {
-  description: "Failed store batch writes, by kind (retryable, rejected)",
+  description: "Failed store batch writes, by sink and kind (retryable, rejected)",
   incremental: true,
 })
 export const deadLettered = Metric.counter("dead_lettered_total", {
   description: "Rows or lines written to a dead-letter file, per sink",
+  incremental: true,
+})
+export const deadLetterDiscardedBytes = Metric.counter("dead_letter_discarded_bytes_total", {
+  description: "Bytes of dead-letter files deleted to keep the directory under its size limit, per sink",
+  incremental: true,
+})
+export const influxLinesWritten = Metric.counter("influx_lines_written_total", {
+  description: "Lines InfluxDB accepted, per writer (market, signals)",
   incremental: true,
 })
 export const reconnects = Metric.counter("feed_reconnects_total", {

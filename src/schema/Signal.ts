@@ -6,15 +6,16 @@ export const Signal = Schema.Struct({
   exchange: ExchangeId,
   symbol: UnifiedSymbol,
   signal: Schema.Literal("buy", "hold", "sell"),
-  risk_level: Schema.String,
+  /** An InfluxDB tag: must not be empty. */
+  risk_level: Schema.NonEmptyTrimmedString,
   confidence: Schema.Number.pipe(Schema.between(0, 1)),
   prob_buy: Schema.Number.pipe(Schema.between(0, 1)),
   prob_hold: Schema.Number.pipe(Schema.between(0, 1)),
   prob_sell: Schema.Number.pipe(Schema.between(0, 1)),
-  risk_score: Schema.Number,
-  inference_time_ms: Schema.Number,
+  risk_score: Schema.Finite,
+  inference_time_ms: Schema.Finite,
   model_version: Schema.String,
   /** Epoch milliseconds. */
-  timestamp: Schema.Number,
+  timestamp: Schema.Finite.pipe(Schema.nonNegative()),
 })
 export type Signal = typeof Signal.Type

@@ -72,6 +72,8 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
             name: "consumer:test",
             queue: SIGNALS_QUEUE,
             prefetch: 16,
+            // Several at once, so that the two copies of "twice" are in flight together.
+            concurrency: 8,
             schema: Signal,
             remember: 1_000,
             retry: Schedule.spaced(Duration.millis(20)).pipe(Schedule.intersect(Schedule.recurs(4))),
@@ -81,7 +83,7 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
                 calls.set(id, n)
                 if (id === "flaky" && n <= 2) return Effect.fail(new RetryableError({ reason: "sink unavailable" }))
                 if (id === "refused") return Effect.fail(new PermanentError({ reason: "sink refused the row" }))
-                return Effect.void
+                return id === "twice" ? Effect.sleep(Duration.millis(100)) : Effect.void
               }),
           }),
         )

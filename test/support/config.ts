@@ -14,6 +14,8 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   rabbitmqUrl: Option.none(),
   publishWindow: 64,
   candleSink: "direct",
+  influx: Option.none(),
+  signalsPrefetch: 16,
   dataDir: "./data",
   httpPort: 0,
   logLevel: LogLevel.Info,

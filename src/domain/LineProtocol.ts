@@ -1,0 +1,48 @@
+import { symbolKey } from "./Topology.js"
+import type { Candle } from "../schema/Candle.js"
+import type { Tick } from "../schema/Market.js"
+import type { Signal } from "../schema/Signal.js"
+
+/**
+ * InfluxDB line protocol for the seed's measurements (shared/DESIGN.md), all at nanosecond precision. A point is
+ * identified by measurement + tags + time, so writing the same trade, candle or signal again overwrites it: retries
+ * and revisions are upserts.
+ */
+export const TICKS = "market_ticks"
+export const CANDLES = "market_ohlcv"
+export const SIGNALS = "ml_signals"
+
+const tagValue = (s: string): string => (/[,= \\\n]/.test(s) ? s.replace(/[,= \\]/g, "\\$&").replace(/\n/g, "") : s)
+
+const stringField = (s: string): string => `"${s.replace(/["\\]/g, "\\$&")}"`
+
+/** A float field, or nothing when the value is absent or not finite (line protocol has no NaN). */
+const float = (name: string, v: number | null): string => (v === null || !Number.isFinite(v) ? "" : `,${name}=${v}`)
+
+const FNV_OFFSET = 0x811c9dc5
+const FNV_PRIME = 0x01000193
+
+/**
+ * The sub-millisecond part (0..999999 ns) that keeps trades of one symbol in one millisecond apart. Venues number
+ * trades consecutively, so the id's last six digits differ between any two trades of a millisecond; ids that are
+ * not numbers (Bybit's) fall back to a 32-bit FNV-1a hash, where two trades of one millisecond collide with odds
+ * of about one in a million. Derived from the trade alone, so a rewrite of the same trade lands on the same point.
+ */
+export const subMillisecond = (tradeId: string): number => {
+  if (/^\d+$/.test(tradeId)) return Number(tradeId.length > 6 ? tradeId.slice(-6) : tradeId)
+  let h = FNV_OFFSET
+  for (let i = 0; i < tradeId.length; i++) h = Math.imul(h ^ tradeId.charCodeAt(i), FNV_PRIME)
+  return (h >>> 0) % 1_000_000
+}
+
+const nanos = (ms: number, sub = 0): string => `${Math.trunc(ms)}${String(sub).padStart(6, "0")}`
+
+export const tickLine = (t: Tick, tradeId: string): string =>
+  `${TICKS},exchange=${t.exchange},symbol=${tagValue(symbolKey(t.symbol))} last=${t.last}${float("bid", t.bid)}${float("ask", t.ask)}${float("mid", t.mid)}${float("spread", t.spread)}${float("spread_bps", t.spreadBps)}${float("volume", t.volume)} ${nanos(t.timestamp, subMillisecond(tradeId))}`
+
+/** Decimal strings are valid float literals as they are, so the stored value is the exact text's nearest double. */
+export const candleLine = (c: Candle): string =>
+  `${CANDLES},exchange=${c.exchange},symbol=${tagValue(symbolKey(c.symbol))},timeframe=${c.timeframe} open=${c.open},high=${c.high},low=${c.low},close=${c.close},volume=${c.volume},trades=${c.trades}i${c.vwap === null ? "" : `,vwap=${c.vwap}`} ${nanos(c.openTime)}`
+
+export const signalLine = (s: Signal): string =>
+  `${SIGNALS},exchange=${s.exchange},symbol=${tagValue(symbolKey(s.symbol))},signal=${s.signal},risk_level=${tagValue(s.risk_level)} confidence=${s.confidence},prob_buy=${s.prob_buy},prob_hold=${s.prob_hold},prob_sell=${s.prob_sell},risk_score=${s.risk_score},inference_time_ms=${s.inference_time_ms},model_version=${stringField(s.model_version)} ${nanos(s.timestamp)}`

@@ -1,0 +1,114 @@
+import { HttpError, InfluxDB, setLogger } from "@influxdata/influxdb-client"
+import { Data, Duration, Effect, Option, Redacted, Runtime, type Scope } from "effect"
+import { AppConfig } from "./AppConfig.js"
+
+/** InfluxDB could not take the write now (network, timeout, 429, 5xx); the same write will succeed later. */
+export class InfluxUnavailable extends Data.TaggedError("InfluxUnavailable")<{
+  readonly status: number | undefined
+  readonly reason: string
+  /** From a Retry-After header, when the server sent one. */
+  readonly retryAfterMs: number | undefined
+}> {}
+
+/** InfluxDB refused the lines (400, 401, 403, 404, 413, 422): sending them again as they are cannot help. */
+export class InfluxRejected extends Data.TaggedError("InfluxRejected")<{
+  readonly status: number
+  readonly reason: string
+}> {}
+
+/** What an operator does about a refusal, for the one log line that reports it. */
+export const rejectionHint = (status: number): string => {
+  switch (status) {
+    case 401:
+    case 403:
+      return "check INFLUX_TOKEN and its write permission on the bucket"
+    case 404:
+      return "check that INFLUX_ORG and INFLUX_BUCKET exist"
+    case 413:
+      return "a single line is larger than the server accepts"
+    default:
+      return "the lines do not fit the bucket's schema or syntax"
+  }
+}
+
+const classify = (e: unknown): InfluxUnavailable | InfluxRejected => {
+  if (e instanceof HttpError) {
+    const reason = `${e.statusCode} ${e.body && e.json === undefined ? e.body : (e.json?.message ?? e.message)}`
+    if (e.statusCode === 429 || e.statusCode >= 500) {
+      const retryAfter = e.retryAfter()
+      return new InfluxUnavailable({
+        status: e.statusCode,
+        reason,
+        retryAfterMs: retryAfter > 0 ? retryAfter : undefined,
+      })
+    }
+    return new InfluxRejected({ status: e.statusCode, reason })
+  }
+  return new InfluxUnavailable({
+    status: undefined,
+    reason: e instanceof Error ? e.message : String(e),
+    retryAfterMs: undefined,
+  })
+}
+
+/** One connection's write path; the caller owns batching, so one write is in flight at a time. */
+export interface InfluxTarget {
+  /** Lines at nanosecond precision, sent as one request (gzipped past 1 KiB). */
+  readonly write: (lines: ReadonlyArray<string>) => Effect.Effect<void, InfluxUnavailable | InfluxRejected>
+}
+
+/**
+ * The InfluxDB client, when INFLUX_URL is set. Each writer opens its own write API: the client's batching, timer
+ * and retry buffer are turned off (they drop lines silently when their retries or buffer run out), so a write is
+ * exactly one request whose outcome the caller sees.
+ */
+export class Influx extends Effect.Service<Influx>()("ingestd/Influx", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (Option.isNone(config.influx))
+      return { target: Option.none<(maxLines: number) => Effect.Effect<InfluxTarget, never, Scope.Scope>>() }
+    const settings = config.influx.value
+    const runtime = yield* Effect.runtime<never>()
+    // The client would print to the console on its own; its messages go through the daemon's logger instead.
+    setLogger({
+      error: (message, error) => Runtime.runFork(runtime)(Effect.logError(`influxdb-client: ${message}`, error)),
+      warn: (message, error) => Runtime.runFork(runtime)(Effect.logWarning(`influxdb-client: ${message}`, error)),
+    })
+    const client = new InfluxDB({
+      url: settings.url,
+      ...(Option.isSome(settings.token) ? { token: Redacted.value(settings.token.value) } : {}),
+      timeout: Duration.toMillis(settings.timeout),
+    })
+    /** A write API for batches of at most `maxLines`, which it then never sends on its own. */
+    const open = (maxLines: number) =>
+      Effect.acquireRelease(
+        Effect.sync(() =>
+          client.getWriteApi(settings.org, settings.bucket, "ns", {
+            batchSize: maxLines + 1,
+            maxBatchBytes: Number.MAX_SAFE_INTEGER,
+            flushInterval: 0,
+            maxRetries: 0,
+            maxBufferLines: 0,
+            gzipThreshold: 1024,
+            // A rejected promise makes the failed flush ours to handle, with no console output and no retry buffer.
+            writeFailed: (error) => Promise.reject(error),
+          }),
+        ),
+        (api) =>
+          Effect.promise(() => api.close().catch(() => undefined)).pipe(Effect.timeout("2 seconds"), Effect.ignore),
+      ).pipe(
+        Effect.map((api): InfluxTarget => ({
+          write: (lines) =>
+            Effect.tryPromise({
+              try: () => {
+                api.writeRecords(lines as Array<string>)
+                return api.flush()
+              },
+              catch: classify,
+            }),
+        })),
+      )
+    yield* Effect.logInfo(`InfluxDB sink on ${settings.url}, org ${settings.org}, bucket ${settings.bucket}`)
+    return { target: Option.some(open) }
+  }),
+}) {}
