@@ -29,9 +29,12 @@ export const classifySqlError = (e: SqlError.SqlError): CandlesRejected | StoreU
     : new StoreUnavailable({ reason: code === "" ? reason : `${code} ${reason}` })
 }
 
-/** Database outages are waited out indefinitely: the mailbox fills meanwhile and pressure reaches the feeds. */
+/**
+ * Store outages (PostgreSQL, InfluxDB) are waited out indefinitely: the mailbox fills meanwhile and pressure
+ * reaches the feeds. At most 10 s between tries, so a store that comes back is written to again within seconds.
+ */
 export const storeRetrySchedule = Schedule.exponential("200 millis", 2).pipe(
-  Schedule.union(Schedule.spaced("30 seconds")),
+  Schedule.union(Schedule.spaced("10 seconds")),
   Schedule.jittered,
 )
 

@@ -14,6 +14,8 @@ import { FeedError, type FeedSocket, open } from "./FeedSocket.js"
 const MAX_PAYLOAD = 1 << 20
 /** A symbol may be silent this long at most before it is reported quiet, however illiquid it has been. */
 const MAX_QUIET_MS = 24 * 3_600_000
+/** A batch that waits this long for room downstream means the daemon, not the exchange, is what is slow. */
+const BLOCKED_GRACE_MS = 1_000
 
 /** Reconnect backoff: exponential from FEED_RECONNECT_BASE_MS, capped at FEED_RECONNECT_MAX_MS, jittered. */
 export const feedReconnectSchedule = (config: Pick<AppConfigShape, "reconnectBase" | "reconnectMax">) =>
@@ -102,30 +104,41 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             }).pipe(Effect.tapErrorCause(() => Scope.close(scope, Exit.void)))
           })
 
+        /** Set while a batch waits for room downstream: the sinks, not the exchange, are what is slow then. */
+        let blockedSince: number | undefined
+
         /** Reads frames until the server announces a shutdown (returned) or the connection fails. */
         const consume = (c: Connection, untilShutdown: boolean) =>
           Effect.gen(function* () {
             while (true) {
               const frames = yield* c.socket.take
-              const r = yield* route(frames, c.decode)
+              blockedSince = yield* Clock.currentTimeMillis
+              const r = yield* route(frames, c.decode).pipe(
+                Effect.ensuring(Effect.sync(() => (blockedSince = undefined))),
+              )
               if (r.data > 0) data.observe("data", yield* Clock.currentTimeMillis)
               if (untilShutdown && r.shutdown !== undefined) return `server notice: ${r.shutdown}`
             }
           })
 
-        const staleness = Effect.gen(function* () {
-          while (true) {
-            const now = yield* Clock.currentTimeMillis
-            const silent = data.check(now)[0]
-            if (silent !== undefined)
-              return yield* new FeedError({
-                exchange,
-                op: "stale",
-                reason: `no trade or quote for ${Duration.format(Duration.millis(silent.silentMs))} (limit ${Duration.format(Duration.millis(silent.limitMs))})`,
-              })
-            yield* Effect.sleep(Duration.millis(Math.max(1, data.nextCheckAt() - now)))
-          }
-        })
+        const staleness = (c: Connection) =>
+          Effect.gen(function* () {
+            while (true) {
+              const now = yield* Clock.currentTimeMillis
+              // Back-pressure (a paused socket, a batch waiting on a full mailbox) is not silence: the exchange is
+              // being held back by us, so the silence is counted from when we take data again.
+              if (c.socket.isPaused() || (blockedSince !== undefined && now - blockedSince >= BLOCKED_GRACE_MS))
+                data.restart(now, false)
+              const silent = data.check(now)[0]
+              if (silent !== undefined)
+                return yield* new FeedError({
+                  exchange,
+                  op: "stale",
+                  reason: `no trade or quote for ${Duration.format(Duration.millis(silent.silentMs))} (limit ${Duration.format(Duration.millis(silent.limitMs))})`,
+                })
+              yield* Effect.sleep(Duration.millis(Math.max(1, data.nextCheckAt() - now)))
+            }
+          })
 
         const ageLimit = (c: Connection) =>
           rotateAfterMs === undefined
@@ -156,7 +169,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
               // raceFirst, not raceAll: the first to end decides, failures included.
               const why = yield* consume(current, true).pipe(
                 Effect.raceFirst(current.socket.liveness),
-                Effect.raceFirst(staleness),
+                Effect.raceFirst(staleness(current)),
                 Effect.raceFirst(ageLimit(current)),
               )
               yield* Effect.logInfo(`${exchange}: replacing the connection (${why}); overlapping the new one`)

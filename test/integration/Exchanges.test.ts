@@ -7,7 +7,7 @@ import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.
 import { syntheticTape } from "../../src/replay/Tape.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent } from "../support/candles.js"
-import { freePort, startDaemon, until } from "../support/daemon.js"
+import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
 
 const GRACE_MS = 2_000
@@ -36,12 +36,6 @@ const sentOf = (exchange: ExchangeId, spec: SyntheticSpec & { count: number }): 
     trades.set(t.symbol, list)
   }
   return { exchange, trades }
-}
-
-const metric = async (httpPort: number, name: string, labels: string): Promise<number> => {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.split(",").every((x) => l.includes(x)))
-  return line === undefined ? 0 : Number(line.split(" ").at(-1))
 }
 
 /**

@@ -20,6 +20,13 @@ export const until = async (what: string, condition: () => boolean | Promise<boo
   }
 }
 
+/** A sample's value on the daemon's /metrics: the first line of `name` carrying every label in `labels`; 0 when none. */
+export const metric = async (httpPort: number, name: string, labels: string): Promise<number> => {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.split(",").every((x) => l.includes(x)))
+  return line === undefined ? 0 : Number(line.split(" ").at(-1))
+}
+
 export interface Daemon {
   readonly process: ChildProcess
   readonly output: () => string

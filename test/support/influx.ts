@@ -149,7 +149,7 @@ export const engineUp = async (url: string): Promise<boolean> =>
     () => false,
   )
 
-/** One InfluxQL statement against the engine; returns the rows of the first series as objects. */
+/** One InfluxQL statement against the engine; the rows of every series as objects, with GROUP BY tags merged in. */
 export const influxQuery = async (
   engine: string,
   db: string,
@@ -159,12 +159,15 @@ export const influxQuery = async (
     method: "POST",
   })
   const json = (await res.json()) as {
-    results: Array<{ error?: string; series?: Array<{ columns: Array<string>; values: Array<Array<never>> }> }>
+    results: Array<{
+      error?: string
+      series?: Array<{ tags?: Record<string, string>; columns: Array<string>; values: Array<Array<never>> }>
+    }>
   }
   const result = json.results[0]
   if (result?.error !== undefined) throw new Error(`InfluxQL ${q}: ${result.error}`)
   return (result?.series ?? []).flatMap((s) =>
-    s.values.map((row) => Object.fromEntries(s.columns.map((c, i) => [c, row[i] ?? null]))),
+    s.values.map((row) => ({ ...s.tags, ...Object.fromEntries(s.columns.map((c, i) => [c, row[i] ?? null])) })),
   )
 }
 
