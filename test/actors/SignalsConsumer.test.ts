@@ -1,0 +1,145 @@
+import type { ChildProcess } from "node:child_process"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { it } from "@effect/vitest"
+import amqp from "amqplib"
+import { Duration, Effect, Layer, Metric, Option, Redacted } from "effect"
+import { describe, expect } from "vitest"
+import { SignalsConsumerLive } from "../../src/actors/SignalsConsumer.js"
+import { Supervisor } from "../../src/actors/Supervisor.js"
+import { SIGNALS, SIGNALS_QUEUE } from "../../src/domain/Topology.js"
+import { Health } from "../../src/layers/Health.js"
+import { Influx } from "../../src/layers/Influx.js"
+import * as Metrics from "../../src/layers/Metrics.js"
+import { Rabbit } from "../../src/layers/Rabbit.js"
+import { TestConfig } from "../support/config.js"
+import { freePort, until } from "../support/daemon.js"
+import { engineUp, INFLUX, influxQuery, spawnInfluxd, startInfluxProxy } from "../support/influx.js"
+
+const RABBIT = "amqp://guest:guest@127.0.0.1:5672"
+
+const unacked = () => {
+  const rows = JSON.parse(
+    execFileSync("rabbitmqctl", ["-q", "list_queues", "name", "messages_unacknowledged", "--formatter", "json"], {
+      encoding: "utf8",
+    }),
+  ) as Array<{ name: string; messages_unacknowledged: number }>
+  return rows.find((r) => r.name === SIGNALS_QUEUE)?.messages_unacknowledged ?? 0
+}
+
+const acked = Effect.map(
+  Metric.value(Metric.tagged(Metric.tagged(Metrics.consumerMessages, "queue", SIGNALS_QUEUE), "outcome", "acked")),
+  (s) => s.count,
+)
+
+const signal = (timestamp: number) => ({
+  exchange: "okx",
+  symbol: "ETH/USDT",
+  signal: "sell",
+  risk_level: "high",
+  confidence: 0.87,
+  prob_buy: 0.03,
+  prob_hold: 0.1,
+  prob_sell: 0.87,
+  risk_score: 0.7,
+  inference_time_ms: 8,
+  model_version: "v2.0.0",
+  timestamp,
+})
+
+const wait = (what: string, f: () => boolean | Promise<boolean>, ms = 30_000) =>
+  Effect.promise(() => until(what, f, ms))
+
+describe("the signals consumer, from the real broker into the real engine", () => {
+  it.scopedLive(
+    "acks a signal only after InfluxDB has its point, holding it unacked through an engine outage",
+    () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "influxd-signals-"))
+        const enginePort = yield* Effect.promise(freePort)
+        const engineOpts = { dir, httpPort: enginePort, rpcPort: yield* Effect.promise(freePort) }
+        const engine = `http://127.0.0.1:${enginePort}`
+        let influxd: ChildProcess = spawnInfluxd(engineOpts)
+        yield* Effect.addFinalizer(() => Effect.sync(() => influxd.kill("SIGKILL")))
+        const proxyPort = yield* Effect.promise(freePort)
+        const proxy = yield* Effect.promise(() =>
+          startInfluxProxy({ port: proxyPort, upstream: engine, token: INFLUX.token }),
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => proxy.close()))
+        yield* wait("influxd", () => engineUp(engine))
+        yield* Effect.promise(() => influxQuery(engine, "", 'CREATE DATABASE "signals"'))
+
+        const conn = yield* Effect.acquireRelease(
+          Effect.promise(() => amqp.connect(RABBIT)),
+          (c) => Effect.promise(() => c.close()),
+        )
+        const ch = yield* Effect.promise(() => conn.createConfirmChannel())
+        yield* Effect.promise(() => ch.purgeQueue(SIGNALS_QUEUE).catch(() => undefined))
+        const send = (id: string, body: unknown) =>
+          Effect.promise(
+            () =>
+              new Promise<void>((resolve, reject) =>
+                ch.publish(
+                  SIGNALS,
+                  "signal.high",
+                  Buffer.from(JSON.stringify(body)),
+                  { messageId: id, persistent: true },
+                  (err) => (err ? reject(err) : resolve()),
+                ),
+              ),
+          )
+        const points = () =>
+          influxQuery(engine, "signals", "SELECT confidence, model_version FROM ml_signals").catch(() => [])
+
+        const layer = SignalsConsumerLive.pipe(
+          Layer.provideMerge(Influx.Default),
+          Layer.provideMerge(Rabbit.Default),
+          Layer.provideMerge(Supervisor.Default),
+          Layer.provideMerge(Health.Default),
+          Layer.provideMerge(
+            TestConfig({
+              rabbitmqUrl: Option.some(Redacted.make(RABBIT)),
+              dataDir: dir,
+              influx: Option.some({
+                url: `http://127.0.0.1:${proxyPort}`,
+                token: Option.some(Redacted.make(INFLUX.token)),
+                org: INFLUX.org,
+                bucket: "signals",
+                batchLines: 5_000,
+                flushInterval: Duration.millis(100),
+                timeout: Duration.seconds(5),
+                deadLetterMaxBytes: 1024 * 1024,
+              }),
+            }),
+          ),
+        )
+        yield* Effect.gen(function* () {
+          const before = yield* acked
+          yield* send("sig-1", signal(1_700_000_000_000))
+          yield* wait("the first signal stored and acked", async () => (await points()).length === 1 && unacked() === 0)
+          expect(yield* acked).toBe(before + 1)
+
+          // The engine goes away: the next signal is taken but stays unacked, retried by the writer.
+          influxd.kill("SIGTERM")
+          yield* Effect.promise(() => new Promise((r) => influxd.once("exit", r)))
+          yield* send("sig-2", signal(1_700_000_060_000))
+          yield* wait("the second signal delivered to the consumer", () => unacked() === 1)
+          yield* Effect.sleep(Duration.seconds(3))
+          expect(unacked()).toBe(1)
+          expect(yield* acked).toBe(before + 1)
+
+          influxd = spawnInfluxd(engineOpts)
+          yield* wait(
+            "the second signal stored and acked",
+            async () => (await points()).length === 2 && unacked() === 0,
+          )
+          expect(yield* acked).toBe(before + 2)
+          expect((yield* Effect.promise(points)).map((p) => p.model_version)).toEqual(["v2.0.0", "v2.0.0"])
+        }).pipe(Effect.provide(layer))
+        expect((yield* Effect.promise(() => ch.checkQueue(SIGNALS_QUEUE))).messageCount).toBe(0)
+      }),
+    90_000,
+  )
+})
