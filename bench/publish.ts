@@ -11,7 +11,7 @@ import { Supervisor } from "../src/actors/Supervisor.js"
 import { OHLCV_QUEUE, TICKS_QUEUE } from "../src/domain/Topology.js"
 import { Health } from "../src/layers/Health.js"
 import { Rabbit } from "../src/layers/Rabbit.js"
-import { sampleCandle, sampleTick } from "../test/support/candles.js"
+import { sampleCandle, sampleTick } from "../test/support/samples.js"
 import { testConfig } from "../test/support/config.js"
 import { AppConfig } from "../src/layers/AppConfig.js"
 

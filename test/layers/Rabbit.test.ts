@@ -18,7 +18,7 @@ import {
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit } from "../../src/layers/Rabbit.js"
-import { sampleCandle, sampleTick } from "../support/candles.js"
+import { sampleCandle, sampleTick } from "../support/samples.js"
 import { TestConfig } from "../support/config.js"
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"

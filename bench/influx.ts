@@ -1,0 +1,81 @@
+/**
+ * InfluxDB write benchmark against the local target (INFLUX_URL, default the v2-write proxy over influxd that
+ * scripts/services.sh starts): tick points through the writer actor with the default batch (5,000 lines) against
+ * batches of 1,000, in the same run. Each run writes into a fresh bucket and is timed from the first offer until
+ * the writer has drained (every batch answered). Median of interleaved rounds.
+ */
+import { Duration, Effect, Layer, LogLevel, Logger, Option, Redacted } from "effect"
+import { InfluxWriter } from "../src/actors/InfluxWriter.js"
+import { Supervisor } from "../src/actors/Supervisor.js"
+import { tickLine } from "../src/domain/LineProtocol.js"
+import { AppConfig } from "../src/layers/AppConfig.js"
+import { Health } from "../src/layers/Health.js"
+import { Influx } from "../src/layers/Influx.js"
+import { sampleTick } from "../test/support/samples.js"
+import { testConfig } from "../test/support/config.js"
+import { INFLUX, scratchBucket } from "../test/support/influx.js"
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const N = Number(process.env.BENCH_POINTS ?? 100_000)
+const BATCHES = [5_000, 1_000]
+
+const lines = Array.from({ length: N }, (_, i) => {
+  const t = sampleTick(i)
+  return tickLine({ ...t.tick, last: 30_000 + (i % 100) / 10 }, String(i))
+})
+
+const measure = (batchLines: number) =>
+  Effect.gen(function* () {
+    const bucket = yield* Effect.promise(() => scratchBucket())
+    const layer = InfluxWriter.Default.pipe(
+      Layer.provideMerge(Influx.Default),
+      Layer.provideMerge(Supervisor.Default),
+      Layer.provideMerge(Health.Default),
+      Layer.provideMerge(
+        Layer.succeed(
+          AppConfig,
+          testConfig({
+            shutdownTimeout: Duration.minutes(5),
+            influx: Option.some({
+              url: process.env.INFLUX_URL ?? INFLUX.proxy,
+              token: Option.some(Redacted.make(process.env.INFLUX_TOKEN ?? INFLUX.token)),
+              org: INFLUX.org,
+              bucket: bucket.name,
+              batchLines,
+              flushInterval: Duration.seconds(1),
+              timeout: Duration.seconds(30),
+              deadLetterMaxBytes: 1024 * 1024,
+            }),
+          }),
+        ),
+      ),
+    )
+    const started = performance.now()
+    // Closing the layer ends the writer's mailbox and waits until every batch was answered.
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const { sink } = yield* InfluxWriter
+        yield* sink!.offer(lines)
+      }).pipe(Effect.provide(layer)),
+    )
+    const rate = N / ((performance.now() - started) / 1_000)
+    yield* Effect.promise(bucket.drop)
+    return rate
+  })
+
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+const main = Effect.gen(function* () {
+  const results = new Map<number, Array<number>>()
+  for (let r = 0; r < ROUNDS; r++)
+    for (const batch of BATCHES) results.set(batch, [...(results.get(batch) ?? []), yield* measure(batch)])
+  console.log(`node ${process.version}, ${N} tick points per run, ${ROUNDS} rounds, median points/s written`)
+  console.log("| batch 5,000 (default) | batch 1,000 | ratio |")
+  console.log("|---:|---:|---:|")
+  const [big, small] = BATCHES.map((b) => median(results.get(b)!))
+  console.log(
+    `| ${Math.round(big!).toLocaleString("en")} | ${Math.round(small!).toLocaleString("en")} | ${(big! / small!).toFixed(2)}× |`,
+  )
+})
+
+Effect.runPromise(main.pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
