@@ -11,6 +11,7 @@ import { Rabbit } from "../../src/layers/Rabbit.js"
 import { Signal } from "../../src/schema/Signal.js"
 import { TestConfig } from "../support/config.js"
 import { until } from "../support/daemon.js"
+import { sampleSignal } from "../support/samples.js"
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"
 
@@ -19,21 +20,6 @@ const layer = Rabbit.Default.pipe(
   Layer.provideMerge(Health.Default),
   Layer.provideMerge(TestConfig({ rabbitmqUrl: Option.some(Redacted.make(URL)) })),
 )
-
-const signal = (symbol: string) => ({
-  exchange: "binance",
-  symbol,
-  signal: "buy",
-  risk_level: "low",
-  confidence: 0.91,
-  prob_buy: 0.91,
-  prob_hold: 0.06,
-  prob_sell: 0.03,
-  risk_score: 0.2,
-  inference_time_ms: 12.5,
-  model_version: "v1.4.2",
-  timestamp: 1_700_000_000_000,
-})
 
 const outcome = (o: string) =>
   Effect.map(
@@ -97,11 +83,11 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
               ),
           )
         yield* send("poison", "{not json")
-        yield* send("wrong-schema", JSON.stringify({ ...signal("BTC/USDT"), signal: "moon" }))
-        yield* send("flaky", JSON.stringify(signal("BTC/USDT")))
-        yield* send("twice", JSON.stringify(signal("ETH/USDT")))
-        yield* send("twice", JSON.stringify(signal("ETH/USDT")))
-        yield* send("refused", JSON.stringify(signal("SOL/USDT")))
+        yield* send("wrong-schema", JSON.stringify({ ...sampleSignal(), signal: "moon" }))
+        yield* send("flaky", JSON.stringify(sampleSignal({ symbol: "BTC/USDT" })))
+        yield* send("twice", JSON.stringify(sampleSignal({ symbol: "ETH/USDT" })))
+        yield* send("twice", JSON.stringify(sampleSignal({ symbol: "ETH/USDT" })))
+        yield* send("refused", JSON.stringify(sampleSignal({ symbol: "SOL/USDT" })))
 
         // The dead-letter copy is confirmed before the original is acked and counted: wait for the counts too.
         yield* settled("every message settled", async () => {

@@ -10,8 +10,7 @@ import { candleLine, signalLine, subMillisecond, tickLine } from "../../src/doma
 import type { InfluxSettings } from "../../src/layers/AppConfig.js"
 import { Health } from "../../src/layers/Health.js"
 import { Influx } from "../../src/layers/Influx.js"
-import type { Signal } from "../../src/schema/Signal.js"
-import { sampleCandle, sampleTick } from "../support/samples.js"
+import { sampleCandle, sampleSignal, sampleTick } from "../support/samples.js"
 import { TestConfig } from "../support/config.js"
 import { until } from "../support/daemon.js"
 import { fieldTypes, INFLUX, influxQuery, nanosOf, scratchBucket } from "../support/influx.js"
@@ -34,21 +33,6 @@ const writerLayer = (influx: InfluxSettings, dataDir: string) =>
     Layer.provideMerge(Health.Default),
     Layer.provideMerge(TestConfig({ influx: Option.some(influx), dataDir })),
   )
-
-const signal: Signal = {
-  exchange: "binance",
-  symbol: "BTC/USDT",
-  signal: "buy",
-  risk_level: "low",
-  confidence: 0.91,
-  prob_buy: 0.91,
-  prob_hold: 0.06,
-  prob_sell: 0.03,
-  risk_score: 0.2,
-  inference_time_ms: 12,
-  model_version: "v1.4.2",
-  timestamp: 1_700_000_000_123,
-}
 
 /** Two trades of one symbol in one millisecond, as busy streams have them. */
 const sameMillisecond = ["7000001", "7000002"].map((id) => {
@@ -90,7 +74,7 @@ describe("the InfluxDB writer, against influxd behind the v2-write proxy", () =>
           yield* sink.offer([candleLine(candle)])
           yield* sink.offer([candleLine(revised)])
           // The awaited path returns only once InfluxDB has the point.
-          yield* sink.write(signalLine(signal))
+          yield* sink.write(signalLine(sampleSignal({ inference_time_ms: 12, timestamp: 1_700_000_000_123 })))
           const signals = yield* Effect.promise(() =>
             influxQuery(INFLUX.engine, bucket.name, "SELECT * FROM ml_signals"),
           )

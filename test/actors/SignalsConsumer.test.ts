@@ -16,6 +16,7 @@ import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit } from "../../src/layers/Rabbit.js"
 import { TestConfig } from "../support/config.js"
 import { freePort, until } from "../support/daemon.js"
+import { sampleSignal } from "../support/samples.js"
 import { engineUp, INFLUX, influxQuery, spawnInfluxd, startInfluxProxy } from "../support/influx.js"
 
 const RABBIT = "amqp://guest:guest@127.0.0.1:5672"
@@ -33,21 +34,6 @@ const acked = Effect.map(
   Metric.value(Metric.tagged(Metric.tagged(Metrics.consumerMessages, "queue", SIGNALS_QUEUE), "outcome", "acked")),
   (s) => s.count,
 )
-
-const signal = (timestamp: number) => ({
-  exchange: "okx",
-  symbol: "ETH/USDT",
-  signal: "sell",
-  risk_level: "high",
-  confidence: 0.87,
-  prob_buy: 0.03,
-  prob_hold: 0.1,
-  prob_sell: 0.87,
-  risk_score: 0.7,
-  inference_time_ms: 8,
-  model_version: "v2.0.0",
-  timestamp,
-})
 
 const wait = (what: string, f: () => boolean | Promise<boolean>, ms = 30_000) =>
   Effect.promise(() => until(what, f, ms))
@@ -117,14 +103,14 @@ describe("the signals consumer, from the real broker into the real engine", () =
         )
         yield* Effect.gen(function* () {
           const before = yield* acked
-          yield* send("sig-1", signal(1_700_000_000_000))
+          yield* send("sig-1", sampleSignal({ model_version: "v2.0.0", timestamp: 1_700_000_000_000 }))
           yield* wait("the first signal stored and acked", async () => (await points()).length === 1 && unacked() === 0)
           expect(yield* acked).toBe(before + 1)
 
           // The engine goes away: the next signal is taken but stays unacked, retried by the writer.
           influxd.kill("SIGTERM")
           yield* Effect.promise(() => new Promise((r) => influxd.once("exit", r)))
-          yield* send("sig-2", signal(1_700_000_060_000))
+          yield* send("sig-2", sampleSignal({ model_version: "v2.0.0", timestamp: 1_700_000_060_000 }))
           yield* wait("the second signal delivered to the consumer", () => unacked() === 1)
           yield* Effect.sleep(Duration.seconds(3))
           expect(unacked()).toBe(1)

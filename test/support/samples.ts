@@ -1,5 +1,6 @@
 import type { TradeTick } from "../../src/actors/Aggregator.js"
 import type { Candle } from "../../src/schema/Candle.js"
+import type { Signal } from "../../src/schema/Signal.js"
 
 /** The i-th of a series of final BTC/USDT 1m candles, for sink tests and benchmarks. */
 export const sampleCandle = (i: number): Candle => ({
@@ -39,4 +40,21 @@ export const sampleTick = (i: number): TradeTick => ({
     spread: 0.2,
     spreadBps: 0.0667,
   },
+})
+
+/** A model signal as published on `neuraltrade.signals`, with the given fields replaced. */
+export const sampleSignal = (overrides: Partial<Signal> = {}): Signal => ({
+  exchange: "binance",
+  symbol: "BTC/USDT",
+  signal: "buy",
+  risk_level: "low",
+  confidence: 0.91,
+  prob_buy: 0.91,
+  prob_hold: 0.06,
+  prob_sell: 0.03,
+  risk_score: 0.2,
+  inference_time_ms: 12.5,
+  model_version: "v1.4.2",
+  timestamp: 1_700_000_000_000,
+  ...overrides,
 })
