@@ -1,5 +1,6 @@
 import { Effect, Layer, Schedule } from "effect"
 import { Aggregators } from "./actors/Aggregators.js"
+import { Alerts } from "./actors/Alerts.js"
 import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
 import { CandleWriter } from "./actors/CandleWriter.js"
 import { FeedsLive } from "./actors/Feeds.js"
@@ -15,6 +16,7 @@ import { Influx } from "./layers/Influx.js"
 import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
 import { Rabbit } from "./layers/Rabbit.js"
+import { TracingLive } from "./layers/Tracing.js"
 
 /** A database that is down at start-up is waited for, with one log line per attempt, like any later outage. */
 const DatabaseLive = PostgresLive.pipe(
@@ -27,6 +29,7 @@ const DatabaseLive = PostgresLive.pipe(
  * aggregators drain and snapshot, the publisher and the writers flush, then the database and telemetry close.
  */
 export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
+  Layer.provideMerge(Alerts.Default),
   Layer.provideMerge(Aggregators.Default),
   Layer.provideMerge(InfluxWriter.Default),
   Layer.provideMerge(Publisher.Default),
@@ -38,6 +41,7 @@ export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(DatabaseLive),
   Layer.provideMerge(Supervisor.Default),
   Layer.provideMerge(Health.Default),
+  Layer.provideMerge(TracingLive),
   Layer.provideMerge(LoggingLive),
   Layer.provideMerge(AppConfigLive),
 )

@@ -17,5 +17,5 @@ NodeRuntime.runMain(
     // Effect's per-fiber runtime metrics would drown the pipeline's own on /metrics.
     Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.disable(RuntimeFlags.RuntimeMetrics)),
   ),
-  { disableErrorReporting: true },
+  { disableErrorReporting: true, disablePrettyLogger: true },
 )

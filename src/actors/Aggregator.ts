@@ -1,4 +1,4 @@
-import { Duration, Effect, Mailbox, Metric, MetricLabel } from "effect"
+import { Duration, Effect, Mailbox, Metric, MetricLabel, type Tracer } from "effect"
 import type { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import type { Watermark } from "../domain/Watermark.js"
 import * as Metrics from "../layers/Metrics.js"
@@ -12,9 +12,14 @@ export interface GapNotice {
   readonly toTs: number
 }
 
-/** The feed's watermark moved past a candle boundary: wake up and finalise, even without a trade of your own. */
+/**
+ * The feed's watermark may have moved past a candle boundary: wake up and finalise, even without a trade of your
+ * own. It leads every batch a feed delivers, carrying the batch's span, so that what the batch causes here (a
+ * candle's finalisation, ticks) is traced as its child.
+ */
 export interface WatermarkNotice {
   readonly _tag: "Watermark"
+  readonly span: Tracer.AnySpan | undefined
 }
 
 export type AggregatorMessage = Trade | Quote | GapNotice | WatermarkNotice
@@ -53,20 +58,43 @@ export const runAggregator = (spec: AggregatorSpec) =>
     const clock = yield* Effect.clock
     const pipeline = spec.pipeline
     const tags = { exchange: spec.exchange, symbol: spec.symbol }
+    const aggregateDuration = Metric.tagged(
+      Metric.tagged(Metrics.processingDuration, "stage", "aggregate"),
+      "exchange",
+      spec.exchange,
+    )
     const candles: Array<Candle> = []
     const ticks: Array<TradeTick> = []
+    /** The span of the feed batch taken last: what the next flush is traced under. */
+    let origin: Tracer.AnySpan | undefined
+
+    const finalise = (out: ReadonlyArray<Candle>) =>
+      spec.outputs.candles(out).pipe(
+        Effect.withSpan("Aggregator.finalise", {
+          parent: origin,
+          attributes: {
+            exchange: spec.exchange,
+            symbol: spec.symbol,
+            candles: out.length,
+            timeframes: [...new Set(out.map((c) => c.timeframe))].join(","),
+            revisions: out.filter((c) => c.revision > 0).length,
+            open_time: out[0]!.openTime,
+          },
+        }),
+      )
 
     const flush = Effect.suspend(() => {
       const out = candles.splice(0)
       const outTicks = ticks.splice(0)
-      return Effect.all(
+      const effect = Effect.all(
         [
-          out.length > 0 ? spec.outputs.candles(out) : Effect.void,
+          out.length > 0 ? finalise(out) : Effect.void,
           outTicks.length > 0 && spec.outputs.ticks !== undefined ? spec.outputs.ticks(outTicks) : Effect.void,
           recordStats(pipeline, out, tags),
         ],
         { discard: true },
       )
+      return origin === undefined ? effect : Effect.withParentSpan(effect, origin)
     })
 
     const advance = Effect.suspend(() => {
@@ -90,6 +118,7 @@ export const runAggregator = (spec: AggregatorSpec) =>
       if (taken === undefined) continue
       const [messages, done] = taken
       const now = clock.unsafeCurrentTimeMillis()
+      const started = clock.unsafeCurrentTimeNanos()
       for (const m of messages) {
         switch (m._tag) {
           case "Trade": {
@@ -104,9 +133,11 @@ export const runAggregator = (spec: AggregatorSpec) =>
             pipeline.aggregator.markGap(m.fromTs, m.toTs)
             break
           case "Watermark":
+            if (m.span !== undefined) origin = m.span
             break
         }
       }
+      yield* Metric.update(aggregateDuration, Duration.nanos(clock.unsafeCurrentTimeNanos() - started))
       if (done) {
         yield* advance
         pipeline.aggregator.snapshotOpen(candles)

@@ -1,7 +1,9 @@
-import { Effect, Fiber, type Mailbox } from "effect"
+import { Clock, Effect, Fiber, type Mailbox } from "effect"
+import { SymbolStats } from "../domain/SymbolStats.js"
 import { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import { Watermark } from "../domain/Watermark.js"
 import { AppConfig } from "../layers/AppConfig.js"
+import { Health } from "../layers/Health.js"
 import type { ExchangeId } from "../schema/Market.js"
 import { candleLine, tickLine } from "../domain/LineProtocol.js"
 import type { Candle } from "../schema/Candle.js"
@@ -16,11 +18,16 @@ import { CandleWriter } from "./CandleWriter.js"
 import { InfluxWriter } from "./InfluxWriter.js"
 import { candleMessage, Publisher, tickMessage } from "./Publisher.js"
 import { Supervisor } from "./Supervisor.js"
+import { currentTraceparent } from "../layers/Tracing.js"
 
-/** What a feed needs from the aggregation stage: its event-time watermark and a mailbox per subscribed symbol. */
+/**
+ * What a feed needs from the aggregation stage: its event-time watermark, a mailbox per subscribed symbol, and the
+ * per-symbol counters it keeps for the status API and the alerts.
+ */
 export interface FeedPort {
   readonly watermark: Watermark
   readonly routes: ReadonlyMap<string, Mailbox.Mailbox<AggregatorMessage>>
+  readonly stats: SymbolStats
 }
 
 /**
@@ -32,24 +39,32 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const supervisor = yield* Supervisor
+    const health = yield* Health
     const writer = yield* CandleWriter
     const publisher = yield* Publisher
     const influx = (yield* InfluxWriter).sink
     // With CANDLE_SINK=queue the candles reach PostgreSQL through market.ohlcv and its consumer instead.
-    const candleSinks = [
+    // Messages carry the trace context of the span that produced them (see Aggregator), read once per batch.
+    const candleSinks: Array<(cs: ReadonlyArray<Candle>, traceparent: string | undefined) => Effect.Effect<void>> = [
       ...(config.candleSink === "direct" ? [writer.offer] : []),
-      ...(publisher.enabled ? [(cs: ReadonlyArray<Candle>) => publisher.offer(cs.map(candleMessage))] : []),
+      ...(publisher.enabled
+        ? [(cs: ReadonlyArray<Candle>, tp: string | undefined) => publisher.offer(cs.map((c) => candleMessage(c, tp)))]
+        : []),
       ...(influx ? [(cs: ReadonlyArray<Candle>) => influx.offer(cs.map(candleLine))] : []),
     ]
-    const tickSinks = [
-      ...(publisher.enabled ? [(ts: ReadonlyArray<TradeTick>) => publisher.offer(ts.map(tickMessage))] : []),
+    const tickSinks: Array<(ts: ReadonlyArray<TradeTick>, traceparent: string | undefined) => Effect.Effect<void>> = [
+      ...(publisher.enabled
+        ? [(ts: ReadonlyArray<TradeTick>, tp: string | undefined) => publisher.offer(ts.map((t) => tickMessage(t, tp)))]
+        : []),
       ...(influx ? [(ts: ReadonlyArray<TradeTick>) => influx.offer(ts.map((t) => tickLine(t.tick, t.tradeId)))] : []),
     ]
+    const fanOut =
+      <A>(sinks: ReadonlyArray<(xs: ReadonlyArray<A>, traceparent: string | undefined) => Effect.Effect<void>>) =>
+      (xs: ReadonlyArray<A>) =>
+        Effect.flatMap(currentTraceparent, (tp) => Effect.forEach(sinks, (sink) => sink(xs, tp), { discard: true }))
     const outputs: AggregatorOutputs = {
-      candles: (cs) => Effect.forEach(candleSinks, (sink) => sink(cs), { discard: true }),
-      ...(tickSinks.length > 0
-        ? { ticks: (ts) => Effect.forEach(tickSinks, (sink) => sink(ts), { discard: true }) }
-        : {}),
+      candles: fanOut(candleSinks),
+      ...(tickSinks.length > 0 ? { ticks: fanOut(tickSinks) } : {}),
     }
     const ports = new Map<ExchangeId, FeedPort>()
     const options = {
@@ -59,11 +74,13 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
       amendHorizonMs: config.candleAmendHorizonMs,
       futureToleranceMs: config.tradeFutureToleranceMs,
     }
+    const startedAt = yield* Clock.currentTimeMillis
     for (const feed of config.feeds) {
       const watermark = new Watermark()
       const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
       for (const symbol of feed.symbols) {
         const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)
+        yield* health.watchMailbox(`aggregator:${feed.exchange}:${symbol}`, mailbox, config.mailboxCapacity)
         routes.set(symbol, mailbox)
         const fiber = yield* supervisor.spawn(
           `aggregator:${feed.exchange}:${symbol}`,
@@ -86,13 +103,13 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
           ),
         )
       }
-      ports.set(feed.exchange, { watermark, routes })
+      ports.set(feed.exchange, { watermark, routes, stats: new SymbolStats(feed.symbols, startedAt) })
     }
     const port = (exchange: ExchangeId): FeedPort => {
       const p = ports.get(exchange)
       if (p === undefined) throw new Error(`no aggregators for ${exchange}`)
       return p
     }
-    return { port } as const
+    return { port, ports: ports as ReadonlyMap<ExchangeId, FeedPort> } as const
   }),
 }) {}

@@ -4,7 +4,7 @@ import { AppConfig, ConfigInvalid } from "../layers/AppConfig.js"
 import { CandleStore } from "../layers/CandleStore.js"
 import { Rabbit } from "../layers/Rabbit.js"
 import { Candle } from "../schema/Candle.js"
-import { classifySqlError, storeRetrySchedule } from "./CandleWriter.js"
+import { classifySqlError, recordStored, storeRetrySchedule } from "./CandleWriter.js"
 import { PermanentError, RetryableError, runConsumer } from "./Consumer.js"
 import { Supervisor } from "./Supervisor.js"
 
@@ -37,6 +37,7 @@ export const CandleQueueSinkLive = Layer.scopedDiscard(
         retry: storeRetrySchedule,
         handle: (candle) =>
           store.upsert([candle]).pipe(
+            Effect.zipRight(recordStored([candle])),
             Effect.mapError(classifySqlError),
             Effect.catchTags({
               CandlesRejected: (e) => Effect.fail(new PermanentError({ reason: e.reason })),

@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import type { SqlError } from "@effect/sql"
-import { Chunk, Data, Effect, Fiber, Mailbox, Metric, Schedule, Stream } from "effect"
+import { Chunk, Clock, Data, Duration, Effect, Fiber, Mailbox, Metric, Schedule, Stream } from "effect"
 import { AppConfig } from "../layers/AppConfig.js"
 import { CandleStore } from "../layers/CandleStore.js"
 import { makeDeadLetter } from "../layers/DeadLetter.js"
@@ -37,6 +37,24 @@ export const storeRetrySchedule = Schedule.exponential("200 millis", 2).pipe(
   Schedule.union(Schedule.spaced("10 seconds")),
   Schedule.jittered,
 )
+
+const postgresLatency = Metric.tagged(Metric.tagged(Metrics.endToEndLatency, "sink", "postgres"), "kind", "candle")
+
+/**
+ * Counts candles PostgreSQL has accepted, and for first-time finals how long after their close (the last
+ * exchange time they can hold) they were stored: the grace period plus the pipeline's own delay.
+ */
+export const recordStored = (candles: ReadonlyArray<Candle>) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.zipRight(
+      Metric.incrementBy(Metric.tagged(Metrics.candlesStored, "sink", "postgres"), candles.length),
+      Effect.forEach(
+        candles.filter((c) => c.isFinal && c.revision === 0),
+        (c) => Metric.update(postgresLatency, Duration.millis(Math.max(0, now - c.closeTime))),
+        { discard: true },
+      ),
+    ),
+  )
 
 /**
  * The actor that persists candles: batches by size or time from a bounded mailbox, idempotent upserts, retries
@@ -99,7 +117,7 @@ export class CandleWriter extends Effect.Service<CandleWriter>()("ingestd/Candle
     const write = (candles: ReadonlyArray<Candle>): Effect.Effect<void> =>
       attempt(candles).pipe(
         Effect.zipRight(health.set("store:postgres", "up")),
-        Effect.zipRight(Metric.incrementBy(Metric.tagged(Metrics.candlesStored, "sink", "postgres"), candles.length)),
+        Effect.zipRight(recordStored(candles)),
         Effect.catchAll((e) => {
           if (e._tag !== "CandlesRejected") return Effect.die(e)
           if (candles.length === 1) return deadLetter(candles, e)
@@ -117,6 +135,7 @@ export class CandleWriter extends Effect.Service<CandleWriter>()("ingestd/Candle
     }
 
     yield* health.set("store:postgres", "up")
+    yield* health.watchMailbox("writer:candles", mailbox, config.mailboxCapacity)
     const fiber = yield* supervisor.spawn(
       "writer:candles",
       Mailbox.toStream(mailbox).pipe(

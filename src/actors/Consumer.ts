@@ -1,8 +1,22 @@
 import type { ConsumeMessage } from "amqplib"
-import { Data, Deferred, Duration, Effect, Either, Exit, Mailbox, Metric, ParseResult, Schedule, Schema } from "effect"
+import {
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Mailbox,
+  Metric,
+  Option,
+  ParseResult,
+  Schedule,
+  Schema,
+} from "effect"
 import { DLX } from "../domain/Topology.js"
 import * as Metrics from "../layers/Metrics.js"
 import { type RabbitBroker, RabbitError } from "../layers/Rabbit.js"
+import { spanFromHeaders } from "../layers/Tracing.js"
 
 /** A handler failure worth another try (a sink briefly unavailable). */
 export class RetryableError extends Data.TaggedError("RetryableError")<{ readonly reason: string }> {}
@@ -136,6 +150,8 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
           )
         })
 
+      const consumers = tag(Metrics.consumers)
+      yield* Effect.acquireRelease(Metric.set(consumers, 1), () => Metric.set(consumers, 0))
       // Handlers run in this channel's scope: when it dies they stop, and their messages come back unacked.
       const slots = yield* Effect.makeSemaphore(Math.max(1, Math.min(spec.concurrency, spec.prefetch)))
       const failed = yield* Deferred.make<never, RabbitError>()
@@ -145,6 +161,18 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
           yield* slots.take(1)
           yield* Effect.forkScoped(
             one(m).pipe(
+              Effect.withSpan(`Consumer.message`, {
+                kind: "consumer",
+                // The publisher's span (a candle's finalisation) is this one's parent: one trace from feed to store.
+                parent: Option.getOrUndefined(spanFromHeaders(m.properties.headers)),
+                attributes: {
+                  "messaging.system": "rabbitmq",
+                  "messaging.destination.name": spec.queue,
+                  "messaging.message.id": String(m.properties.messageId ?? ""),
+                  "messaging.rabbitmq.redelivered": m.fields.redelivered,
+                  consumer: spec.name,
+                },
+              }),
               Effect.catchAll((e) => Deferred.fail(failed, e)),
               Effect.ensuring(slots.release(1)),
             ),

@@ -95,6 +95,9 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
                 pongTimeout: config.pongTimeout,
                 ...(venue.ping === undefined ? {} : { ping: venue.ping }),
               }).pipe(Scope.extend(scope))
+              yield* health
+                .watchMailbox(`${name}:socket`, { unsafeSize: socket.buffered }, config.mailboxCapacity)
+                .pipe(Scope.extend(scope))
               for (const message of subscriptions) {
                 yield* socket.send(message)
                 yield* Effect.sleep(Duration.millis(venue.controlIntervalMs))

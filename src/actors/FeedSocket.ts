@@ -1,4 +1,4 @@
-import { Chunk, Data, Duration, Effect, Exit, Mailbox, Metric } from "effect"
+import { Chunk, Data, Duration, Effect, Exit, Mailbox, Metric, type Option } from "effect"
 import WebSocket from "ws"
 import * as Metrics from "../layers/Metrics.js"
 import type { ExchangeId } from "../schema/Market.js"
@@ -41,6 +41,8 @@ export interface FeedSocket {
   /** Connection liveness: fails when a ping goes unanswered and nothing else arrived either. */
   readonly liveness: Effect.Effect<never, FeedError>
   readonly isPaused: () => boolean
+  /** Frames read and not yet taken. */
+  readonly buffered: () => Option.Option<number>
 }
 
 /**
@@ -130,7 +132,7 @@ export const open = (o: FeedSocketOptions) =>
       }
     })
 
-    return { send, take, liveness, isPaused: () => paused } satisfies FeedSocket
+    return { send, take, liveness, isPaused: () => paused, buffered: () => frames.unsafeSize() } satisfies FeedSocket
   })
 
 const sizeOf = (mb: Mailbox.ReadonlyMailbox<unknown, unknown>): number => {

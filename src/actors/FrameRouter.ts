@@ -1,4 +1,4 @@
-import { Clock, Effect, type Mailbox, Metric } from "effect"
+import { Clock, Effect, type Mailbox, Metric, Option } from "effect"
 import type { ActivityMonitor } from "../domain/ActivityMonitor.js"
 import type { GapDetector, TradeGap } from "../domain/GapDetector.js"
 import type { Decoder } from "../domain/venues/Venue.js"
@@ -38,14 +38,19 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
   let notifiedBucket = Number.NEGATIVE_INFINITY
   const exchangeTag = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.tagged(m, "exchange", exchange)
 
+  const routeDuration = exchangeTag(Metric.tagged(Metrics.processingDuration, "stage", "route"))
+  const batchFrames = exchangeTag(Metrics.frameBatchSize)
+
   return (frames: ReadonlyArray<InboundFrame>, decode: Decoder): Effect.Effect<Routed> =>
     Effect.uninterruptible(
-      Effect.suspend(() => {
+      Effect.flatMap(Effect.option(Effect.currentSpan), (current) => {
+        // Leads each symbol's share of the batch: wakes its aggregator and hands it the batch's span.
+        const notice: AggregatorMessage = { _tag: "Watermark", span: Option.getOrUndefined(current) }
         const outboxes = new Map<Mailbox.Mailbox<AggregatorMessage>, Array<AggregatorMessage>>()
         const push = (symbol: string, m: AggregatorMessage) => {
           const mailbox = port.routes.get(symbol)!
           const box = outboxes.get(mailbox)
-          if (box === undefined) outboxes.set(mailbox, [m])
+          if (box === undefined) outboxes.set(mailbox, [notice, m])
           else box.push(m)
         }
         const found: Array<TradeGap> = []
@@ -72,6 +77,7 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             }
           }
           push(t.symbol, t)
+          port.stats.trade(t.symbol, recvTs, t.exchangeTs)
           const back = activity.observe(t.symbol, recvTs)
           if (back !== undefined) notes.push(Effect.logInfo(`${exchange} ${t.symbol}: trading again`))
           // The watermark follows the freshest trade: the one whose exchange time is closest to its arrival.
@@ -118,13 +124,12 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
         return Effect.gen(function* () {
           for (const [mailbox, messages] of outboxes) yield* mailbox.offerAll(messages)
           if (!Number.isNaN(eventTs)) port.watermark.observe(eventTs, arrivalTs)
+          const now = yield* Clock.currentTimeMillis
           if (port.watermark.started) {
-            const now = yield* Clock.currentTimeMillis
             const due = bucketStart(port.watermark.at(now) - spec.graceMs - MINUTE + 1, MINUTE)
             if (due > notifiedBucket) {
               notifiedBucket = due
-              for (const mailbox of port.routes.values())
-                if (!outboxes.has(mailbox)) yield* mailbox.offer({ _tag: "Watermark" })
+              for (const mailbox of port.routes.values()) if (!outboxes.has(mailbox)) yield* mailbox.offer(notice)
             }
           }
           yield* Metric.incrementBy(exchangeTag(Metrics.framesReceived), frames.length)
@@ -143,6 +148,7 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             )
           for (const gap of found) {
             const missing = gap.lastMissing - gap.firstMissing + 1
+            port.stats.gap(gap.symbol, missing, now)
             yield* Metric.increment(Metric.tagged(exchangeTag(Metrics.gapsDetected), "symbol", gap.symbol))
             yield* Metric.incrementBy(Metric.tagged(exchangeTag(Metrics.gapTrades), "symbol", gap.symbol), missing)
             yield* Effect.logWarning(
@@ -150,8 +156,14 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             )
           }
           for (const note of notes) yield* note
+          yield* Metric.update(batchFrames, frames.length)
+          yield* Effect.annotateCurrentSpan("items", data)
           return { data, shutdown } satisfies Routed
         })
       }),
+    ).pipe(
+      Metric.trackDuration(routeDuration),
+      // One span per batch, never per trade: the unit of work a trace starts from.
+      Effect.withSpan("Feed.frames", { kind: "consumer", root: true, attributes: { exchange, frames: frames.length } }),
     )
 }

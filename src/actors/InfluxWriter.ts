@@ -154,6 +154,7 @@ export const makeInfluxSink = (target: InfluxTarget, settings: InfluxSettings, s
     // Two batches' worth: the producers keep filling the next batch while one is being written.
     const mailbox = yield* Mailbox.make<Entry>({ capacity: 2 * spec.batchLines, strategy: "suspend" })
     yield* health.set(HEALTH, "up")
+    yield* health.watchMailbox(`writer:influx:${spec.name}`, mailbox, 2 * spec.batchLines)
     const fiber = yield* supervisor.spawn(
       `writer:influx:${spec.name}`,
       runInfluxWriter(target, deadLetter, health, mailbox, spec),

@@ -1,8 +1,10 @@
-import { Deferred, Duration, Effect, Exit, Fiber, Mailbox, Metric, Option, Schedule } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Mailbox, Metric, Option, Schedule, type Tracer } from "effect"
 import { candleMessageId, candleRoutingKey, MARKET, tickRoutingKey } from "../domain/Topology.js"
 import { AppConfig } from "../layers/AppConfig.js"
+import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
 import { Rabbit, type RabbitBroker, RabbitError } from "../layers/Rabbit.js"
+import { spanFromHeaders } from "../layers/Tracing.js"
 import type { Candle } from "../schema/Candle.js"
 import type { TradeTick } from "./Aggregator.js"
 import { Supervisor } from "./Supervisor.js"
@@ -15,10 +17,12 @@ export interface Outbound {
   readonly messageId: string
   readonly timestamp: number
   readonly persistent: boolean
-  readonly kind: "candle" | "tick"
+  readonly kind: "candle" | "tick" | "alert"
+  /** W3C trace context of the span that produced the message (a candle's finalisation, a tick's frame batch). */
+  readonly traceparent: string | undefined
 }
 
-export const candleMessage = (c: Candle): Outbound => ({
+export const candleMessage = (c: Candle, traceparent?: string): Outbound => ({
   exchange: MARKET,
   routingKey: candleRoutingKey(c.exchange, c.symbol, c.timeframe),
   body: Buffer.from(JSON.stringify(c)),
@@ -26,10 +30,11 @@ export const candleMessage = (c: Candle): Outbound => ({
   timestamp: c.closeTime,
   persistent: true,
   kind: "candle",
+  traceparent,
 })
 
 /** Ticks are one message each, non-persistent; the id is the trade's natural key. */
-export const tickMessage = ({ tick: t, tradeId }: TradeTick): Outbound => ({
+export const tickMessage = ({ tick: t, tradeId }: TradeTick, traceparent?: string): Outbound => ({
   exchange: MARKET,
   routingKey: tickRoutingKey(t.exchange, t.symbol),
   body: Buffer.from(JSON.stringify(t)),
@@ -37,7 +42,32 @@ export const tickMessage = ({ tick: t, tradeId }: TradeTick): Outbound => ({
   timestamp: t.timestamp,
   persistent: false,
   kind: "tick",
+  traceparent,
 })
+
+/** A span links to at most this many producers: enough to follow a batch back, bounded for the exporter. */
+const MAX_LINKS = 32
+
+const linksOf = (batch: ReadonlyArray<Outbound>): Array<Tracer.SpanLink> => {
+  const seen = new Set<string>()
+  const links: Array<Tracer.SpanLink> = []
+  for (const m of batch) {
+    if (m.traceparent === undefined || seen.has(m.traceparent)) continue
+    seen.add(m.traceparent)
+    const span = spanFromHeaders({ traceparent: m.traceparent })
+    if (Option.isSome(span)) links.push({ _tag: "SpanLink", span: span.value, attributes: {} })
+    if (links.length === MAX_LINKS) break
+  }
+  return links
+}
+
+/** A published batch: its span ends when the broker has answered for every message in it. */
+interface Batch {
+  readonly span: Tracer.Span
+  readonly startedAt: number
+  remaining: number
+  nacked: number
+}
 
 /** Back-off before republishing refused (nacked) messages: 100 ms doubling to 5 s, reset by the next ack. */
 export const nackBackoff = Schedule.exponential(Duration.millis(100), 2).pipe(
@@ -54,22 +84,50 @@ export const nackBackoff = Schedule.exponential(Duration.millis(100), 2).pipe(
  */
 const run = (broker: RabbitBroker, mailbox: Mailbox.ReadonlyMailbox<Outbound>, window: number) =>
   Effect.gen(function* () {
+    const clock = yield* Effect.clock
     /** Messages to publish before anything new: refused ones and those unconfirmed when a channel died. */
     const again: Array<Outbound> = []
+    /** Taken from the mailbox, not yet published: at most one mailbox's worth. */
+    const pending: Array<Outbound> = []
     const backoff = yield* Schedule.driver(nackBackoff)
     let refused = false
     let ended = false
 
+    /** Up to `room` messages to publish next, waiting for the mailbox when there is nothing else. */
+    const next = (room: number) =>
+      Effect.gen(function* () {
+        if (again.length > 0) return again.splice(0, room)
+        if (pending.length === 0 && !ended) {
+          const [chunk, done] = yield* mailbox.takeAll
+          for (const m of chunk) pending.push(m)
+          ended = done
+        }
+        return pending.splice(0, room)
+      })
+
+    const settle = (batch: Batch) => {
+      batch.remaining--
+      if (batch.remaining > 0) return
+      const elapsed = clock.unsafeCurrentTimeMillis() - batch.startedAt
+      if (batch.nacked > 0) batch.span.attribute("messaging.rabbitmq.nacked", batch.nacked)
+      batch.span.end(clock.unsafeCurrentTimeNanos(), Exit.void)
+      Effect.runFork(Metric.update(Metrics.publishConfirmLatency, Duration.millis(elapsed)))
+    }
+
     const session = Effect.gen(function* () {
       const { channel, closed } = yield* broker.confirmChannel
-      const inflight = new Map<number, Outbound>()
+      const inflight = new Map<number, { readonly message: Outbound; readonly batch: Batch }>()
       const nacked: Array<Outbound> = []
       let seq = 0
       let settled = yield* Deferred.make<void>()
       // Whatever this channel did not get confirmed is published again on the next one.
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
-          again.unshift(...inflight.values(), ...nacked.splice(0))
+          const open = new Set<Batch>()
+          for (const { batch } of inflight.values()) open.add(batch)
+          for (const batch of open)
+            batch.span.end(clock.unsafeCurrentTimeNanos(), Exit.fail("channel closed before the broker confirmed"))
+          again.unshift(...[...inflight.values()].map((x) => x.message), ...nacked.splice(0))
           inflight.clear()
         }),
       )
@@ -88,16 +146,21 @@ const run = (broker: RabbitBroker, mailbox: Mailbox.ReadonlyMailbox<Outbound>, w
                 messageId: m.messageId,
                 timestamp: Math.floor(m.timestamp / 1_000),
                 contentType: "application/json",
+                ...(m.traceparent === undefined ? {} : { headers: { traceparent: m.traceparent } }),
               },
               (err: unknown) => {
-                if (!inflight.delete(id)) return
+                const entry = inflight.get(id)
+                if (entry === undefined) return
+                inflight.delete(id)
                 if (err === null || err === undefined) {
                   refused = false
                   Effect.runFork(Metric.increment(Metric.tagged(Metrics.published, "kind", m.kind)))
                 } else {
                   nacked.push(m)
+                  entry.batch.nacked++
                   Effect.runFork(Metric.increment(Metric.tagged(Metrics.publishNacked, "kind", m.kind)))
                 }
+                settle(entry.batch)
                 Deferred.unsafeDone(settled, Exit.void)
               },
             )
@@ -132,21 +195,40 @@ const run = (broker: RabbitBroker, mailbox: Mailbox.ReadonlyMailbox<Outbound>, w
             )
             yield* backoff.next(undefined).pipe(Effect.ignore)
           }
-          const m =
-            again.shift() ??
-            (ended ? undefined : yield* mailbox.take.pipe(Effect.option, Effect.map(Option.getOrUndefined)))
-          if (m === undefined) {
+          const messages = yield* next(window - inflight.size)
+          if (messages.length === 0) {
             // The mailbox ended: finish once every message is confirmed.
-            ended = true
             yield* awaitInflightBelow(1)
-            if (nacked.length === 0 && again.length === 0) return
+            if (nacked.length === 0 && again.length === 0 && pending.length === 0) return
             continue
           }
-          // Recorded as in flight before anything can interrupt: a dying channel then hands it to the next one.
-          const id = seq++
-          inflight.set(id, m)
-          yield* broker.unblocked
-          yield* publish(id, m)
+          const span = yield* Effect.makeSpan("Publisher.batch", {
+            kind: "producer",
+            root: true,
+            links: linksOf(messages),
+            attributes: {
+              "messaging.system": "rabbitmq",
+              "messaging.destination.name": messages[0]!.exchange,
+              "messaging.batch.message_count": messages.length,
+            },
+          })
+          const batch: Batch = {
+            span,
+            startedAt: clock.unsafeCurrentTimeMillis(),
+            remaining: messages.length,
+            nacked: 0,
+          }
+          yield* Metric.update(Metrics.publishBatchSize, messages.length)
+          // Recorded as in flight before anything can interrupt: a dying channel then hands them to the next one.
+          const ids = messages.map((message) => {
+            const id = seq++
+            inflight.set(id, { message, batch })
+            return id
+          })
+          for (let i = 0; i < messages.length; i++) {
+            yield* broker.unblocked
+            yield* publish(ids[i]!, messages[i]!)
+          }
         }
       })
       return yield* Effect.raceFirst(sender, Deferred.await(closed))
@@ -169,26 +251,38 @@ const run = (broker: RabbitBroker, mailbox: Mailbox.ReadonlyMailbox<Outbound>, w
     }
   })
 
-/** The publisher as a service: `offerCandles` / `offerTicks` suspend while its mailbox is full. */
-export class Publisher extends Effect.Service<Publisher>()("ingestd/Publisher", {
-  scoped: Effect.gen(function* () {
+/**
+ * A supervised publisher actor with its own mailbox and channel: `offer` suspends while the mailbox is full. On
+ * release (after its producers drained into it) it publishes what is left and waits for the confirms, within
+ * SHUTDOWN_TIMEOUT_MS.
+ */
+export const makePublisher = (name: string, broker: RabbitBroker) =>
+  Effect.gen(function* () {
     const config = yield* AppConfig
-    const rabbit = yield* Rabbit
     const supervisor = yield* Supervisor
-    if (Option.isNone(rabbit.broker)) return { enabled: false, offer: (_: ReadonlyArray<Outbound>) => Effect.void }
     const mailbox = yield* Mailbox.make<Outbound>({ capacity: config.mailboxCapacity, strategy: "suspend" })
-    const fiber = yield* supervisor.spawn("publisher", run(rabbit.broker.value, mailbox, config.publishWindow))
-    // After the aggregators drained into it: publish what is left and wait for its confirms, within the limit.
+    yield* (yield* Health).watchMailbox(name, mailbox, config.mailboxCapacity)
+    const fiber = yield* supervisor.spawn(name, run(broker, mailbox, config.publishWindow))
     yield* Effect.addFinalizer(() =>
       mailbox.end.pipe(
         Effect.zipRight(Fiber.await(fiber)),
         Effect.timeout(config.shutdownTimeout),
         Effect.catchAll(() =>
-          Effect.logError(`publisher: unconfirmed messages left after ${Duration.format(config.shutdownTimeout)}`),
+          Effect.logError(`${name}: unconfirmed messages left after ${Duration.format(config.shutdownTimeout)}`),
         ),
       ),
     )
-    const offer = (ms: ReadonlyArray<Outbound>) => (ms.length === 0 ? Effect.void : Effect.asVoid(mailbox.offerAll(ms)))
-    return { enabled: true, offer }
+    return {
+      offer: (ms: ReadonlyArray<Outbound>) => (ms.length === 0 ? Effect.void : Effect.asVoid(mailbox.offerAll(ms))),
+    }
+  })
+
+/** The market publisher (candles and ticks); off, and `offer` a no-op, when RABBITMQ_URL is unset. */
+export class Publisher extends Effect.Service<Publisher>()("ingestd/Publisher", {
+  scoped: Effect.gen(function* () {
+    const rabbit = yield* Rabbit
+    if (Option.isNone(rabbit.broker)) return { enabled: false, offer: (_: ReadonlyArray<Outbound>) => Effect.void }
+    const publisher = yield* makePublisher("publisher", rabbit.broker.value)
+    return { enabled: true, offer: publisher.offer }
   }),
 }) {}

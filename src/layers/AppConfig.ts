@@ -38,6 +38,24 @@ export interface InfluxSettings {
   readonly deadLetterMaxBytes: number
 }
 
+export interface TelemetrySettings {
+  /** OTLP/HTTP base URL; traces go to `<endpoint>/v1/traces`. */
+  readonly endpoint: string
+  readonly serviceName: string
+  /** Share of new traces recorded (parent-based: a span follows its parent's decision). */
+  readonly sampleRatio: number
+}
+
+/** The seed's data-quality alert thresholds. */
+export interface AlertSettings {
+  /** A symbol without a trade for this long is a warning. */
+  readonly symbolSilentMs: number
+  /** No trade from any symbol for this long is an error. */
+  readonly allSilentMs: number
+  /** A gap incident ends after this long without a new gap while the symbol trades. */
+  readonly gapClearMs: number
+}
+
 export interface AppConfigShape {
   readonly feeds: ReadonlyArray<FeedConfig>
   readonly binanceTradeStream: "trade" | "aggTrade"
@@ -57,6 +75,9 @@ export interface AppConfigShape {
   readonly influx: Option.Option<InfluxSettings>
   /** Signals the broker hands the signals consumer before the first is acked (and written at once at most). */
   readonly signalsPrefetch: number
+  /** OpenTelemetry tracing; unset OTEL_EXPORTER_OTLP_ENDPOINT turns the exporter off. */
+  readonly telemetry: Option.Option<TelemetrySettings>
+  readonly alerts: AlertSettings
   readonly dataDir: string
   readonly httpPort: number
   readonly logLevel: LogLevel.LogLevel
@@ -191,6 +212,26 @@ const influxConfig = Config.option(
   }),
 )
 
+const telemetryConfig = Config.option(
+  Config.all({
+    endpoint: Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+      Config.validate({ message: "must be an http:// or https:// URL", validation: (u) => /^https?:\/\/\S+$/.test(u) }),
+      Config.map((u) => u.replace(/\/+$/, "")),
+    ),
+    serviceName: Config.string("OTEL_SERVICE_NAME").pipe(Config.withDefault("neuraltrade-ingest")),
+    sampleRatio: Config.number("OTEL_TRACES_SAMPLER_ARG").pipe(
+      Config.validate({ message: "must be a ratio between 0 and 1", validation: (r) => r >= 0 && r <= 1 }),
+      Config.withDefault(0.1),
+    ),
+  }),
+)
+
+const alertsConfig = Config.all({
+  symbolSilentMs: positive("ALERT_SYMBOL_SILENT_MS", 5 * 60_000),
+  allSilentMs: positive("ALERT_ALL_SILENT_MS", 2 * 60_000),
+  gapClearMs: positive("ALERT_GAP_CLEAR_MS", 60_000),
+})
+
 const baseConfig = Config.all({
   feeds: feedsConfig,
   binanceTradeStream: Config.literal("trade", "aggTrade")("BINANCE_TRADE_STREAM").pipe(Config.withDefault("trade")),
@@ -205,6 +246,8 @@ const baseConfig = Config.all({
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
   influx: influxConfig,
   signalsPrefetch: positive("SIGNALS_PREFETCH", 256),
+  telemetry: telemetryConfig,
+  alerts: alertsConfig,
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
   logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),

@@ -12,6 +12,20 @@ export interface CandleQuery {
   readonly limit: number
 }
 
+type IngestionStatusRow = {
+  readonly exchange: string
+  readonly symbol: string
+  readonly timeframe: string
+  readonly last_ingested_timestamp: string | null
+  readonly last_trade_id: string | null
+  readonly last_ingested_at: Date | string | null
+  readonly ingestion_mode: string
+  readonly status: string
+  readonly error_message: string | null
+  readonly latency_ms: number | null
+  readonly updated_at: Date | string
+}
+
 type CandleRow = {
   readonly exchange: string
   readonly symbol: string
@@ -104,7 +118,14 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
 
     const upsert = (candles: ReadonlyArray<Candle>): Effect.Effect<void, SqlError.SqlError> => {
       const cs = dedupeCandles(candles)
-      return cs.length === 0 ? Effect.void : sql.withTransaction(Effect.zipRight(upsertCandles(cs), upsertStatus(cs)))
+      return cs.length === 0
+        ? Effect.void
+        : sql.withTransaction(Effect.zipRight(upsertCandles(cs), upsertStatus(cs))).pipe(
+            Effect.withSpan("CandleStore.upsert", {
+              kind: "client",
+              attributes: { "db.system": "postgresql", rows: cs.length },
+            }),
+          )
     }
 
     const query = (q: CandleQuery) =>
@@ -119,7 +140,28 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
 
     const ping = sql`SELECT 1`.pipe(Effect.asVoid)
 
-    return { upsert, query, ping } as const
+    const ingestionStatus = sql<IngestionStatusRow>`
+      SELECT exchange, symbol, timeframe, last_ingested_timestamp, last_trade_id, last_ingested_at, ingestion_mode,
+        status, error_message, latency_ms, updated_at
+      FROM ingestion_status ORDER BY exchange, symbol, timeframe`.pipe(
+      Effect.map((rows) =>
+        rows.map((r) => ({
+          exchange: r.exchange,
+          symbol: r.symbol,
+          timeframe: r.timeframe,
+          lastIngestedTimestamp: r.last_ingested_timestamp === null ? null : Number(r.last_ingested_timestamp),
+          lastTradeId: r.last_trade_id,
+          lastIngestedAt: r.last_ingested_at === null ? null : new Date(r.last_ingested_at).toISOString(),
+          ingestionMode: r.ingestion_mode,
+          status: r.status,
+          errorMessage: r.error_message,
+          latencyMs: r.latency_ms,
+          updatedAt: new Date(r.updated_at).toISOString(),
+        })),
+      ),
+    )
+
+    return { upsert, query, ping, ingestionStatus } as const
   }),
 }) {}
 

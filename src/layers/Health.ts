@@ -1,4 +1,5 @@
-import { Effect, Ref } from "effect"
+import { Effect, Metric, Option, Ref, type Scope } from "effect"
+import * as Metrics from "./Metrics.js"
 
 /** Lifecycle of an actor, a feed connection or a sink, as /readyz and /api report it. */
 export type ComponentState =
@@ -43,6 +44,33 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
         return { ready: unhealthy.length === 0, components: Object.fromEntries(m), unhealthy }
       }),
     )
-    return { set, report } as const
+    const mailboxes = new Map<string, { readonly size: () => Option.Option<number>; readonly capacity: number }>()
+    /** Reports an actor's mailbox depth on /metrics while the caller's scope is open. */
+    const watchMailbox = (
+      actor: string,
+      mailbox: { readonly unsafeSize: () => Option.Option<number> },
+      capacity: number,
+    ): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.sync(() => mailboxes.set(actor, { size: () => mailbox.unsafeSize(), capacity })),
+        () =>
+          Effect.zipRight(
+            Effect.sync(() => mailboxes.delete(actor)),
+            Metric.set(Metric.tagged(Metrics.mailboxDepth, "actor", actor), 0),
+          ),
+      )
+    /** Brings the gauges that mirror state (mailbox depths, component status) up to date, before a scrape. */
+    const sample = Effect.gen(function* () {
+      for (const [actor, m] of mailboxes) {
+        yield* Metric.set(
+          Metric.tagged(Metrics.mailboxDepth, "actor", actor),
+          Option.getOrElse(m.size(), () => 0),
+        )
+        yield* Metric.set(Metric.tagged(Metrics.mailboxCapacity, "actor", actor), m.capacity)
+      }
+      for (const [name, h] of yield* Ref.get(components))
+        yield* Metric.set(Metric.tagged(Metrics.componentUp, "component", name), READY.has(h.state) ? 1 : 0)
+    })
+    return { set, report, watchMailbox, sample } as const
   }),
 }) {}

@@ -4,6 +4,8 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import { Timeframe } from "../schema/Candle.js"
 import { ExchangeId } from "../schema/Market.js"
+import { Aggregators } from "../actors/Aggregators.js"
+import { Alerts } from "../actors/Alerts.js"
 import { AppConfig } from "./AppConfig.js"
 import { CandleStore } from "./CandleStore.js"
 import { Health } from "./Health.js"
@@ -22,6 +24,63 @@ const CandlesParams = Schema.Struct({
 
 const badRequest = (message: string) => HttpServerResponse.unsafeJson({ error: message }, { status: 400 })
 
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
+
+/**
+ * Each feed with its connections and, per symbol, what it delivered (last trade, rate, gaps) beside its row in
+ * `ingestion_status`; then every other component's health and the open data-quality incidents. A database that
+ * cannot be read leaves the rest of the answer intact and says so.
+ */
+const status = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const report = yield* (yield* Health).report
+  const { ports } = yield* Aggregators
+  const incidents = yield* (yield* Alerts).open
+  const stored = yield* (yield* CandleStore).ingestionStatus.pipe(
+    Effect.either,
+    Effect.tap((r) => (r._tag === "Left" ? Effect.logWarning("ingestion_status query failed", r.left) : Effect.void)),
+  )
+  const rows = stored._tag === "Right" ? stored.right : []
+  const silent = new Set(incidents.filter((n) => n.rule === "symbol_silent").map((n) => `${n.exchange}:${n.symbol}`))
+  const isFeed = (exchange: string) => (name: string) =>
+    name === `feed:${exchange}` || name.startsWith(`feed:${exchange}#`)
+  const feeds = config.feeds.map((feed) => ({
+    exchange: feed.exchange,
+    connections: Object.entries(report.components)
+      .filter(([name]) => isFeed(feed.exchange)(name))
+      .map(([name, c]) => ({ name, ...c, since: iso(c.since) })),
+    symbols: (ports.get(feed.exchange)?.stats.all() ?? []).map((s) => ({
+      symbol: s.symbol,
+      state: silent.has(`${feed.exchange}:${s.symbol}`)
+        ? "silent"
+        : s.lastTradeAt === undefined
+          ? "waiting"
+          : "trading",
+      lastTradeAt: iso(s.lastTradeAt),
+      lastExchangeTime: iso(s.lastExchangeTs),
+      trades: s.trades,
+      ratePerSec: Math.round(s.ratePerSec * 100) / 100,
+      gaps: s.gaps,
+      missingTrades: s.missingTrades,
+      lastGapAt: iso(s.lastGapAt),
+      ingestion: rows.filter((r) => r.exchange === feed.exchange && r.symbol === s.symbol),
+    })),
+  }))
+  const others = Object.fromEntries(
+    Object.entries(report.components)
+      .filter(([name]) => !name.startsWith("feed:"))
+      .map(([name, c]) => [name, { ...c, since: iso(c.since) }]),
+  )
+  return {
+    ready: report.ready,
+    unhealthy: report.unhealthy,
+    feeds,
+    components: others,
+    alerts: incidents,
+    ...(stored._tag === "Left" ? { ingestionStatusError: "store unavailable" } : {}),
+  }
+})
+
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/healthz", HttpServerResponse.json({ status: "ok" })),
   HttpRouter.get(
@@ -33,9 +92,17 @@ const router = HttpRouter.empty.pipe(
   ),
   HttpRouter.get(
     "/metrics",
-    Effect.map(renderPrometheus, (body) =>
-      HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }),
+    Effect.map(
+      Effect.zipRight(
+        Effect.flatMap(Health, (h) => h.sample),
+        renderPrometheus,
+      ),
+      (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" }),
     ),
+  ),
+  HttpRouter.get(
+    "/api/status",
+    Effect.flatMap(status, (body) => HttpServerResponse.json(body)),
   ),
   HttpRouter.get(
     "/api/candles",

@@ -1,11 +1,51 @@
-import { Effect, Layer, Logger } from "effect"
+import {
+  Cause,
+  Context,
+  Effect,
+  FiberRef,
+  FiberRefs,
+  HashMap,
+  Inspectable,
+  Layer,
+  Logger,
+  Option,
+  Tracer,
+} from "effect"
 import { AppConfig } from "./AppConfig.js"
+
+const text = (x: unknown): string => (typeof x === "string" ? x : Inspectable.format(x))
+
+/**
+ * One JSON object per line: time, level, message, the fiber's annotations flattened (actor, exchange, symbol, …),
+ * and the trace and span id of the current span, so a log line leads to its trace in Jaeger. Secrets are
+ * `Redacted` everywhere in the process and render as `<redacted>`.
+ */
+export const structuredLogger = Logger.make(({ logLevel, message, cause, annotations, context, date }) => {
+  const parts = Array.isArray(message) ? (message as ReadonlyArray<unknown>) : [message]
+  const record: Record<string, unknown> = {
+    time: date.toISOString(),
+    level: logLevel.label.toLowerCase(),
+    message: parts.length === 0 ? "" : text(parts[0]),
+  }
+  if (parts.length > 1) record["detail"] = parts.slice(1).map(text).join(" ")
+  for (const [key, value] of HashMap.toEntries(annotations)) record[key] = value
+  const span = Context.getOption(FiberRefs.getOrDefault(context, FiberRef.currentContext), Tracer.ParentSpan)
+  if (Option.isSome(span)) {
+    record["trace_id"] = span.value.traceId
+    record["span_id"] = span.value.spanId
+  }
+  if (!Cause.isEmpty(cause)) record["cause"] = Cause.pretty(cause, { renderErrorCause: true })
+  return JSON.stringify(record)
+})
 
 /** JSON lines for log shippers by default, human-readable in a terminal; LOG_LEVEL sets the threshold. */
 export const LoggingLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
     Layer.merge(
-      Logger.replace(Logger.defaultLogger, process.stdout.isTTY ? Logger.prettyLoggerDefault : Logger.jsonLogger),
+      Logger.replace(
+        Logger.defaultLogger,
+        process.stdout.isTTY ? Logger.prettyLoggerDefault : Logger.withConsoleLog(structuredLogger),
+      ),
       Logger.minimumLogLevel(config.logLevel),
     ),
   ),

@@ -109,3 +109,44 @@ export const consumerMessages = Metric.counter("rabbitmq_consumed_total", {
   description: "Messages consumed, by queue and outcome (acked, duplicate, dead_lettered)",
   incremental: true,
 })
+export const publishBatchSize = Metric.histogram(
+  "rabbitmq_publish_batch_messages",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 11 }),
+  "Messages per publish batch",
+)
+export const publishConfirmLatency = Metric.timerWithBoundaries(
+  "rabbitmq_confirm_duration_ms",
+  [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+)
+export const alerts = Metric.counter("alerts_total", {
+  description: "Data-quality alert notifications, by rule, severity and state (open, resolved)",
+  incremental: true,
+})
+export const mailboxDepth = Metric.gauge("mailbox_depth", {
+  description: "Messages waiting in an actor's mailbox, per actor",
+})
+export const mailboxCapacity = Metric.gauge("mailbox_capacity", {
+  description: "An actor's mailbox capacity; at capacity the actor's producers wait (back-pressure)",
+})
+export const componentUp = Metric.gauge("component_up", {
+  description: "1 when a component (feed connection, sink, actor) is healthy, else 0",
+})
+export const consumers = Metric.gauge("rabbitmq_consumers", {
+  description: "Consumers this process runs on a queue (0 while reconnecting)",
+})
+export const feedBufferFrames = Metric.gauge("feed_buffer_frames", {
+  description: "Frames read from a feed connection and not yet taken by its actor",
+})
+export const endToEndLatency = Metric.timerWithBoundaries(
+  "end_to_end_latency_ms",
+  [10, 50, 100, 250, 500, 1000, 2000, 2500, 3000, 5000, 10000, 30000, 60000, 300000],
+)
+export const frameBatchSize = Metric.histogram(
+  "feed_batch_frames",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),
+  "Frames per batch a feed connection hands to its router",
+)
+export const processingDuration = Metric.timerWithBoundaries(
+  "processing_duration_ms",
+  [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000],
+)

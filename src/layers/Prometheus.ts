@@ -20,6 +20,8 @@ export const renderPrometheus = Effect.gen(function* () {
     return created
   }
   for (const { metricKey: key, metricState: state } of snapshot) {
+    // The runtime's own fiber metrics: main turns them off, but the root fiber records a few before it does.
+    if (key.name.startsWith("effect_fiber_")) continue
     const name = key.name.replace(/[^a-zA-Z0-9_:]/g, "_")
     const help = key.description._tag === "Some" ? key.description.value : undefined
     if (MetricState.isCounterState(state)) {
@@ -28,8 +30,9 @@ export const renderPrometheus = Effect.gen(function* () {
       family(name, "gauge", help).lines.push(`${name}${labels(key.tags)} ${num(Number(state.value))}`)
     } else if (MetricState.isHistogramState(state)) {
       const f = family(name, "histogram", help)
+      // Effect's boundaries may end at Infinity; the +Inf bucket is written once, below, from the total count.
       for (const [le, count] of state.buckets)
-        f.lines.push(`${name}_bucket${labels(key.tags, `le="${num(le)}"`)} ${count}`)
+        if (Number.isFinite(le)) f.lines.push(`${name}_bucket${labels(key.tags, `le="${num(le)}"`)} ${count}`)
       f.lines.push(`${name}_bucket${labels(key.tags, 'le="+Inf"')} ${state.count}`)
       f.lines.push(`${name}_sum${labels(key.tags)} ${num(state.sum)}`)
       f.lines.push(`${name}_count${labels(key.tags)} ${state.count}`)

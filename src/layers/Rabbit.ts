@@ -95,7 +95,8 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
 
     const connectionLoop = Effect.gen(function* () {
       while (true) {
-        yield* health.set("rabbitmq", "connecting", where)
+        // Not ready until connected: a required sink that is reconnecting is down, however hopeful.
+        yield* health.set("rabbitmq", "down", `connecting to ${where}`)
         const model = yield* connectOnce.pipe(
           Effect.tapError((e) =>
             Effect.zipRight(

@@ -41,10 +41,15 @@ class Client {
   heartbeat: ReturnType<typeof setInterval> | undefined
   settle: ReturnType<typeof setTimeout> | undefined
 
-  constructor(readonly ws: WebSocket) {}
+  constructor(
+    readonly ws: WebSocket,
+    private readonly counted: () => void,
+  ) {}
 
   send(frame: string): void {
-    if (this.ws.readyState === WebSocket.OPEN && !this.frozen) this.ws.send(frame)
+    if (this.ws.readyState !== WebSocket.OPEN || this.frozen) return
+    this.ws.send(frame)
+    this.counted()
   }
 }
 
@@ -55,6 +60,8 @@ export class ReplayVenue {
   connections = 0
   /** Tape items sent so far. */
   sent = 0
+  /** WebSocket frames written to clients (tape, replies, snapshots, heartbeats), for tests that count receipt. */
+  framesSent = 0
   done = true
   paused = false
   speed = 1
@@ -68,7 +75,7 @@ export class ReplayVenue {
 
   accept(ws: WebSocket): void {
     this.connections++
-    const client = new Client(ws)
+    const client = new Client(ws, () => this.framesSent++)
     this.clients.add(client)
     ws.on("ping", (data) => {
       if (!client.frozen) ws.pong(data)

@@ -4,6 +4,7 @@ import { describe, expect } from "vitest"
 import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
 import { Aggregators } from "../../src/actors/Aggregators.js"
 import { runFeed } from "../../src/actors/Feed.js"
+import { SymbolStats } from "../../src/domain/SymbolStats.js"
 import { Watermark } from "../../src/domain/Watermark.js"
 import { VENUES } from "../../src/domain/venues/index.js"
 import type { AppConfigShape } from "../../src/layers/AppConfig.js"
@@ -51,12 +52,12 @@ const setup = (
     const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
     for (const s of symbols)
       routes.set(s, yield* Mailbox.make<AggregatorMessage>({ capacity: routeCapacity, strategy: "suspend" }))
-    const port = { watermark: new Watermark(), routes }
+    const port = { watermark: new Watermark(), routes, stats: new SymbolStats(symbols, 0) }
     const feed = { exchange, symbols, wsUrl: server.url(exchange) }
     const layer = Layer.mergeAll(
       TestConfig({ feeds: [feed], mailboxCapacity: 256, ...overrides }),
       Health.Default,
-      Layer.succeed(Aggregators, Aggregators.make({ port: () => port })),
+      Layer.succeed(Aggregators, Aggregators.make({ port: () => port, ports: new Map([[exchange, port]]) })),
     )
     yield* Effect.forkScoped(runFeed(VENUES[exchange], feed).pipe(Effect.provide(layer)))
     const received: Array<Trade> = []

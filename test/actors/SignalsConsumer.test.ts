@@ -13,7 +13,7 @@ import { SIGNALS, SIGNALS_QUEUE } from "../../src/domain/Topology.js"
 import { Health } from "../../src/layers/Health.js"
 import { Influx } from "../../src/layers/Influx.js"
 import * as Metrics from "../../src/layers/Metrics.js"
-import { Rabbit } from "../../src/layers/Rabbit.js"
+import { Rabbit, declareTopology } from "../../src/layers/Rabbit.js"
 import { TestConfig } from "../support/config.js"
 import { freePort, until } from "../support/daemon.js"
 import { sampleSignal } from "../support/samples.js"
@@ -62,7 +62,9 @@ describe("the signals consumer, from the real broker into the real engine", () =
           (c) => Effect.promise(() => c.close()),
         )
         const ch = yield* Effect.promise(() => conn.createConfirmChannel())
-        yield* Effect.promise(() => ch.purgeQueue(SIGNALS_QUEUE).catch(() => undefined))
+        // Declared first: a purge of a queue that does not exist yet closes the channel with an unhandled error.
+        yield* declareTopology(conn).pipe(Effect.orDie)
+        yield* Effect.promise(() => ch.purgeQueue(SIGNALS_QUEUE))
         const send = (id: string, body: unknown) =>
           Effect.promise(
             () =>

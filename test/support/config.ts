@@ -16,6 +16,8 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   candleSink: "direct",
   influx: Option.none(),
   signalsPrefetch: 16,
+  telemetry: Option.none(),
+  alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapClearMs: 60_000 },
   dataDir: "./data",
   httpPort: 0,
   logLevel: LogLevel.Info,
