@@ -5,7 +5,6 @@
  *   - tardis-dev's Binance normaliser + computeTradeBars for the same six timeframes (the best TypeScript peer).
  * Rounds interleave the three so drift in machine load hits them alike; the report is the median of the rounds.
  */
-import { readFileSync } from "node:fs"
 import { computeTradeBars, normalizeTrades } from "tardis-dev"
 import { binanceInstrument, makeParser } from "../src/domain/venues/Binance.js"
 import { GapDetector } from "../src/domain/GapDetector.js"
@@ -13,54 +12,14 @@ import { SymbolMap } from "../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../src/domain/SymbolPipeline.js"
 import { Watermark } from "../src/domain/Watermark.js"
 import type { Candle } from "../src/schema/Candle.js"
+import { buildFrames } from "./frames.js"
 import { DEFAULT_TIMEFRAMES, periodMs } from "../src/schema/Candle.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const COPIES = Number(process.env.BENCH_COPIES ?? 200)
 const FIXTURE = new URL("../../shared/fixtures/binance/aggTrade.jsonl", import.meta.url)
 
-interface Agg {
-  s: string
-  a: number
-  p: string
-  q: string
-  T: number
-  E: number
-  m: boolean
-}
-
-/**
- * Real prices, sizes, sides and spacing from the recording, repeated with ids and times shifted per copy. The
- * recording's sessions lie months apart; those pauses shrink to one second so the stream reads as one session.
- */
-const buildFrames = (): { frames: Array<string>; symbols: Array<string> } => {
-  const recorded = readFileSync(FIXTURE, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => (JSON.parse(l) as { data: Agg }).data)
-    .sort((x, y) => x.T - y.T)
-  let shift = 0
-  const times = recorded.map((r, i) => {
-    const pause = i === 0 ? 0 : r.T - recorded[i - 1]!.T
-    if (pause > 60_000) shift += pause - 1_000
-    return r.T - shift - recorded[0]!.T
-  })
-  const span = times[times.length - 1]! + 1_000
-  const frames: Array<string> = []
-  for (let c = 0; c < COPIES; c++) {
-    recorded.forEach((r, i) => {
-      const t = r.a + c * 1_000_000
-      const T = 1_700_000_000_000 + c * span + times[i]!
-      frames.push(
-        `{"stream":"${r.s.toLowerCase()}@trade","data":{"e":"trade","E":${T + 3},"s":"${r.s}","t":${t},"p":"${r.p}","q":"${r.q}","T":${T},"m":${r.m},"M":true}}`,
-      )
-    })
-  }
-  const symbols = [...new Set(recorded.map((r) => r.s))]
-  return { frames, symbols }
-}
-
-const { frames, symbols: venueSymbols } = buildFrames()
+const { frames, symbols: venueSymbols } = buildFrames(FIXTURE, COPIES)
 // Unified names only need to round-trip through binanceInstrument here; the split point does not matter.
 const unified = venueSymbols.map((s) => `${s.slice(0, -4)}/${s.slice(-4)}`)
 

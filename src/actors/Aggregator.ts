@@ -72,6 +72,7 @@ export const runAggregator = (spec: AggregatorSpec) =>
       spec.outputs.candles(out).pipe(
         Effect.withSpan("Aggregator.finalise", {
           parent: origin,
+          captureStackTrace: false,
           attributes: {
             exchange: spec.exchange,
             symbol: spec.symbol,

@@ -30,6 +30,12 @@ export interface FeedPort {
   readonly stats: SymbolStats
 }
 
+/** Hands a batch to every sink in turn, with the `traceparent` of the span it was produced under. */
+export const fanOut =
+  <A>(sinks: ReadonlyArray<(xs: ReadonlyArray<A>, traceparent: string | undefined) => Effect.Effect<void>>) =>
+  (xs: ReadonlyArray<A>) =>
+    Effect.flatMap(currentTraceparent, (tp) => Effect.forEach(sinks, (sink) => sink(xs, tp), { discard: true }))
+
 /**
  * One supervised aggregator actor per configured exchange+symbol, feeding every configured sink in turn (a sink
  * that is full suspends the aggregator, and so the feed). On shutdown (after the feeds stopped) each
@@ -58,10 +64,6 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
         : []),
       ...(influx ? [(ts: ReadonlyArray<TradeTick>) => influx.offer(ts.map((t) => tickLine(t.tick, t.tradeId)))] : []),
     ]
-    const fanOut =
-      <A>(sinks: ReadonlyArray<(xs: ReadonlyArray<A>, traceparent: string | undefined) => Effect.Effect<void>>) =>
-      (xs: ReadonlyArray<A>) =>
-        Effect.flatMap(currentTraceparent, (tp) => Effect.forEach(sinks, (sink) => sink(xs, tp), { discard: true }))
     const outputs: AggregatorOutputs = {
       candles: fanOut(candleSinks),
       ...(tickSinks.length > 0 ? { ticks: fanOut(tickSinks) } : {}),

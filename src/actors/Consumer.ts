@@ -163,6 +163,7 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
             one(m).pipe(
               Effect.withSpan(`Consumer.message`, {
                 kind: "consumer",
+                captureStackTrace: false,
                 // The publisher's span (a candle's finalisation) is this one's parent: one trace from feed to store.
                 parent: Option.getOrUndefined(spanFromHeaders(m.properties.headers)),
                 attributes: {

@@ -205,6 +205,7 @@ const run = (broker: RabbitBroker, mailbox: Mailbox.ReadonlyMailbox<Outbound>, w
           const span = yield* Effect.makeSpan("Publisher.batch", {
             kind: "producer",
             root: true,
+            captureStackTrace: false,
             links: linksOf(messages),
             attributes: {
               "messaging.system": "rabbitmq",

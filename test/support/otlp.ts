@@ -104,3 +104,13 @@ export const startOtlpReceiver = async (): Promise<{
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }
+
+/** `tsx test/support/otlp.ts`: a receiver in a process of its own (as Jaeger would be); prints its URL. */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const receiver = await startOtlpReceiver()
+  console.log(receiver.url)
+  process.on("SIGTERM", () => {
+    console.log(`spans ${receiver.spans.length}`)
+    void receiver.close().then(() => process.exit(0))
+  })
+}

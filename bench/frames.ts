@@ -1,0 +1,42 @@
+import { readFileSync } from "node:fs"
+
+interface Agg {
+  s: string
+  a: number
+  p: string
+  q: string
+  T: number
+  E: number
+  m: boolean
+}
+
+/**
+ * Real prices, sizes, sides and spacing from the recording, repeated with ids and times shifted per copy. The
+ * recording's sessions lie months apart; those pauses shrink to one second so the stream reads as one session.
+ */
+export const buildFrames = (fixture: URL, copies: number): { frames: Array<string>; symbols: Array<string> } => {
+  const recorded = readFileSync(fixture, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { data: Agg }).data)
+    .sort((x, y) => x.T - y.T)
+  let shift = 0
+  const times = recorded.map((r, i) => {
+    const pause = i === 0 ? 0 : r.T - recorded[i - 1]!.T
+    if (pause > 60_000) shift += pause - 1_000
+    return r.T - shift - recorded[0]!.T
+  })
+  const span = times[times.length - 1]! + 1_000
+  const frames: Array<string> = []
+  for (let c = 0; c < copies; c++) {
+    recorded.forEach((r, i) => {
+      const t = r.a + c * 1_000_000
+      const T = 1_700_000_000_000 + c * span + times[i]!
+      frames.push(
+        `{"stream":"${r.s.toLowerCase()}@trade","data":{"e":"trade","E":${T + 3},"s":"${r.s}","t":${t},"p":"${r.p}","q":"${r.q}","T":${T},"m":${r.m},"M":true}}`,
+      )
+    })
+  }
+  const symbols = [...new Set(recorded.map((r) => r.s))]
+  return { frames, symbols }
+}
