@@ -52,13 +52,20 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
       capacity: number,
     ): Effect.Effect<void, never, Scope.Scope> =>
       Effect.acquireRelease(
-        Effect.sync(() => mailboxes.set(actor, { size: () => mailbox.unsafeSize(), capacity })),
-        () =>
-          Effect.zipRight(
-            Effect.sync(() => mailboxes.delete(actor)),
-            Metric.set(Metric.tagged(Metrics.mailboxDepth, "actor", actor), 0),
-          ),
-      )
+        Effect.sync(() => {
+          const watched = { size: () => mailbox.unsafeSize(), capacity }
+          mailboxes.set(actor, watched)
+          return watched
+        }),
+        // A replacement under the same name (a rotated connection) may have registered meanwhile: keep it.
+        (watched) =>
+          mailboxes.get(actor) === watched
+            ? Effect.zipRight(
+                Effect.sync(() => mailboxes.delete(actor)),
+                Metric.set(Metric.tagged(Metrics.mailboxDepth, "actor", actor), 0),
+              )
+            : Effect.void,
+      ).pipe(Effect.asVoid)
     /** Brings the gauges that mirror state (mailbox depths, component status) up to date, before a scrape. */
     const sample = Effect.gen(function* () {
       for (const [actor, m] of mailboxes) {

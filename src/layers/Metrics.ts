@@ -134,9 +134,6 @@ export const componentUp = Metric.gauge("component_up", {
 export const consumers = Metric.gauge("rabbitmq_consumers", {
   description: "Consumers this process runs on a queue (0 while reconnecting)",
 })
-export const feedBufferFrames = Metric.gauge("feed_buffer_frames", {
-  description: "Frames read from a feed connection and not yet taken by its actor",
-})
 export const endToEndLatency = Metric.timerWithBoundaries(
   "end_to_end_latency_ms",
   [10, 50, 100, 250, 500, 1000, 2000, 2500, 3000, 5000, 10000, 30000, 60000, 300000],
