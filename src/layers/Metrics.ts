@@ -147,3 +147,7 @@ export const processingDuration = Metric.timerWithBoundaries(
   "processing_duration_ms",
   [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000],
 )
+export const restRequests = Metric.counter("rest_requests_total", {
+  description: "REST requests to an exchange, by HTTP status (429/418: rate limited, paused for Retry-After)",
+  incremental: true,
+})
