@@ -1,4 +1,14 @@
 import { readFileSync } from "node:fs"
+import { DEFAULT_TIMEFRAMES } from "../src/schema/Candle.js"
+
+/** The daemon's default candle settings, for the benchmarks' symbol pipelines. */
+export const PIPELINE_OPTIONS = {
+  timeframes: DEFAULT_TIMEFRAMES,
+  graceMs: 2_000,
+  emptyCandles: "flat" as const,
+  amendHorizonMs: 3_600_000,
+  futureToleranceMs: 10_000,
+}
 
 interface Agg {
   s: string

@@ -12,7 +12,7 @@ import { SymbolMap } from "../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../src/domain/SymbolPipeline.js"
 import { Watermark } from "../src/domain/Watermark.js"
 import type { Candle } from "../src/schema/Candle.js"
-import { buildFrames } from "./frames.js"
+import { buildFrames, PIPELINE_OPTIONS } from "./frames.js"
 import { DEFAULT_TIMEFRAMES, periodMs } from "../src/schema/Candle.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
@@ -34,14 +34,7 @@ const runOurs = (): number => {
   const parse = makeParser(symbolMap)
   const gaps = new GapDetector()
   const watermark = new Watermark()
-  const options = {
-    timeframes: DEFAULT_TIMEFRAMES,
-    graceMs: 2_000,
-    emptyCandles: "flat" as const,
-    amendHorizonMs: 3_600_000,
-    futureToleranceMs: 10_000,
-  }
-  const pipelines = new Map(unified.map((s) => [s, new SymbolPipeline("binance", s, options)]))
+  const pipelines = new Map(unified.map((s) => [s, new SymbolPipeline("binance", s, PIPELINE_OPTIONS)]))
   const candles: Array<Candle> = []
   let n = 0
   let batch = 0

@@ -24,8 +24,7 @@ import { binanceInstrument } from "../src/domain/venues/Binance.js"
 import { VENUES } from "../src/domain/venues/index.js"
 import { AppConfig, loadAppConfig } from "../src/layers/AppConfig.js"
 import { TracingLive } from "../src/layers/Tracing.js"
-import { DEFAULT_TIMEFRAMES } from "../src/schema/Candle.js"
-import { buildFrames } from "./frames.js"
+import { buildFrames, PIPELINE_OPTIONS } from "./frames.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const COPIES = Number(process.env.BENCH_COPIES ?? 40)
@@ -50,14 +49,7 @@ const pipeline = (batch: number) =>
       for (const symbol of unified) {
         const mailbox = yield* makeAggregatorMailbox(4_096)
         routes.set(symbol, mailbox)
-        const options = {
-          timeframes: DEFAULT_TIMEFRAMES,
-          graceMs: 2_000,
-          emptyCandles: "flat" as const,
-          amendHorizonMs: 3_600_000,
-          futureToleranceMs: 10_000,
-        }
-        const pipeline = new SymbolPipeline("binance", symbol, options)
+        const pipeline = new SymbolPipeline("binance", symbol, PIPELINE_OPTIONS)
         fibers.push(
           yield* Effect.fork(runAggregator({ exchange: "binance", symbol, pipeline, watermark, mailbox, outputs })),
         )

@@ -15,16 +15,10 @@ export interface Condition {
 }
 
 /** What goes on `neuraltrade.notifications`: an incident opening, or its resolution. */
-export interface Notification {
+export interface Notification extends Omit<Condition, "key"> {
   readonly type: "data_quality_alert"
   readonly id: string
   readonly state: "open" | "resolved"
-  readonly rule: AlertRule
-  readonly severity: Severity
-  readonly exchange?: string
-  readonly symbol?: string
-  readonly component?: string
-  readonly message: string
   /** When the incident opened, and when this notification was raised (ISO 8601). */
   readonly since: string
   readonly at: string
@@ -151,16 +145,15 @@ const notification = (
   since: number,
   at: number,
   message: string,
-): Notification => ({
-  type: "data_quality_alert",
-  id: `${c.key}:${since}`,
-  state,
-  rule: c.rule,
-  severity: c.severity,
-  ...(c.exchange === undefined ? {} : { exchange: c.exchange }),
-  ...(c.symbol === undefined ? {} : { symbol: c.symbol }),
-  ...(c.component === undefined ? {} : { component: c.component }),
-  message,
-  since: new Date(since).toISOString(),
-  at: new Date(at).toISOString(),
-})
+): Notification => {
+  const { key, ...condition } = c
+  return {
+    type: "data_quality_alert",
+    id: `${key}:${since}`,
+    state,
+    ...condition,
+    message,
+    since: new Date(since).toISOString(),
+    at: new Date(at).toISOString(),
+  }
+}
