@@ -56,7 +56,14 @@ const pipeline = (batch: number) =>
       }
       const route = makeFrameRouter({
         exchange: "binance",
-        port: { watermark, routes, stats: new SymbolStats(unified, 0) },
+        port: {
+          watermark,
+          routes,
+          stats: new SymbolStats(unified, 0),
+          resume: new Map(),
+          progress: { setMode: () => Effect.void, recordFill: () => Effect.void },
+        },
+        backfill: undefined,
         gaps: { detector: new GapDetector(), span: VENUES.binance.idSpan! },
         graceMs: 2_000,
         activity: new ActivityMonitor(unified, 0, 60_000, 86_400_000),

@@ -5,11 +5,25 @@ import * as Metrics from "../layers/Metrics.js"
 import type { Candle } from "../schema/Candle.js"
 import type { ExchangeId, Quote, Tick, Trade } from "../schema/Market.js"
 
-/** Trades between `fromTs` and `toTs` went missing on the wire (a trade-id gap). */
+/** Trades between `fromTs` and `toTs` (+∞ while an outage lasts) are missing; `key` names the gap until it closes. */
 export interface GapNotice {
   readonly _tag: "Gap"
+  readonly key: string
   readonly fromTs: number
   readonly toTs: number
+}
+
+/**
+ * Trades fetched from the exchange's history for the gap `key`. They take the live trades' path (validation,
+ * dedupe by id, amending final candles); the gap closes only when every one of them could be taken, so a candle
+ * never claims to be complete while a trade of it was refused.
+ */
+export interface BackfillNotice {
+  readonly _tag: "Backfill"
+  readonly key: string
+  readonly trades: ReadonlyArray<Trade>
+  /** False while more pages of this gap are still to come. */
+  readonly last: boolean
 }
 
 /**
@@ -22,7 +36,7 @@ export interface WatermarkNotice {
   readonly span: Tracer.AnySpan | undefined
 }
 
-export type AggregatorMessage = Trade | Quote | GapNotice | WatermarkNotice
+export type AggregatorMessage = Trade | Quote | GapNotice | BackfillNotice | WatermarkNotice
 
 /** Where an aggregator's results go; each call may suspend, which is how back-pressure reaches the feed. */
 export interface AggregatorOutputs {
@@ -67,6 +81,8 @@ export const runAggregator = (spec: AggregatorSpec) =>
     const ticks: Array<TradeTick> = []
     /** The span of the feed batch taken last: what the next flush is traced under. */
     let origin: Tracer.AnySpan | undefined
+    /** Gaps some of whose backfilled trades were refused (too old to amend): they stay open. */
+    const unfillable = new Set<string>()
 
     const finalise = (out: ReadonlyArray<Candle>) =>
       spec.outputs.candles(out).pipe(
@@ -120,19 +136,34 @@ export const runAggregator = (spec: AggregatorSpec) =>
       const [messages, done] = taken
       const now = clock.unsafeCurrentTimeMillis()
       const started = clock.unsafeCurrentTimeNanos()
+      const trade = (t: Trade) => {
+        const tick = pipeline.onTrade(t, now)
+        if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push({ tick, tradeId: t.tradeId })
+        return tick !== undefined || pipeline.lastOutcome === "duplicate"
+      }
       for (const m of messages) {
         switch (m._tag) {
-          case "Trade": {
-            const tick = pipeline.onTrade(m, now)
-            if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push({ tick, tradeId: m.tradeId })
+          case "Trade":
+            trade(m)
             break
-          }
           case "Quote":
             pipeline.onQuote(m)
             break
           case "Gap":
-            pipeline.aggregator.markGap(m.fromTs, m.toTs)
+            pipeline.aggregator.openGap(m.key, m)
             break
+          case "Backfill": {
+            let refused = 0
+            for (const t of m.trades) if (!trade(t)) refused++
+            if (refused > 0) {
+              unfillable.add(m.key)
+              yield* Effect.logWarning(
+                `backfill of gap ${m.key}: ${refused} of ${m.trades.length} trade(s) refused (invalid or older than CANDLE_AMEND_HORIZON_MS); its candles stay incomplete`,
+              )
+            }
+            if (m.last && !unfillable.delete(m.key)) pipeline.aggregator.closeGap(m.key)
+            break
+          }
           case "Watermark":
             if (m.span !== undefined) origin = m.span
             break

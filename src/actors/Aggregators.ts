@@ -1,12 +1,14 @@
 import { Clock, Effect, Fiber, type Mailbox } from "effect"
-import { SymbolStats } from "../domain/SymbolStats.js"
+import { type IngestionMode, SymbolStats } from "../domain/SymbolStats.js"
 import { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import { Watermark } from "../domain/Watermark.js"
 import { AppConfig } from "../layers/AppConfig.js"
 import { Health } from "../layers/Health.js"
 import type { ExchangeId } from "../schema/Market.js"
 import { candleLine, tickLine } from "../domain/LineProtocol.js"
-import type { Candle } from "../schema/Candle.js"
+import { type Candle, periodMs } from "../schema/Candle.js"
+import { CandleStore } from "../layers/CandleStore.js"
+import { seqOf } from "../domain/venues/Venue.js"
 import {
   type AggregatorMessage,
   type AggregatorOutputs,
@@ -28,6 +30,15 @@ export interface FeedPort {
   readonly watermark: Watermark
   readonly routes: ReadonlyMap<string, Mailbox.Mailbox<AggregatorMessage>>
   readonly stats: SymbolStats
+  /** Per symbol, where a previous run stopped: the last trade id stored and the time trades after it start. */
+  readonly resume: ReadonlyMap<string, { readonly lastTradeId: number; readonly fromTs: number }>
+  readonly progress: IngestionProgress
+}
+
+/** Where a feed records how its symbols' trades arrive (`ingestion_status`) and what backfill fetched. */
+export interface IngestionProgress {
+  readonly setMode: (symbol: string, mode: IngestionMode, error?: string) => Effect.Effect<void>
+  readonly recordFill: (symbol: string, trades: number) => Effect.Effect<void>
 }
 
 /** Hands a batch to every sink in turn, with the `traceparent` of the span it was produced under. */
@@ -47,6 +58,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const supervisor = yield* Supervisor
     const health = yield* Health
     const writer = yield* CandleWriter
+    const store = yield* CandleStore
     const publisher = yield* Publisher
     const influx = (yield* InfluxWriter).sink
     // With CANDLE_SINK=queue the candles reach PostgreSQL through market.ohlcv and its consumer instead.
@@ -77,10 +89,33 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
       futureToleranceMs: config.tradeFutureToleranceMs,
     }
     const startedAt = yield* Clock.currentTimeMillis
+    const longestPeriod = Math.max(...config.timeframes.map(periodMs))
     for (const feed of config.feeds) {
       const watermark = new Watermark()
       const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
+      const resume = new Map<string, { lastTradeId: number; fromTs: number }>()
       for (const symbol of feed.symbols) {
+        const pipeline = new SymbolPipeline(feed.exchange, symbol, options)
+        const point = yield* store
+          .resumePoint(feed.exchange, symbol, longestPeriod)
+          .pipe(
+            Effect.catchAll((e) =>
+              Effect.as(
+                Effect.logWarning(
+                  `${feed.exchange} ${symbol}: could not read where the last run stopped (${e.message}); starting afresh`,
+                ),
+                undefined,
+              ),
+            ),
+          )
+        const lastTradeId = point === undefined ? -1 : seqOf(point.lastTradeId)
+        if (point !== undefined && lastTradeId >= 0) {
+          pipeline.aggregator.restore(point.minutes)
+          resume.set(symbol, { lastTradeId, fromTs: point.lastFinal + 60_000 })
+          yield* Effect.logInfo(
+            `${feed.exchange} ${symbol}: resuming after trade ${point.lastTradeId} (final candles up to ${new Date(point.lastFinal).toISOString()})`,
+          )
+        }
         const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)
         yield* health.watchMailbox(`aggregator:${feed.exchange}:${symbol}`, mailbox, config.mailboxCapacity)
         routes.set(symbol, mailbox)
@@ -89,7 +124,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
           runAggregator({
             exchange: feed.exchange,
             symbol,
-            pipeline: new SymbolPipeline(feed.exchange, symbol, options),
+            pipeline,
             watermark,
             mailbox,
             outputs,
@@ -105,7 +140,26 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
           ),
         )
       }
-      ports.set(feed.exchange, { watermark, routes, stats: new SymbolStats(feed.symbols, startedAt) })
+      const exchange = feed.exchange
+      const progress: IngestionProgress = {
+        setMode: (symbol, mode, error) =>
+          store
+            .setMode(exchange, symbol, mode, error)
+            .pipe(
+              Effect.catchAll((e) =>
+                Effect.logWarning(`${exchange} ${symbol}: ingestion_status not updated: ${e.message}`),
+              ),
+            ),
+        recordFill: (symbol, trades) =>
+          store
+            .recordFill(exchange, symbol, trades)
+            .pipe(
+              Effect.catchAll((e) =>
+                Effect.logWarning(`${exchange} ${symbol}: ingestion_metrics not updated: ${e.message}`),
+              ),
+            ),
+      }
+      ports.set(exchange, { watermark, routes, stats: new SymbolStats(feed.symbols, startedAt), resume, progress })
     }
     const port = (exchange: ExchangeId): FeedPort => {
       const p = ports.get(exchange)

@@ -6,7 +6,10 @@ import type { Decoder, Venue, VenueOptions } from "../domain/venues/Venue.js"
 import { AppConfig, type AppConfigShape, type FeedConfig } from "../layers/AppConfig.js"
 import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
+import { WeightBudget } from "../domain/WeightBudget.js"
+import { makeRestClient } from "../layers/Rest.js"
 import { Aggregators } from "./Aggregators.js"
+import { makeBackfill } from "./Backfill.js"
 import { makeFrameRouter } from "./FrameRouter.js"
 import { FeedError, type FeedSocket, open } from "./FeedSocket.js"
 
@@ -58,13 +61,46 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
     const staleMs = Duration.toMillis(config.staleAfter)
     const startedAt = yield* Clock.currentTimeMillis
     const quiet = new ActivityMonitor(feed.symbols, startedAt, staleMs, MAX_QUIET_MS)
+    const detector = venue.idSpan === undefined ? undefined : new GapDetector()
+    const history = venue.history?.(options)
+    const backfill =
+      detector === undefined || history === undefined
+        ? undefined
+        : yield* makeBackfill({
+            exchange,
+            port,
+            detector,
+            history,
+            instrument: venue.instrument,
+            get: makeRestClient({
+              exchange,
+              baseUrl: feed.restUrl,
+              budget: new WeightBudget(feed.restWeightPerMinute, 60_000),
+              timeout: config.backfill.restTimeout,
+            }).get,
+            retryInterval: config.backfill.retryInterval,
+            amendHorizonMs: config.candleAmendHorizonMs,
+          })
     const route = makeFrameRouter({
       exchange,
       port,
-      gaps: venue.idSpan === undefined ? undefined : { detector: new GapDetector(), span: venue.idSpan },
+      gaps: detector === undefined ? undefined : { detector, span: venue.idSpan! },
+      backfill,
       graceMs: config.candleGraceMs,
       activity: quiet,
     })
+    /** What a dropped connection may have missed: from each symbol's newest trade on, fetched from REST. */
+    const catchUp = (shard: ReadonlyArray<string>) =>
+      backfill === undefined || detector === undefined
+        ? Effect.void
+        : Effect.forEach(shard, (symbol) => backfill.catchUp(symbol, detector.last(symbol)?.ts ?? 0), {
+            discard: true,
+          })
+    if (backfill !== undefined && detector !== undefined)
+      for (const [symbol, r] of port.resume) {
+        detector.advance(symbol, r.lastTradeId, r.fromTs)
+        yield* backfill.catchUp(symbol, r.fromTs)
+      }
     const shards = shardSymbols(feed.symbols, venue.symbolsPerConnection(options))
     const rotateAfterMs =
       venue.maxConnectionMs === undefined
@@ -80,6 +116,11 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
         const subscriptions = venue.subscribe(shard.map(venue.instrument), options)
         const data = new ActivityMonitor(["data"], startedAt, staleMs, 10 * staleMs)
         let endedStale = false
+        let connectedOnce = false
+        /** Set while a connection is up: its loss is an outage whose trades are then fetched from REST. */
+        let up = false
+        /** Connection attempts failed in a row; from FEED_POLL_AFTER_FAILURES on, REST polling stands in. */
+        let failures = 0
 
         const connect = (parent: Scope.Scope) =>
           Effect.gen(function* () {
@@ -166,6 +207,10 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             let current = yield* connect(parent)
             data.restart(current.openedAt, endedStale)
             endedStale = false
+            failures = 0
+            if (connectedOnce) yield* catchUp(shard)
+            connectedOnce = true
+            up = true
             yield* health.set(name, "connected", url)
             yield* Effect.logInfo(`${exchange}: connected to ${url} with ${shard.length} symbol(s)`)
             while (true) {
@@ -194,6 +239,11 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
         const attempt = Effect.gen(function* () {
           const started = yield* Clock.currentTimeMillis
           return yield* session.pipe(
+            Effect.tapError(() => {
+              const lost = up
+              up = false
+              return lost ? catchUp(shard) : Effect.void
+            }),
             Effect.catchAll((e: FeedError) => {
               endedStale = e.op === "stale"
               return Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -215,7 +265,11 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
 
         const backoff = feedReconnectSchedule(config).pipe(
           Schedule.tapInput((e: FeedError) =>
-            Effect.all([health.set(name, "backoff", e.message), Metric.increment(reconnectsBy(e))]),
+            Effect.all([
+              health.set(name, "backoff", e.message),
+              Metric.increment(reconnectsBy(e)),
+              Effect.sync(() => failures++),
+            ]),
           ),
           Schedule.tapOutput((delay) =>
             Effect.logWarning(
@@ -223,12 +277,32 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             ),
           ),
         )
-        return yield* Effect.forever(
+        /** While the WebSocket cannot be reached, trades are fetched over REST at REST_POLL_INTERVAL_MS. */
+        const poller = Effect.gen(function* () {
+          if (backfill === undefined) return
+          let polling = false
+          while (true) {
+            yield* Effect.sleep(config.backfill.pollInterval)
+            const on = failures >= config.backfill.pollAfterFailures
+            if (on !== polling) {
+              polling = on
+              yield* backfill.setPolling(shard, on)
+              yield* on
+                ? Effect.logWarning(
+                    `${exchange}: ${failures} connection attempts failed; polling REST trades every ${Duration.format(config.backfill.pollInterval)} until the WebSocket is back`,
+                  )
+                : Effect.logInfo(`${exchange}: WebSocket back; REST polling stopped`)
+            }
+            if (on) yield* Effect.forEach(shard, backfill.poll, { discard: true })
+          }
+        })
+        const reconnecting = Effect.forever(
           attempt.pipe(
             Effect.tapError((e) => Effect.logWarning(`${exchange}: ${e.message}`)),
             Effect.retry(backoff),
           ),
         )
+        return yield* Effect.all([reconnecting, poller], { concurrency: "unbounded", discard: true })
       })
 
     const reportQuiet = Effect.gen(function* () {
@@ -247,5 +321,8 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
       }
     })
 
-    yield* Effect.all([reportQuiet, ...shards.map(runShard)], { concurrency: "unbounded", discard: true })
+    yield* Effect.all([reportQuiet, ...(backfill === undefined ? [] : [backfill.run]), ...shards.map(runShard)], {
+      concurrency: "unbounded",
+      discard: true,
+    })
   }).pipe(Effect.annotateLogs("exchange", venue.exchange))

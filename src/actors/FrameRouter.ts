@@ -6,16 +6,21 @@ import * as Metrics from "../layers/Metrics.js"
 import { bucketStart } from "../schema/Candle.js"
 import type { ExchangeId, Quote, Trade } from "../schema/Market.js"
 import type { AggregatorMessage } from "./Aggregator.js"
+import type { Backfill } from "./Backfill.js"
 import type { FeedPort } from "./Aggregators.js"
 import type { InboundFrame } from "./FeedSocket.js"
 
 const MINUTE = 60_000
+
+const gapKey = (g: TradeGap) => `ids:${g.firstMissing}-${g.lastMissing}`
 
 export interface FrameRouterSpec {
   readonly exchange: ExchangeId
   readonly port: FeedPort
   /** Where ids are contiguous: the detector shared by all of the feed's connections, and how many ids a record spans. */
   readonly gaps: { readonly detector: GapDetector; readonly span: (t: Trade) => number } | undefined
+  /** Where gaps go to be filled from the exchange's history; undefined where the venue has none. */
+  readonly backfill: Backfill | undefined
   readonly graceMs: number
   readonly activity: ActivityMonitor
 }
@@ -73,7 +78,7 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             }
             if (seen !== undefined) {
               found.push(seen)
-              push(t.symbol, { _tag: "Gap", fromTs: seen.fromTs, toTs: seen.toTs })
+              push(t.symbol, { _tag: "Gap", key: gapKey(seen), fromTs: seen.fromTs, toTs: seen.toTs })
             }
           }
           push(t.symbol, t)
@@ -149,10 +154,12 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
           for (const gap of found) {
             const missing = gap.lastMissing - gap.firstMissing + 1
             port.stats.gap(gap.symbol, missing, now)
+            if (spec.backfill !== undefined)
+              yield* spec.backfill.gap(gap.symbol, gapKey(gap), gap.firstMissing, gap.lastMissing, gap.fromTs)
             yield* Metric.increment(Metric.tagged(exchangeTag(Metrics.gapsDetected), "symbol", gap.symbol))
             yield* Metric.incrementBy(Metric.tagged(exchangeTag(Metrics.gapTrades), "symbol", gap.symbol), missing)
             yield* Effect.logWarning(
-              `${exchange} ${gap.symbol}: ${missing} trade(s) missing (ids ${gap.firstMissing}..${gap.lastMissing}) between ${new Date(gap.fromTs).toISOString()} and ${new Date(gap.toTs).toISOString()}; candles in that range marked incomplete`,
+              `${exchange} ${gap.symbol}: ${missing} trade(s) missing (ids ${gap.firstMissing}..${gap.lastMissing}) between ${new Date(gap.fromTs).toISOString()} and ${new Date(gap.toTs).toISOString()}; candles in that range marked incomplete${spec.backfill === undefined ? " (this venue has no trade history to fill it from)" : " until backfilled"}`,
             )
           }
           for (const note of notes) yield* note

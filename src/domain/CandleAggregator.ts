@@ -1,6 +1,6 @@
 import { bucketStart, type Candle, periodMs, type Timeframe } from "../schema/Candle.js"
 import type { ExchangeId } from "../schema/Market.js"
-import { CandleBuilder, type CandleTrade } from "./CandleBuilder.js"
+import { CandleBuilder, type CandleTrade, type StoredValues } from "./CandleBuilder.js"
 import { SeenTrades } from "./SeenTrades.js"
 
 const MINUTE = 60_000
@@ -17,6 +17,12 @@ export interface AggregatorOptions {
 }
 
 export type TradeOutcome = "accepted" | "late" | "duplicate" | "tooLate"
+
+/** A stretch of trade time in which trades are known or suspected missing; `toTs` may be +∞ (an open outage). */
+export interface GapRange {
+  readonly fromTs: number
+  readonly toTs: number
+}
 
 interface Level {
   readonly timeframe: Timeframe
@@ -42,6 +48,8 @@ export class CandleAggregator {
   /** Final candles changed since they were emitted: late trades and gaps found after the fact. */
   private readonly amended = new Map<CandleBuilder, Level>()
   private readonly emitted = new WeakSet<CandleBuilder>()
+  /** Unfilled gaps by key: a candle is complete exactly when none of them overlaps it. */
+  private readonly gaps = new Map<string, GapRange>()
 
   constructor(
     readonly exchange: ExchangeId,
@@ -74,19 +82,45 @@ export class CandleAggregator {
     return "late"
   }
 
-  /** Trades between `fromTs` and `toTs` are missing: every candle that spans part of that range is incomplete. */
-  markGap(fromTs: number, toTs: number): void {
-    const first = Math.max(bucketStart(fromTs, MINUTE), bucketStart(toTs, MINUTE) - MAX_FLAT_FILL)
-    for (let b = first; b <= toTs; b += MINUTE) {
-      if (b < this.watermark - this.options.amendHorizonMs - MINUTE) continue
-      if (b > this.lastFinal) this.openBuilder(this.minute, b).complete = false
-      else this.markIncomplete(this.minute, b)
-    }
-    for (const level of this.higher) {
-      for (let hb = bucketStart(first, level.period); hb <= toTs; hb += level.period) {
-        const open = level.open.get(hb)
-        if (open !== undefined) open.complete = false
-        else this.markIncomplete(level, hb)
+  /**
+   * Trades between `fromTs` and `toTs` are missing (a trade-id gap, an outage): every candle that overlaps that
+   * range is incomplete until `closeGap(key)`. Final candles it touches are re-emitted.
+   */
+  openGap(key: string, range: GapRange): void {
+    if (this.gaps.has(key)) return
+    this.gaps.set(key, range)
+    this.recheck(range, true)
+  }
+
+  /** The gap was filled (its trades were added) or found empty: candles it alone made incomplete are complete again. */
+  closeGap(key: string): void {
+    const range = this.gaps.get(key)
+    if (range === undefined) return
+    this.gaps.delete(key)
+    this.recheck(range, false)
+  }
+
+  /** Keys of the gaps still open. */
+  openGaps(): ReadonlyArray<string> {
+    return [...this.gaps.keys()]
+  }
+
+  /**
+   * Picks up after a restart from the stored final 1m candles up to the last one stored (oldest first, covering
+   * at least the open part of every higher timeframe): the minutes are final, and each higher timeframe's open
+   * candle holds the minutes it already had, so it comes out exactly as if the process had never stopped.
+   */
+  restore(minutes: ReadonlyArray<StoredValues>): void {
+    const last = minutes.at(-1)
+    if (last === undefined || this.lastFinal !== Number.NEGATIVE_INFINITY) return
+    this.lastFinal = last.openTime
+    this.lastPrice = last.close
+    for (const m of minutes) {
+      if (!m.complete) this.gaps.set(`restored:${m.openTime}`, { fromTs: m.openTime, toTs: m.closeTime })
+      const builder = CandleBuilder.fromCandle(m)
+      for (const level of this.higher) {
+        const hb = bucketStart(m.openTime, level.period)
+        if (hb + level.period - 1 > last.closeTime) this.openBuilder(level, hb).merge(builder)
       }
     }
   }
@@ -122,8 +156,12 @@ export class CandleAggregator {
 
   /** Snapshots of the candles still open (isFinal=false), e.g. to store what a shutdown would otherwise lose. */
   snapshotOpen(out: Array<Candle>): void {
-    const minutes = [...this.minute.open.values()].filter((b) => !b.isEmpty || !b.complete)
-    if (this.minute.emit) for (const b of minutes) out.push(b.build(this.exchange, this.symbol, "1m"))
+    const minutes = [...this.minute.open.values()].filter((b) => !b.isEmpty)
+    const snapshot = (b: CandleBuilder, timeframe: Timeframe) => {
+      b.complete = this.isComplete(b)
+      out.push(b.build(this.exchange, this.symbol, timeframe))
+    }
+    if (this.minute.emit) for (const b of minutes) snapshot(b, "1m")
     for (const level of this.higher) {
       const buckets = new Map<number, CandleBuilder>()
       const bucket = (hb: number) => {
@@ -135,8 +173,7 @@ export class CandleAggregator {
       }
       for (const [hb, open] of level.open) bucket(hb).merge(open)
       for (const m of minutes) bucket(bucketStart(m.openTime, level.period)).merge(m)
-      if (level.emit)
-        for (const s of buckets.values()) if (!s.isEmpty) out.push(s.build(this.exchange, this.symbol, level.timeframe))
+      if (level.emit) for (const s of buckets.values()) if (!s.isEmpty) snapshot(s, level.timeframe)
     }
   }
 
@@ -153,14 +190,15 @@ export class CandleAggregator {
       if (builder !== undefined) {
         this.minute.open.delete(b)
         i++
-      } else if (this.fillsEmpty) {
+      } else if (this.fillsEmpty || (this.lastPrice !== undefined && this.overlapsGap(b, b + MINUTE - 1))) {
         builder = new CandleBuilder(b, b + MINUTE - 1)
       }
       if (builder !== undefined) this.finaliseMinute(builder, out)
       this.lastFinal = b
       const nextOpen = pending[i] ?? Number.POSITIVE_INFINITY
       const stop = Math.min(nextOpen, dueLast + MINUTE)
-      b = this.fillsEmpty && stop - b <= MAX_FLAT_FILL ? b + MINUTE : stop
+      const stepEach = this.fillsEmpty || (this.lastPrice !== undefined && this.overlapsGap(b + MINUTE, stop - 1))
+      b = stepEach && stop - b <= MAX_FLAT_FILL ? b + MINUTE : stop
     }
     this.lastFinal = Math.max(this.lastFinal, dueLast)
   }
@@ -185,6 +223,7 @@ export class CandleAggregator {
   }
 
   private emit(builder: CandleBuilder, level: Level, out: Array<Candle>): void {
+    builder.complete = this.isComplete(builder)
     // An empty candle is shown flat (or, in skip mode, only when a gap makes it incomplete) and only once there is a
     // previous close to repeat: a candle without any price is not a candle.
     const visible = builder.isEmpty
@@ -220,18 +259,49 @@ export class CandleAggregator {
     return builder
   }
 
-  private markIncomplete(level: Level, b: number): void {
-    let builder = level.finals.get(b)
-    if (builder === undefined) {
-      if (level !== this.minute) return
-      builder = new CandleBuilder(b, b + MINUTE - 1)
-      builder.isFinal = true
-      builder.flatPrice = this.lastPrice
-      level.finals.set(b, builder)
+  private overlapsGap(fromTs: number, toTs: number): boolean {
+    for (const g of this.gaps.values()) if (g.fromTs <= toTs && g.toTs >= fromTs) return true
+    return false
+  }
+
+  private isComplete(builder: CandleBuilder): boolean {
+    return !this.overlapsGap(builder.openTime, builder.closeTime)
+  }
+
+  /**
+   * Re-emits the final candles within `range` whose completeness changed. Opening a gap over final minutes that
+   * were never built (empty ones in skip mode) builds them, so the incompleteness shows; open candles need
+   * nothing, since completeness is read when a candle is emitted.
+   */
+  private recheck(range: GapRange, build: boolean): void {
+    const last = Math.min(range.toTs, this.lastFinal + MINUTE - 1)
+    if (last < range.fromTs) return
+    const horizon = this.watermark - this.options.amendHorizonMs - MINUTE
+    const first = Math.max(
+      bucketStart(range.fromTs, MINUTE),
+      bucketStart(last, MINUTE) - MAX_FLAT_FILL,
+      bucketStart(horizon, MINUTE),
+    )
+    for (let b = first; b <= last; b += MINUTE) {
+      let builder = this.minute.finals.get(b)
+      if (builder === undefined) {
+        if (!build) continue
+        builder = new CandleBuilder(b, b + MINUTE - 1)
+        builder.isFinal = true
+        builder.flatPrice = this.lastPrice
+        this.minute.finals.set(b, builder)
+      }
+      this.changed(builder, this.minute)
     }
-    if (!builder.complete) return
-    builder.complete = false
-    this.amended.set(builder, level)
+    for (const level of this.higher)
+      for (let hb = bucketStart(first, level.period); hb <= last; hb += level.period) {
+        const builder = level.finals.get(hb)
+        if (builder !== undefined) this.changed(builder, level)
+      }
+  }
+
+  private changed(builder: CandleBuilder, level: Level): void {
+    if (builder.complete !== this.isComplete(builder) || !this.emitted.has(builder)) this.amended.set(builder, level)
   }
 
   /** Finals are kept in the order they closed (late-built ones aside, which merely linger), so this stops early. */
@@ -239,6 +309,8 @@ export class CandleAggregator {
     this.evictLevel(this.minute, cutoff)
     for (const level of this.higher) this.evictLevel(level, cutoff)
     this.seen.evictBefore(cutoff)
+    // A gap that ended before the horizon can no longer change any candle kept here.
+    for (const [key, g] of this.gaps) if (g.toTs < cutoff - MAX_FLAT_FILL) this.gaps.delete(key)
   }
 
   private evictLevel(level: Level, cutoff: number): void {

@@ -20,6 +20,24 @@ const isDigits = (s: string): boolean => {
 const earlier = (ts: number, id: string, thanTs: number, thanId: string): boolean =>
   ts < thanTs || (ts === thanTs && tradeIdBefore(id, thanId))
 
+/** What a stored candle keeps that a builder can be restored from. */
+export type StoredValues = Pick<
+  Candle,
+  | "openTime"
+  | "closeTime"
+  | "open"
+  | "high"
+  | "low"
+  | "close"
+  | "volume"
+  | "quoteVolume"
+  | "trades"
+  | "takerBuyBase"
+  | "takerBuyQuote"
+  | "isFinal"
+  | "complete"
+>
+
 /** The parts of a trade a candle needs, with price and quantity already parsed. */
 export interface CandleTrade {
   readonly tradeId: string
@@ -69,6 +87,39 @@ export class CandleBuilder {
     readonly openTime: number,
     readonly closeTime: number,
   ) {}
+
+  /**
+   * A stored candle as a builder to merge from, e.g. the minutes a restarted process rolls into its open higher
+   * timeframes. Its first and last trade take the candle's own bounds: every trade merged after it is later.
+   */
+  static fromCandle(c: StoredValues): CandleBuilder {
+    const b = new CandleBuilder(c.openTime, c.closeTime)
+    b.isFinal = c.isFinal
+    b.complete = c.complete
+    if (c.trades === 0) {
+      b.flatPrice = c.close
+      return b
+    }
+    const sum = (into: Decimal.DecimalSum, text: string) => {
+      if (!Decimal.scan(text, restored)) throw new Error(`stored candle at ${c.openTime}: ${text} is not a decimal`)
+      into.add(restored.units, restored.scale)
+    }
+    sum(b.volume, c.volume)
+    sum(b.quoteVolume, c.quoteVolume)
+    sum(b.takerBuyBase, c.takerBuyBase)
+    sum(b.takerBuyQuote, c.takerBuyQuote)
+    b.trades = c.trades
+    b.records = 1
+    b.open = c.open
+    b.close = c.close
+    b.high = c.high
+    b.low = c.low
+    b.highNum = Number(c.high)
+    b.lowNum = Number(c.low)
+    b.openTs = c.openTime
+    b.closeTs = c.closeTime
+    return b
+  }
 
   get isEmpty(): boolean {
     return this.records === 0
@@ -175,6 +226,8 @@ export class CandleBuilder {
     }
   }
 }
+
+const restored: Decimal.Scanned = { units: 0, scale: 0 }
 
 /** vwap is the one derived field that is not exact; 18 fractional digits is below any exchange's tick size. */
 const VWAP_SCALE = 18

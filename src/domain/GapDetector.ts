@@ -15,16 +15,16 @@ export interface TradeGap {
  * trades a new connection repeats (a subscribe snapshot, a rotation overlap) are recognised as duplicates.
  */
 export class GapDetector {
-  private readonly last = new Map<string, { id: number; ts: number }>()
+  private readonly newest = new Map<string, { id: number; ts: number }>()
 
   /**
    * Records a trade record spanning ids `firstId..lastId` (one id, or an aggregated record's fills). Returns the gap
    * before it, "duplicate" when every id in it was seen already, or undefined.
    */
   observe(symbol: string, firstId: number, lastId: number, ts: number): TradeGap | "duplicate" | undefined {
-    const prev = this.last.get(symbol)
+    const prev = this.newest.get(symbol)
     if (prev === undefined) {
-      this.last.set(symbol, { id: lastId, ts })
+      this.newest.set(symbol, { id: lastId, ts })
       return undefined
     }
     if (lastId <= prev.id) return "duplicate"
@@ -35,5 +35,23 @@ export class GapDetector {
     prev.id = lastId
     prev.ts = ts
     return gap
+  }
+
+  /** The newest id recorded for `symbol`, and its trade time. */
+  last(symbol: string): { readonly id: number; readonly ts: number } | undefined {
+    return this.newest.get(symbol)
+  }
+
+  /**
+   * Moves the symbol's newest id forward without reporting a gap: ids filled by backfill, or, after a restart,
+   * the last id stored, so that the first live trade reveals what the downtime missed.
+   */
+  advance(symbol: string, id: number, ts: number): void {
+    const prev = this.newest.get(symbol)
+    if (prev === undefined) this.newest.set(symbol, { id, ts })
+    else if (id > prev.id) {
+      prev.id = id
+      prev.ts = ts
+    }
   }
 }

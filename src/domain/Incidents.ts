@@ -27,7 +27,7 @@ export interface Notification extends Omit<Condition, "key"> {
 export interface AlertThresholds {
   readonly symbolSilentMs: number
   readonly allSilentMs: number
-  readonly gapClearMs: number
+  readonly gapUnfilledMs: number
 }
 
 export interface FeedView {
@@ -73,14 +73,14 @@ export const evaluateRules = (
               ? `${feed.exchange} ${s.symbol}: no trade since start ${seconds(now - last)} ago`
               : `${feed.exchange} ${s.symbol}: no trade for ${seconds(now - last)} (last at ${new Date(last).toISOString()})`,
         })
-      if (s.lastGapAt !== undefined && now - s.lastGapAt < thresholds.gapClearMs)
+      if (s.unfilledSince !== undefined && now - s.unfilledSince >= thresholds.gapUnfilledMs)
         out.push({
           key: `trade_gap:${feed.exchange}:${s.symbol}`,
           rule: "trade_gap",
           severity: "warning",
           exchange: feed.exchange,
           symbol: s.symbol,
-          message: `${feed.exchange} ${s.symbol}: trade-id gap detected (${s.missingTrades} trade(s) missing in ${s.gaps} gap(s) since start); affected candles are marked incomplete`,
+          message: `${feed.exchange} ${s.symbol}: ${s.unfilledGaps} gap(s) not backfilled for ${seconds(now - s.unfilledSince)}${s.backfillError === undefined ? "" : ` (${s.backfillError})`}; affected candles stay incomplete`,
         })
     }
   }

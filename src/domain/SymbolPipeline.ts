@@ -32,6 +32,8 @@ export class SymbolPipeline {
   private lastPrice: number | undefined
   private stats = emptyStats()
   private readonly slot = makeSlot()
+  /** What became of the last trade handed to `onTrade`. */
+  lastOutcome: TradeOutcome | "rejected" = "accepted"
 
   constructor(
     exchange: ExchangeId,
@@ -50,9 +52,11 @@ export class SymbolPipeline {
     const rejection = checkTrade(trade, now, this.options.futureToleranceMs, this.slot)
     if (rejection !== undefined) {
       this.stats.rejected[rejection] = (this.stats.rejected[rejection] ?? 0) + 1
+      this.lastOutcome = "rejected"
       return undefined
     }
     const outcome: TradeOutcome = this.aggregator.addTrade(this.slot)
+    this.lastOutcome = outcome
     this.stats[outcome]++
     if (outcome !== "accepted" && outcome !== "late") return undefined
     if (isPriceJump(this.lastPrice, trade.price)) this.stats.jumps++

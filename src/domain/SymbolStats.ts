@@ -10,7 +10,21 @@ export interface SymbolStat {
   gaps: number
   missingTrades: number
   lastGapAt: number | undefined
+  /** Gaps not yet backfilled, and since when the oldest of them has been open. */
+  unfilledGaps: number
+  unfilledSince: number | undefined
+  /** What the backfill of this symbol is doing, and why it last failed. */
+  backfill: "idle" | "filling" | "retrying"
+  backfillError: string | undefined
+  backfilledTrades: number
+  mode: IngestionMode
+  /** Final 1m candles compared with the exchange's own, and how many differed. */
+  reconciled: number
+  mismatched: number
 }
+
+/** How trades reach us: the `ingestion_mode` of `ingestion_status`. */
+export type IngestionMode = "websocket" | "polling" | "backfill"
 
 /** The window of the moving average behind `ratePerSec`. */
 const RATE_WINDOW_MS = 60_000
@@ -40,6 +54,14 @@ export class SymbolStats {
         gaps: 0,
         missingTrades: 0,
         lastGapAt: undefined,
+        unfilledGaps: 0,
+        unfilledSince: undefined,
+        backfill: "idle",
+        backfillError: undefined,
+        backfilledTrades: 0,
+        mode: "websocket",
+        reconciled: 0,
+        mismatched: 0,
       })
   }
 
@@ -57,6 +79,25 @@ export class SymbolStats {
     s.gaps++
     s.missingTrades += missing
     s.lastGapAt = at
+  }
+
+  /** A gap awaits backfill (a trade-id gap, an outage, a restart's downtime). */
+  openGap(symbol: string, at: number): void {
+    const s = this.stats.get(symbol)
+    if (s === undefined) return
+    if (s.unfilledGaps++ === 0) s.unfilledSince = at
+  }
+
+  /** A gap was filled, or can no longer be. */
+  closeGap(symbol: string): void {
+    const s = this.stats.get(symbol)
+    if (s === undefined || s.unfilledGaps === 0) return
+    if (--s.unfilledGaps === 0) s.unfilledSince = undefined
+  }
+
+  /** The symbol's entry, for the actors that own its backfill and reconciliation fields. */
+  of(symbol: string): SymbolStat | undefined {
+    return this.stats.get(symbol)
   }
 
   /** Folds the trades since the previous sample into each symbol's moving average rate. */

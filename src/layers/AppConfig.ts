@@ -23,6 +23,21 @@ export interface FeedConfig {
   readonly exchange: ExchangeId
   readonly symbols: ReadonlyArray<string>
   readonly wsUrl: string
+  /** The exchange's REST API: trade history for backfill and polling, klines for reconciliation. */
+  readonly restUrl: string
+  /** Request weight per minute this daemon may spend there (`<EXCHANGE>_REST_WEIGHT_PER_MINUTE`). */
+  readonly restWeightPerMinute: number
+}
+
+export interface BackfillSettings {
+  /** After this many failed reconnects in a row, trades are polled over REST until the WebSocket is back. */
+  readonly pollAfterFailures: number
+  readonly pollInterval: Duration.Duration
+  /** Between attempts at a gap whose REST requests failed even after their own retries. */
+  readonly retryInterval: Duration.Duration
+  readonly restTimeout: Duration.Duration
+  /** How often final 1m candles are compared with the exchange's own; 0 turns reconciliation off. */
+  readonly reconcileInterval: Duration.Duration
 }
 
 export interface InfluxSettings {
@@ -53,7 +68,7 @@ export interface AlertSettings {
   /** No trade from any symbol for this long is an error. */
   readonly allSilentMs: number
   /** A gap incident ends after this long without a new gap while the symbol trades. */
-  readonly gapClearMs: number
+  readonly gapUnfilledMs: number
 }
 
 export interface AppConfigShape {
@@ -78,6 +93,7 @@ export interface AppConfigShape {
   /** OpenTelemetry tracing; unset OTEL_EXPORTER_OTLP_ENDPOINT turns the exporter off. */
   readonly telemetry: Option.Option<TelemetrySettings>
   readonly alerts: AlertSettings
+  readonly backfill: BackfillSettings
   readonly dataDir: string
   readonly httpPort: number
   readonly logLevel: LogLevel.LogLevel
@@ -114,6 +130,21 @@ const DEFAULT_WS_URLS: Record<ExchangeId, string> = {
   kraken: "wss://ws.kraken.com/v2",
   bybit: "wss://stream.bybit.com/v5/public/spot",
   okx: "wss://ws.okx.com:8443/ws/v5/public",
+}
+const DEFAULT_REST_URLS: Record<ExchangeId, string> = {
+  binance: "https://api.binance.com",
+  coinbase: "https://api.exchange.coinbase.com",
+  kraken: "https://api.kraken.com",
+  bybit: "https://api.bybit.com",
+  okx: "https://www.okx.com",
+}
+/** Half of each venue's published per-IP limit, leaving room for other clients behind the same address. */
+const DEFAULT_REST_WEIGHT: Record<ExchangeId, number> = {
+  binance: 3_000,
+  coinbase: 300,
+  kraken: 30,
+  bybit: 300,
+  okx: 300,
 }
 const DEFAULT_SYMBOLS: Record<ExchangeId, ReadonlyArray<string>> = {
   binance: ["BTC/USDT", "ETH/USDT"],
@@ -180,6 +211,12 @@ const feedConfig = (exchange: ExchangeId) => {
       Config.validate({ message: "must be a ws:// or wss:// URL", validation: (u) => /^wss?:\/\/[^\s]+$/.test(u) }),
       Config.withDefault(DEFAULT_WS_URLS[exchange]),
     ),
+    restUrl: Config.string(`${prefix}_REST_URL`).pipe(
+      Config.validate({ message: "must be an http:// or https:// URL", validation: (u) => /^https?:\/\/\S+$/.test(u) }),
+      Config.map((u) => u.replace(/\/+$/, "")),
+      Config.withDefault(DEFAULT_REST_URLS[exchange]),
+    ),
+    restWeightPerMinute: positive(`${prefix}_REST_WEIGHT_PER_MINUTE`, DEFAULT_REST_WEIGHT[exchange]),
   }).pipe(Config.map((c): FeedConfig => ({ exchange, ...c })))
 }
 
@@ -229,7 +266,15 @@ const telemetryConfig = Config.option(
 const alertsConfig = Config.all({
   symbolSilentMs: positive("ALERT_SYMBOL_SILENT_MS", 5 * 60_000),
   allSilentMs: positive("ALERT_ALL_SILENT_MS", 2 * 60_000),
-  gapClearMs: positive("ALERT_GAP_CLEAR_MS", 60_000),
+  gapUnfilledMs: millis("ALERT_GAP_UNFILLED_MS", 60_000),
+})
+
+const backfillConfig = Config.all({
+  pollAfterFailures: positive("FEED_POLL_AFTER_FAILURES", 3),
+  pollInterval: duration("REST_POLL_INTERVAL_MS", 2_000),
+  retryInterval: duration("BACKFILL_RETRY_MS", 30_000),
+  restTimeout: duration("REST_TIMEOUT_MS", 10_000),
+  reconcileInterval: duration("RECONCILE_INTERVAL_MS", 60_000),
 })
 
 const baseConfig = Config.all({
@@ -248,6 +293,7 @@ const baseConfig = Config.all({
   signalsPrefetch: positive("SIGNALS_PREFETCH", 256),
   telemetry: telemetryConfig,
   alerts: alertsConfig,
+  backfill: backfillConfig,
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
   logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),

@@ -1,6 +1,7 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Effect } from "effect"
-import type { Candle, Timeframe } from "../schema/Candle.js"
+import type { IngestionMode } from "../domain/SymbolStats.js"
+import { bucketStart, type Candle, type Timeframe } from "../schema/Candle.js"
 import type { ExchangeId } from "../schema/Market.js"
 
 export interface CandleQuery {
@@ -87,11 +88,14 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         complete = EXCLUDED.complete, updated_at = now()
       WHERE (c.is_final, c.revision) <= (EXCLUDED.is_final, EXCLUDED.revision)`
 
-    /** Progress per exchange+symbol+timeframe: the newest final candle and the last trade in it. */
+    /**
+     * Progress per exchange+symbol+timeframe: the newest final, complete candle and the last trade in it. A
+     * restart resumes from there, so an incomplete candle (a gap not yet filled) never moves it on.
+     */
     const upsertStatus = (cs: ReadonlyArray<Candle>) => {
       const latest = new Map<string, Candle>()
       for (const c of cs) {
-        if (!c.isFinal) continue
+        if (!c.isFinal || !c.complete) continue
         const key = `${c.exchange}\u0000${c.symbol}\u0000${c.timeframe}`
         const prev = latest.get(key)
         if (prev === undefined || c.openTime > prev.openTime) latest.set(key, c)
@@ -109,8 +113,7 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         ON CONFLICT (exchange, symbol, timeframe) DO UPDATE SET
           last_ingested_timestamp = EXCLUDED.last_ingested_timestamp,
           last_trade_id = COALESCE(EXCLUDED.last_trade_id, s.last_trade_id),
-          last_ingested_at = EXCLUDED.last_ingested_at, ingestion_mode = EXCLUDED.ingestion_mode,
-          status = EXCLUDED.status, error_message = NULL, latency_ms = EXCLUDED.latency_ms, updated_at = now()
+          last_ingested_at = EXCLUDED.last_ingested_at, latency_ms = EXCLUDED.latency_ms, updated_at = now()
         WHERE s.last_ingested_timestamp IS NULL OR s.last_ingested_timestamp <= EXCLUDED.last_ingested_timestamp`.pipe(
         Effect.asVoid,
       )
@@ -161,7 +164,51 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
       ),
     )
 
-    return { upsert, query, ping, ingestionStatus } as const
+    /**
+     * How a symbol's trades arrive now, on every timeframe's row; `error` marks the rows `error` with the reason
+     * (a backfill that failed), its absence clears it.
+     */
+    const setMode = (exchange: ExchangeId, symbol: string, mode: IngestionMode, error?: string) =>
+      sql`
+        INSERT INTO ingestion_status AS s (exchange, symbol, timeframe, ingestion_mode, status, error_message, updated_at)
+        VALUES (${exchange}, ${symbol}, '1m', ${mode}, ${error === undefined ? "active" : "error"}, ${error ?? null}, now())
+        ON CONFLICT (exchange, symbol, timeframe) DO NOTHING`.pipe(
+        Effect.zipRight(sql`
+          UPDATE ingestion_status SET ingestion_mode = ${mode}, status = ${error === undefined ? "active" : "error"},
+            error_message = ${error ?? null}, updated_at = now()
+          WHERE exchange = ${exchange} AND symbol = ${symbol}`),
+        Effect.asVoid,
+      )
+
+    /** A finished backfill, kept in `ingestion_metrics` (which has no exchange column: the symbol carries it). */
+    const recordFill = (exchange: ExchangeId, symbol: string, trades: number) =>
+      sql`
+        INSERT INTO ingestion_metrics (symbol, timeframe, metric_type, metric_value)
+        VALUES (${`${exchange}:${symbol}`}, '1m', 'backfill_trades', ${trades})`.pipe(Effect.asVoid)
+
+    /**
+     * Where a restarted daemon picks a symbol up: the last trade id of its newest complete final 1m candle, and
+     * the stored final 1m candles from the start of the largest timeframe's bucket that candle falls in.
+     */
+    const resumePoint = (exchange: ExchangeId, symbol: string, longestPeriod: number) =>
+      Effect.gen(function* () {
+        const [row] = yield* sql<{ last_ingested_timestamp: string | null; last_trade_id: string | null }>`
+          SELECT last_ingested_timestamp, last_trade_id FROM ingestion_status
+          WHERE exchange = ${exchange} AND symbol = ${symbol} AND timeframe = '1m'`
+        if (row === undefined || row.last_ingested_timestamp === null || row.last_trade_id === null) return undefined
+        const lastFinal = Number(row.last_ingested_timestamp)
+        const from = bucketStart(lastFinal + 60_000, longestPeriod)
+        const rows = yield* sql<CandleRow>`
+          SELECT exchange, symbol, timeframe, "timestamp", open, high, low, close, volume, quote_volume, trades,
+            taker_buy_base, taker_buy_quote, vwap, close_time, is_final, revision, complete
+          FROM ohlcv_candles
+          WHERE exchange = ${exchange} AND symbol = ${symbol} AND timeframe = '1m' AND is_final
+            AND "timestamp" >= ${Math.min(from, lastFinal)} AND "timestamp" <= ${lastFinal}
+          ORDER BY "timestamp"`
+        return { lastTradeId: row.last_trade_id, lastFinal, minutes: rows.map(fromRow) }
+      })
+
+    return { upsert, query, ping, ingestionStatus, setMode, recordFill, resumePoint } as const
   }),
 }) {}
 

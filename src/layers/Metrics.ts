@@ -151,3 +151,25 @@ export const restRequests = Metric.counter("rest_requests_total", {
   description: "REST requests to an exchange, by HTTP status (429/418: rate limited, paused for Retry-After)",
   incremental: true,
 })
+
+export const backfilledTrades = Metric.counter("backfilled_trades_total", {
+  description: "Trades fetched from an exchange's REST history to fill gaps, by exchange and symbol",
+  incremental: true,
+})
+
+export const backfillFailures = Metric.counter("backfill_failures_total", {
+  description:
+    "Backfill attempts that failed (REST unavailable or refused, history incomplete), by exchange and symbol",
+  incremental: true,
+})
+
+export const reconciledCandles = Metric.counter("reconciled_candles_total", {
+  description:
+    "Final 1m candles compared with the exchange's own klines, by exchange, symbol and result (match|mismatch)",
+  incremental: true,
+})
+
+export const reconcileDrift = Metric.gauge("candle_reconcile_drift", {
+  description:
+    "Relative difference of the last mismatched candle's volume from the exchange's kline (0 when the last compared candle matched), by exchange and symbol",
+})

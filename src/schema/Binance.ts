@@ -31,6 +31,26 @@ export const AggTradeFrame = Schema.Struct({
 })
 export type AggTradeFrame = typeof AggTradeFrame.Type
 
+/** A record of REST `GET /api/v3/aggTrades`: the stream's fields without the event envelope. */
+export const AggTradeRecord = Schema.Struct({
+  a: Schema.Number,
+  p: Schema.String,
+  q: Schema.String,
+  f: Schema.Number,
+  l: Schema.Number,
+  T: Schema.Number,
+  m: Schema.Boolean,
+})
+
+/** A record of REST `GET /api/v3/historicalTrades`. */
+export const HistoricalTradeRecord = Schema.Struct({
+  id: Schema.Number,
+  price: Schema.String,
+  qty: Schema.String,
+  time: Schema.Number,
+  isBuyerMaker: Schema.Boolean,
+})
+
 /** `<symbol>@bookTicker`: carries no timestamp, so the receive time stands in for it. */
 export const BookTickerFrame = Schema.Struct({
   u: Schema.Number,

@@ -7,12 +7,10 @@ import { Aggregators } from "../../src/actors/Aggregators.js"
 import { Alerts } from "../../src/actors/Alerts.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
 import type { Notification } from "../../src/domain/Incidents.js"
-import { SymbolStats } from "../../src/domain/SymbolStats.js"
 import { NOTIFICATIONS } from "../../src/domain/Topology.js"
-import { Watermark } from "../../src/domain/Watermark.js"
 import { Health } from "../../src/layers/Health.js"
 import { declareTopology, Rabbit } from "../../src/layers/Rabbit.js"
-import { TestConfig } from "../support/config.js"
+import { TestConfig, testFeed, testPort } from "../support/config.js"
 import { until } from "../support/daemon.js"
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"
@@ -34,16 +32,16 @@ describe("the alerts actor alone, on the TestClock, publishing to the real broke
         yield* Effect.promise(() => ch.bindQueue(q.queue, NOTIFICATIONS, ""))
         yield* Effect.promise(() => ch.consume(q.queue, (m) => m && received.push(m), { noAck: true }))
 
-        const stats = new SymbolStats(SYMBOLS, 0)
         const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
         for (const s of SYMBOLS) routes.set(s, yield* Mailbox.make<AggregatorMessage>())
-        const port = { watermark: new Watermark(), routes, stats }
-        const feed = { exchange: "binance" as const, symbols: SYMBOLS, wsUrl: "ws://127.0.0.1:1" }
+        const { port } = testPort(SYMBOLS, routes)
+        const stats = port.stats
+        const feed = testFeed("binance", SYMBOLS, "ws://127.0.0.1:1")
         const base = Layer.mergeAll(
           TestConfig({
             feeds: [feed],
             rabbitmqUrl: Option.some(Redacted.make(URL)),
-            alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapClearMs: 60_000 },
+            alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapUnfilledMs: 60_000 },
           }),
           Health.Default,
           Layer.succeed(Aggregators, Aggregators.make({ port: () => port, ports: new Map([["binance", port]]) })),

@@ -4,8 +4,6 @@ import { describe, expect } from "vitest"
 import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
 import { Aggregators } from "../../src/actors/Aggregators.js"
 import { runFeed } from "../../src/actors/Feed.js"
-import { SymbolStats } from "../../src/domain/SymbolStats.js"
-import { Watermark } from "../../src/domain/Watermark.js"
 import { VENUES } from "../../src/domain/venues/index.js"
 import type { AppConfigShape } from "../../src/layers/AppConfig.js"
 import { Health } from "../../src/layers/Health.js"
@@ -14,7 +12,7 @@ import { BinanceProtocol } from "../../src/replay/protocols/Binance.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import type { MarketEvent } from "../../src/replay/Synthetic.js"
 import type { ExchangeId, Trade } from "../../src/schema/Market.js"
-import { TestConfig } from "../support/config.js"
+import { TestConfig, testFeed, testPort } from "../support/config.js"
 import { waitUntil } from "../support/wait.js"
 
 const counter = (m: Metric.Metric.Counter<number>, ...tags: Array<[string, string]>) =>
@@ -52,8 +50,8 @@ const setup = (
     const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
     for (const s of symbols)
       routes.set(s, yield* Mailbox.make<AggregatorMessage>({ capacity: routeCapacity, strategy: "suspend" }))
-    const port = { watermark: new Watermark(), routes, stats: new SymbolStats(symbols, 0) }
-    const feed = { exchange, symbols, wsUrl: server.url(exchange) }
+    const { port } = testPort(symbols, routes)
+    const feed = testFeed(exchange, symbols, server.url(exchange))
     const layer = Layer.mergeAll(
       TestConfig({ feeds: [feed], mailboxCapacity: 256, ...overrides }),
       Health.Default,

@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest"
 import { evaluateRules, IncidentBook } from "../../src/domain/Incidents.js"
 import { SymbolStats } from "../../src/domain/SymbolStats.js"
 
-const THRESHOLDS = { symbolSilentMs: 300_000, allSilentMs: 120_000, gapClearMs: 60_000 }
+const THRESHOLDS = { symbolSilentMs: 300_000, allSilentMs: 120_000, gapUnfilledMs: 60_000 }
 
 describe("data-quality rules and incidents", () => {
-  it("opens each incident once and resolves it once: all symbols silent, a gap, a feed in backoff", () => {
+  it("opens each incident once and resolves it once: all symbols silent, a gap left unfilled until it is filled, a feed in backoff", () => {
     const stats = new SymbolStats(["BTC/USDT", "ETH/USDT"], 0)
     const book = new IncidentBook()
     const feeds = () => [{ exchange: "binance", startedAt: 0, symbols: stats.all() }]
@@ -22,9 +22,13 @@ describe("data-quality rules and incidents", () => {
     stats.trade("BTC/USDT", 150_500, 150_500)
     step(151_000)
     stats.gap("ETH/USDT", 7, 152_000)
+    stats.openGap("ETH/USDT", 152_000)
     step(152_000)
     step(211_999)
     step(212_000)
+    step(212_500)
+    stats.closeGap("ETH/USDT")
+    step(212_900)
     step(213_000, [{ name: "feed:binance#2", state: "backoff", detail: "connect ECONNREFUSED" }])
     step(214_000, [{ name: "feed:binance#2", state: "backoff", detail: "connect ECONNREFUSED" }])
     step(215_000, [{ name: "feed:binance#2", state: "connected" }])
@@ -33,8 +37,8 @@ describe("data-quality rules and incidents", () => {
     expect(raised).toEqual([
       "121000 open all_silent error",
       "151000 resolved all_silent error",
-      "152000 open trade_gap warning ETH/USDT",
-      "212000 resolved trade_gap warning ETH/USDT",
+      "212000 open trade_gap warning ETH/USDT",
+      "212900 resolved trade_gap warning ETH/USDT",
       "213000 open feed_backoff warning feed:binance#2",
       "215000 resolved feed_backoff warning feed:binance#2",
       "301000 open symbol_silent warning ETH/USDT",

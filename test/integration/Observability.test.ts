@@ -76,7 +76,6 @@ describe("observability against the real broker and database", () => {
         OTEL_SERVICE_NAME: "ingest-under-test",
         OTEL_TRACES_SAMPLER_ARG: "1",
         ALERT_SYMBOL_SILENT_MS: "2500",
-        ALERT_GAP_CLEAR_MS: "2000",
       }
       const httpPort = Number(env.HTTP_PORT)
       const daemon = startDaemon(env, process.cwd())

@@ -1,9 +1,22 @@
-import { Duration, Layer, LogLevel, Option } from "effect"
+import { Duration, Effect, Layer, LogLevel, type Mailbox, Option } from "effect"
+import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
+import type { FeedPort } from "../../src/actors/Aggregators.js"
+import { SymbolStats } from "../../src/domain/SymbolStats.js"
+import { Watermark } from "../../src/domain/Watermark.js"
+import type { ExchangeId } from "../../src/schema/Market.js"
 import { AppConfig, type AppConfigShape } from "../../src/layers/AppConfig.js"
 import { DEFAULT_TIMEFRAMES } from "../../src/schema/Candle.js"
 
 export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigShape => ({
-  feeds: [{ exchange: "binance", symbols: ["BTC/USDT"], wsUrl: "ws://127.0.0.1:1" }],
+  feeds: [
+    {
+      exchange: "binance",
+      symbols: ["BTC/USDT"],
+      wsUrl: "ws://127.0.0.1:1",
+      restUrl: "http://127.0.0.1:1",
+      restWeightPerMinute: 1_200,
+    },
+  ],
   binanceTradeStream: "trade",
   timeframes: DEFAULT_TIMEFRAMES,
   candleGraceMs: 2_000,
@@ -17,7 +30,14 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   influx: Option.none(),
   signalsPrefetch: 16,
   telemetry: Option.none(),
-  alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapClearMs: 60_000 },
+  alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapUnfilledMs: 60_000 },
+  backfill: {
+    pollAfterFailures: 3,
+    pollInterval: Duration.seconds(2),
+    retryInterval: Duration.seconds(30),
+    restTimeout: Duration.seconds(10),
+    reconcileInterval: Duration.seconds(60),
+  },
   dataDir: "./data",
   httpPort: 0,
   logLevel: LogLevel.Info,
@@ -37,3 +57,28 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
 })
 
 export const TestConfig = (overrides: Partial<AppConfigShape> = {}) => Layer.succeed(AppConfig, testConfig(overrides))
+
+/** A feed's configuration for tests: its REST API, unless given, is a closed port. */
+export const testFeed = (exchange: ExchangeId, symbols: ReadonlyArray<string>, wsUrl: string, restUrl?: string) => ({
+  exchange,
+  symbols,
+  wsUrl,
+  restUrl: restUrl ?? "http://127.0.0.1:1",
+  restWeightPerMinute: 1_200,
+})
+
+/** A feed's port to hand-made mailboxes; the ingestion modes and backfills it records are kept in `progress`. */
+export const testPort = (symbols: ReadonlyArray<string>, routes: Map<string, Mailbox.Mailbox<AggregatorMessage>>) => {
+  const recorded: Array<string> = []
+  const port: FeedPort = {
+    watermark: new Watermark(),
+    routes,
+    stats: new SymbolStats(symbols, 0),
+    resume: new Map(),
+    progress: {
+      setMode: (symbol, mode, error) => Effect.sync(() => recorded.push(`${symbol} ${mode}${error ? " error" : ""}`)),
+      recordFill: (symbol, trades) => Effect.sync(() => recorded.push(`${symbol} filled ${trades}`)),
+    },
+  }
+  return { port, recorded }
+}

@@ -7,6 +7,7 @@ import {
   CONTROL,
   type Decoded,
   type Decoder,
+  type TradeHistory,
   invalid,
   isRecord,
   parseJson,
@@ -21,6 +22,8 @@ const aggTrade = Guard.compile(Binance.AggTradeFrame)
 const bookTicker = Guard.compile(Binance.BookTickerFrame)
 const envelope = Guard.compile(Binance.Envelope)
 const control = Guard.compile(Binance.ControlResponse)
+const aggRecord = Guard.compile(Binance.AggTradeRecord)
+const historicalRecord = Guard.compile(Binance.HistoricalTradeRecord)
 
 /** Binance allows 1024 streams per connection; each symbol takes two (trades and book ticker). */
 const STREAMS_PER_CONNECTION = 1024
@@ -143,6 +146,42 @@ const toTrade = (
   }
 }
 
+/** Binance's REST limit is 1,000 records per page for both histories. */
+const PAGE = 1_000
+
+/**
+ * `/api/v3/aggTrades` (weight 2) when the feed reads aggTrades, `/api/v3/historicalTrades` (weight 25) when it
+ * reads raw trades: the ids must be the ones the stream numbers.
+ */
+export const binanceHistory = (options: VenueOptions): TradeHistory => {
+  const agg = options.binanceTradeStream === "aggTrade"
+  return {
+    pageSize: PAGE,
+    after: (instrument, afterId) => ({
+      path: agg ? "/api/v3/aggTrades" : "/api/v3/historicalTrades",
+      query: { symbol: instrument, fromId: afterId + 1, limit: PAGE },
+      weight: agg ? 2 : 25,
+    }),
+    read: (body, symbol, recvTs) => {
+      if (!Array.isArray(body)) return `expected an array of trades, got ${JSON.stringify(body).slice(0, 120)}`
+      const out: Array<Trade> = []
+      for (const r of body) {
+        let t: Decoded
+        if (agg) {
+          if (!aggRecord.is(r)) return `aggTrades record: ${aggRecord.explain(r)}`
+          t = toTrade(symbol, r.a, r, r.l - r.f + 1, recvTs)
+        } else {
+          if (!historicalRecord.is(r)) return `historicalTrades record: ${historicalRecord.explain(r)}`
+          t = toTrade(symbol, r.id, { p: r.price, q: r.qty, m: r.isBuyerMaker, T: r.time }, 1, recvTs)
+        }
+        if (t._tag !== "Trade") return t._tag === "Invalid" ? t.detail : t._tag
+        out.push(t)
+      }
+      return out
+    },
+  }
+}
+
 export const BinanceVenue: Venue = {
   exchange: "binance",
   instrument: binanceInstrument,
@@ -154,4 +193,5 @@ export const BinanceVenue: Venue = {
   idSpan: (_: Trade) => 1,
   maxConnectionMs: 24 * 3_600_000,
   decoder: (symbols) => makeParser(symbols),
+  history: binanceHistory,
 }

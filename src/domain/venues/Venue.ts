@@ -54,6 +54,28 @@ export interface Venue {
   /** The venue closes every connection after this long (Binance: 24 h); the feed rotates before it. */
   readonly maxConnectionMs?: number
   readonly decoder: (symbols: SymbolMap, options: VenueOptions) => Decoder
+  /** The venue's REST trade history, for backfill and polling; undefined where there is none by id. */
+  readonly history?: (options: VenueOptions) => TradeHistory
+}
+
+/** One GET request to a venue's REST API. */
+export interface RestRequest {
+  readonly path: string
+  readonly query: Record<string, string | number>
+  /** What the request costs of the venue's rate limit. */
+  readonly weight: number
+}
+
+/**
+ * A venue's REST trade history by id: pages of trades after a given id, oldest first. Pure: the backfill actor
+ * does the I/O.
+ */
+export interface TradeHistory {
+  /** Trades per page at most: a shorter page means the history has nothing newer yet. */
+  readonly pageSize: number
+  readonly after: (instrument: string, afterId: number) => RestRequest
+  /** The trades of a page (ascending id), or why the page cannot be read. */
+  readonly read: (body: unknown, symbol: string, recvTs: number) => ReadonlyArray<Trade> | string
 }
 
 export const invalid = (reason: InvalidReason, detail: string): Decoded => ({ _tag: "Invalid", reason, detail })

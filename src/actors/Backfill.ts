@@ -1,0 +1,243 @@
+import { Clock, Data, Duration, Effect, Metric, Queue } from "effect"
+import type { GapDetector } from "../domain/GapDetector.js"
+import type { IngestionMode } from "../domain/SymbolStats.js"
+import type { TradeHistory } from "../domain/venues/Venue.js"
+import * as Metrics from "../layers/Metrics.js"
+import type { RestRejected, RestUnavailable } from "../layers/Rest.js"
+import type { ExchangeId, Trade } from "../schema/Market.js"
+import type { AggregatorMessage } from "./Aggregator.js"
+import type { FeedPort } from "./Aggregators.js"
+
+/** The exchange's history could not give the trades a gap needs (a page we cannot read, ids it does not have). */
+export class HistoryIncomplete extends Data.TaggedError("HistoryIncomplete")<{
+  readonly exchange: ExchangeId
+  readonly symbol: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.exchange} ${this.symbol} trade history: ${this.reason}`
+  }
+}
+
+/** What one symbol's backfill still has to fetch: one piece of work per symbol, requests merged into it. */
+interface Work {
+  /** Gaps that close once the work is done. */
+  readonly keys: Array<string>
+  /** Trades with ids after this one are wanted… */
+  afterId: number
+  /** …up to this one; +∞ means up to the newest (after an outage, while polling). */
+  untilId: number
+  /** Earliest trade time the work covers: past the amend horizon it can no longer change a candle. */
+  fromTs: number
+  /** Polled trades are the feed's live data: they move the watermark. */
+  live: boolean
+}
+
+export interface BackfillSpec {
+  readonly exchange: ExchangeId
+  readonly port: FeedPort
+  readonly detector: GapDetector
+  readonly history: TradeHistory
+  readonly instrument: (symbol: string) => string
+  readonly get: (
+    path: string,
+    query: Record<string, string | number>,
+    weight: number,
+  ) => Effect.Effect<unknown, RestUnavailable | RestRejected>
+  readonly retryInterval: Duration.Duration
+  readonly amendHorizonMs: number
+}
+
+/**
+ * One feed's backfill actor. Gaps (a trade-id gap seen live, an outage, a restart's downtime) and polls become
+ * one piece of work per symbol; a single fiber works through them in turn, within the exchange's REST rate limit
+ * (the REST client waits for its weight budget), and hands the fetched trades to the symbol's aggregator, whose
+ * dedupe by id makes any overlap with live trades harmless. A gap closes only once its trades are all in; work
+ * the REST API could not do is tried again every BACKFILL_RETRY_MS for as long as its candles can still be amended.
+ */
+export const makeBackfill = (spec: BackfillSpec) =>
+  Effect.gen(function* () {
+    const { exchange, port, detector, history } = spec
+    const pending = new Map<string, Work>()
+    /** Symbols with pending work, in arrival order; one entry per symbol. */
+    const ready = yield* Queue.unbounded<string>()
+    /** Highest id fetched per symbol: a later request for ids below it has nothing left to fetch. */
+    const fetched = new Map<string, number>()
+    const polling = new Set<string>()
+    const tagged = <T, I, O>(m: Metric.Metric<T, I, O>, symbol: string) =>
+      Metric.tagged(Metric.tagged(m, "exchange", exchange), "symbol", symbol)
+
+    const enqueue = (symbol: string, work: Work) => {
+      const current = pending.get(symbol)
+      if (current === undefined) {
+        pending.set(symbol, work)
+        return ready.offer(symbol)
+      }
+      current.keys.push(...work.keys)
+      current.afterId = Math.min(current.afterId, work.afterId)
+      current.untilId = Math.max(current.untilId, work.untilId)
+      current.fromTs = Math.min(current.fromTs, work.fromTs)
+      current.live ||= work.live
+      return Effect.void
+    }
+
+    const mailbox = (symbol: string) => port.routes.get(symbol)!
+
+    /** Ids `firstId..lastId` went missing between trade times `fromTs` and `toTs`; the router opened gap `key`. */
+    const gap = (symbol: string, key: string, firstId: number, lastId: number, fromTs: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        port.stats.openGap(symbol, now)
+        return enqueue(symbol, { keys: [key], afterId: firstId - 1, untilId: lastId, fromTs, live: false })
+      })
+
+    /**
+     * Whatever traded since the newest id we hold, up to now: after an outage or a restart. Candles from
+     * `fromTs` on are incomplete until it is in. Nothing to do for a symbol we hold no id of yet.
+     */
+    const catchUp = (symbol: string, fromTs: number) =>
+      Effect.gen(function* () {
+        const last = detector.last(symbol)
+        if (last === undefined) return
+        const key = `outage:${symbol}:${fromTs}`
+        yield* mailbox(symbol).offer({ _tag: "Gap", key, fromTs, toTs: Number.POSITIVE_INFINITY })
+        port.stats.openGap(symbol, yield* Clock.currentTimeMillis)
+        yield* enqueue(symbol, {
+          keys: [key],
+          afterId: last.id,
+          untilId: Number.POSITIVE_INFINITY,
+          fromTs,
+          live: false,
+        })
+      })
+
+    /** While the WebSocket is down: fetch what traded since the newest id, as live data. */
+    const poll = (symbol: string) =>
+      Effect.suspend(() => {
+        const last = detector.last(symbol)
+        if (last === undefined) return Effect.void
+        return enqueue(symbol, {
+          keys: [],
+          afterId: last.id,
+          untilId: Number.POSITIVE_INFINITY,
+          fromTs: last.ts,
+          live: true,
+        })
+      })
+
+    const setPolling = (symbols: ReadonlyArray<string>, on: boolean) =>
+      Effect.forEach(
+        symbols,
+        (symbol) => {
+          if (on === polling.has(symbol)) return Effect.void
+          if (on) polling.add(symbol)
+          else polling.delete(symbol)
+          const s = port.stats.of(symbol)
+          if (s !== undefined) s.mode = on ? "polling" : "websocket"
+          return port.progress.setMode(symbol, on ? "polling" : "websocket")
+        },
+        { discard: true },
+      )
+
+    const deliver = (symbol: string, m: AggregatorMessage) => mailbox(symbol).offer(m)
+
+    /** Fetches pages until the work's last id (or a short page: nothing newer yet); returns the trades taken. */
+    const fetch = (symbol: string, work: Work) =>
+      Effect.gen(function* () {
+        let after = Math.max(work.afterId, fetched.get(symbol) ?? Number.NEGATIVE_INFINITY)
+        let taken = 0
+        const key = work.keys[0] ?? `poll:${symbol}`
+        while (after < work.untilId) {
+          const request = history.after(spec.instrument(symbol), after)
+          const body = yield* spec.get(request.path, request.query, request.weight)
+          const now = yield* Clock.currentTimeMillis
+          const read = history.read(body, symbol, now)
+          if (typeof read === "string")
+            return yield* new HistoryIncomplete({ exchange, symbol, reason: `unreadable page: ${read}` })
+          const page = read.filter((t) => t.seq > after && t.seq <= work.untilId)
+          if (page.length > 0) {
+            const newest: Trade = page.at(-1)!
+            yield* deliver(symbol, { _tag: "Backfill", key, trades: page, last: false })
+            detector.advance(symbol, newest.seq, newest.exchangeTs)
+            if (work.live) {
+              port.watermark.observe(newest.exchangeTs, now)
+              for (const t of page) port.stats.trade(symbol, now, t.exchangeTs)
+              yield* deliver(symbol, { _tag: "Watermark", span: undefined })
+            }
+            after = newest.seq
+            fetched.set(symbol, after)
+            taken += page.length
+          }
+          if (read.length < history.pageSize) break
+        }
+        if (work.untilId !== Number.POSITIVE_INFINITY && after < work.untilId)
+          return yield* new HistoryIncomplete({
+            exchange,
+            symbol,
+            reason: `history ends at id ${after}, before ${work.untilId}`,
+          })
+        return taken
+      })
+
+    const work = (symbol: string) =>
+      Effect.gen(function* () {
+        const w = pending.get(symbol)
+        if (w === undefined) return
+        pending.delete(symbol)
+        const stat = port.stats.of(symbol)
+        const filling = w.keys.length > 0
+        if (stat !== undefined && filling) {
+          stat.backfill = "filling"
+          stat.mode = "backfill"
+        }
+        if (filling) yield* port.progress.setMode(symbol, "backfill")
+        const outcome = yield* Effect.either(fetch(symbol, w))
+        const mode: IngestionMode = polling.has(symbol) ? "polling" : "websocket"
+        if (outcome._tag === "Right") {
+          for (const key of w.keys) yield* deliver(symbol, { _tag: "Backfill", key, trades: [], last: true })
+          for (const _ of w.keys) port.stats.closeGap(symbol)
+          if (stat !== undefined) {
+            stat.backfill = "idle"
+            stat.backfillError = undefined
+            stat.backfilledTrades += outcome.right
+            stat.mode = mode
+          }
+          if (outcome.right > 0) yield* Metric.incrementBy(tagged(Metrics.backfilledTrades, symbol), outcome.right)
+          if (filling) {
+            yield* port.progress.setMode(symbol, mode)
+            yield* port.progress.recordFill(symbol, outcome.right)
+            yield* Effect.logInfo(
+              `${exchange} ${symbol}: backfilled ${outcome.right} trade(s) from REST history; ${w.keys.length} gap(s) filled`,
+            )
+          }
+          return
+        }
+        const error = outcome.left
+        const now = yield* Clock.currentTimeMillis
+        const retryable = error._tag !== "RestRejected" && w.fromTs >= now - spec.amendHorizonMs
+        if (stat !== undefined) {
+          stat.backfill = retryable ? "retrying" : "idle"
+          stat.backfillError = error.message
+          stat.mode = mode
+        }
+        yield* Metric.increment(tagged(Metrics.backfillFailures, symbol))
+        yield* port.progress.setMode(symbol, mode, error.message)
+        if (retryable) {
+          yield* Effect.logWarning(
+            `${exchange} ${symbol}: backfill failed (${error.message}); candles stay incomplete, trying again in ${Duration.format(spec.retryInterval)}`,
+          )
+          // A child of the actor's fiber: it ends with the actor.
+          yield* Effect.fork(Effect.delay(enqueue(symbol, w), spec.retryInterval))
+        } else {
+          for (const _ of w.keys) port.stats.closeGap(symbol)
+          yield* Effect.logError(
+            `${exchange} ${symbol}: giving up the backfill of ${w.keys.length} gap(s) (${error.message}); their candles stay marked incomplete`,
+          )
+        }
+      }).pipe(Effect.annotateLogs("symbol", symbol))
+
+    const run = Effect.forever(Effect.flatMap(ready.take, work))
+
+    return { gap, catchUp, poll, setPolling, run } as const
+  })
+
+export type Backfill = Effect.Effect.Success<ReturnType<typeof makeBackfill>>
