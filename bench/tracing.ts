@@ -61,7 +61,7 @@ const pipeline = (batch: number) =>
           routes,
           stats: new SymbolStats(unified, 0),
           resume: new Map(),
-          progress: { setMode: () => Effect.void, recordFill: () => Effect.void },
+          progress: { setMode: () => Effect.void, recordFill: () => Effect.void, start: () => Effect.void },
         },
         backfill: undefined,
         gaps: { detector: new GapDetector(), span: VENUES.binance.idSpan! },

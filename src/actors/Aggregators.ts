@@ -39,6 +39,11 @@ export interface FeedPort {
 export interface IngestionProgress {
   readonly setMode: (symbol: string, mode: IngestionMode, error?: string) => Effect.Effect<void>
   readonly recordFill: (symbol: string, trades: number) => Effect.Effect<void>
+  /**
+   * The symbol's first trade ever seen (no earlier progress stored): a restart before its first candle is final
+   * resumes from the id before it and the minute it falls in.
+   */
+  readonly start: (symbol: string, afterId: number, minute: number) => Effect.Effect<void>
 }
 
 /** Hands a batch to every sink in turn, with the `traceparent` of the span it was produced under. */
@@ -156,6 +161,14 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
             .pipe(
               Effect.catchAll((e) =>
                 Effect.logWarning(`${exchange} ${symbol}: ingestion_metrics not updated: ${e.message}`),
+              ),
+            ),
+        start: (symbol, afterId, minute) =>
+          store
+            .markStart(exchange, symbol, afterId, minute)
+            .pipe(
+              Effect.catchAll((e) =>
+                Effect.logWarning(`${exchange} ${symbol}: ingestion_status not updated: ${e.message}`),
               ),
             ),
       }

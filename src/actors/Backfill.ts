@@ -3,7 +3,7 @@ import type { GapDetector } from "../domain/GapDetector.js"
 import type { IngestionMode } from "../domain/SymbolStats.js"
 import type { TradeHistory } from "../domain/venues/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
-import type { RestRejected, RestUnavailable } from "../layers/Rest.js"
+import { makeRestClient, type RestClientSpec } from "../layers/Rest.js"
 import type { ExchangeId, Trade } from "../schema/Market.js"
 import type { AggregatorMessage } from "./Aggregator.js"
 import type { FeedPort } from "./Aggregators.js"
@@ -23,8 +23,8 @@ export class HistoryIncomplete extends Data.TaggedError("HistoryIncomplete")<{
 interface Work {
   /** Gaps that close once the work is done. */
   readonly keys: Array<string>
-  /** Trades with ids after this one are wanted… */
-  afterId: number
+  /** Trades with ids after this one are wanted (undefined: none known yet, so from `fromTs` on)… */
+  afterId: number | undefined
   /** …up to this one; +∞ means up to the newest (after an outage, while polling). */
   untilId: number
   /** Earliest trade time the work covers: past the amend horizon it can no longer change a candle. */
@@ -39,11 +39,8 @@ export interface BackfillSpec {
   readonly detector: GapDetector
   readonly history: TradeHistory
   readonly instrument: (symbol: string) => string
-  readonly get: (
-    path: string,
-    query: Record<string, string | number>,
-    weight: number,
-  ) => Effect.Effect<unknown, RestUnavailable | RestRejected>
+  /** The venue's REST API: where, within which budget, how long a request may take. */
+  readonly rest: Omit<RestClientSpec, "exchange" | "onRetry">
   readonly retryInterval: Duration.Duration
   readonly amendHorizonMs: number
 }
@@ -74,7 +71,10 @@ export const makeBackfill = (spec: BackfillSpec) =>
         return ready.offer(symbol)
       }
       current.keys.push(...work.keys)
-      current.afterId = Math.min(current.afterId, work.afterId)
+      current.afterId =
+        current.afterId === undefined || work.afterId === undefined
+          ? undefined
+          : Math.min(current.afterId, work.afterId)
       current.untilId = Math.max(current.untilId, work.untilId)
       current.fromTs = Math.min(current.fromTs, work.fromTs)
       current.live ||= work.live
@@ -82,6 +82,20 @@ export const makeBackfill = (spec: BackfillSpec) =>
     }
 
     const mailbox = (symbol: string) => port.routes.get(symbol)!
+
+    /** The symbol being worked on, whose status shows a REST failure while the client still retries. */
+    let current: string | undefined
+    const rest = makeRestClient({
+      ...spec.rest,
+      exchange,
+      onRetry: (error) =>
+        Effect.sync(() => {
+          const stat = current === undefined ? undefined : port.stats.of(current)
+          if (stat === undefined) return
+          stat.backfill = "retrying"
+          stat.backfillError = error.message
+        }),
+    })
 
     /** Ids `firstId..lastId` went missing between trade times `fromTs` and `toTs`; the router opened gap `key`. */
     const gap = (symbol: string, key: string, firstId: number, lastId: number, fromTs: number) =>
@@ -91,21 +105,21 @@ export const makeBackfill = (spec: BackfillSpec) =>
       })
 
     /**
-     * Whatever traded since the newest id we hold, up to now: after an outage or a restart. Candles from
-     * `fromTs` on are incomplete until it is in. Nothing to do for a symbol we hold no id of yet.
+     * Whatever traded since the newest id we hold (or, for a symbol of which we hold none, since trade time
+     * `fromTs`), up to now: after an outage or a restart. Candles from then on are incomplete until it is in.
      */
     const catchUp = (symbol: string, fromTs: number) =>
       Effect.gen(function* () {
         const last = detector.last(symbol)
-        if (last === undefined) return
-        const key = `outage:${symbol}:${fromTs}`
-        yield* mailbox(symbol).offer({ _tag: "Gap", key, fromTs, toTs: Number.POSITIVE_INFINITY })
+        const from = last?.ts ?? fromTs
+        const key = `outage:${symbol}:${from}`
+        yield* mailbox(symbol).offer({ _tag: "Gap", key, fromTs: from, toTs: Number.POSITIVE_INFINITY })
         port.stats.openGap(symbol, yield* Clock.currentTimeMillis)
         yield* enqueue(symbol, {
           keys: [key],
-          afterId: last.id,
+          afterId: last?.id,
           untilId: Number.POSITIVE_INFINITY,
-          fromTs,
+          fromTs: from,
           live: false,
         })
       })
@@ -143,12 +157,18 @@ export const makeBackfill = (spec: BackfillSpec) =>
     /** Fetches pages until the work's last id (or a short page: nothing newer yet); returns the trades taken. */
     const fetch = (symbol: string, work: Work) =>
       Effect.gen(function* () {
-        let after = Math.max(work.afterId, fetched.get(symbol) ?? Number.NEGATIVE_INFINITY)
         let taken = 0
+        let start = work.afterId ?? fetched.get(symbol)
+        if (start === undefined) {
+          const request = history.since.request(spec.instrument(symbol), work.fromTs)
+          start = history.since.anchor(yield* rest.get(request.path, request.query, request.weight))
+          if (start === undefined) return taken
+        }
+        let after = Math.max(start, fetched.get(symbol) ?? Number.NEGATIVE_INFINITY)
         const key = work.keys[0] ?? `poll:${symbol}`
         while (after < work.untilId) {
           const request = history.after(spec.instrument(symbol), after)
-          const body = yield* spec.get(request.path, request.query, request.weight)
+          const body = yield* rest.get(request.path, request.query, request.weight)
           const now = yield* Clock.currentTimeMillis
           const read = history.read(body, symbol, now)
           if (typeof read === "string")
@@ -190,7 +210,9 @@ export const makeBackfill = (spec: BackfillSpec) =>
           stat.mode = "backfill"
         }
         if (filling) yield* port.progress.setMode(symbol, "backfill")
+        current = symbol
         const outcome = yield* Effect.either(fetch(symbol, w))
+        current = undefined
         const mode: IngestionMode = polling.has(symbol) ? "polling" : "websocket"
         if (outcome._tag === "Right") {
           for (const key of w.keys) yield* deliver(symbol, { _tag: "Backfill", key, trades: [], last: true })

@@ -7,7 +7,6 @@ import { AppConfig, type AppConfigShape, type FeedConfig } from "../layers/AppCo
 import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
 import { WeightBudget } from "../domain/WeightBudget.js"
-import { makeRestClient } from "../layers/Rest.js"
 import { Aggregators } from "./Aggregators.js"
 import { makeBackfill } from "./Backfill.js"
 import { makeFrameRouter } from "./FrameRouter.js"
@@ -72,12 +71,11 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             detector,
             history,
             instrument: venue.instrument,
-            get: makeRestClient({
-              exchange,
+            rest: {
               baseUrl: feed.restUrl,
               budget: new WeightBudget(feed.restWeightPerMinute, 60_000),
               timeout: config.backfill.restTimeout,
-            }).get,
+            },
             retryInterval: config.backfill.retryInterval,
             amendHorizonMs: config.candleAmendHorizonMs,
           })
@@ -89,13 +87,18 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
       graceMs: config.candleGraceMs,
       activity: quiet,
     })
-    /** What a dropped connection may have missed: from each symbol's newest trade on, fetched from REST. */
-    const catchUp = (shard: ReadonlyArray<string>) =>
-      backfill === undefined || detector === undefined
+    /**
+     * What a dropped connection may have missed, fetched from REST: from each symbol's newest trade on, or, for a
+     * symbol that has not traded yet, from `lostAt` (exchange time), when the connection went.
+     */
+    const catchUp = (shard: ReadonlyArray<string>, lostAt: number) =>
+      backfill === undefined
         ? Effect.void
-        : Effect.forEach(shard, (symbol) => backfill.catchUp(symbol, detector.last(symbol)?.ts ?? 0), {
-            discard: true,
-          })
+        : Effect.forEach(shard, (s) => backfill.catchUp(s, lostAt), { discard: true })
+    /** The feed's event time now, less the grace a late trade may take: where an outage starting now begins. */
+    const eventTimeNow = Effect.map(Clock.currentTimeMillis, (now) =>
+      port.watermark.started ? port.watermark.at(now) - config.candleGraceMs : now,
+    )
     if (backfill !== undefined && detector !== undefined)
       for (const [symbol, r] of port.resume) {
         detector.advance(symbol, r.lastTradeId, r.fromTs)
@@ -119,6 +122,8 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
         let connectedOnce = false
         /** Set while a connection is up: its loss is an outage whose trades are then fetched from REST. */
         let up = false
+        /** When (exchange time) the last connection was lost. */
+        let lostAt = 0
         /** Connection attempts failed in a row; from FEED_POLL_AFTER_FAILURES on, REST polling stands in. */
         let failures = 0
 
@@ -208,7 +213,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             data.restart(current.openedAt, endedStale)
             endedStale = false
             failures = 0
-            if (connectedOnce) yield* catchUp(shard)
+            if (connectedOnce) yield* catchUp(shard, lostAt)
             connectedOnce = true
             up = true
             yield* health.set(name, "connected", url)
@@ -239,11 +244,14 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
         const attempt = Effect.gen(function* () {
           const started = yield* Clock.currentTimeMillis
           return yield* session.pipe(
-            Effect.tapError(() => {
-              const lost = up
-              up = false
-              return lost ? catchUp(shard) : Effect.void
-            }),
+            Effect.tapError(() =>
+              Effect.gen(function* () {
+                if (!up) return
+                up = false
+                lostAt = yield* eventTimeNow
+                yield* catchUp(shard, lostAt)
+              }),
+            ),
             Effect.catchAll((e: FeedError) => {
               endedStale = e.op === "stale"
               return Effect.flatMap(Clock.currentTimeMillis, (now) =>

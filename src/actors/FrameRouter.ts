@@ -59,6 +59,8 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
           else box.push(m)
         }
         const found: Array<TradeGap> = []
+        /** Symbols' first trades in a run that found no resume point: where a restart must start from. */
+        const firsts: Array<Trade> = []
         const duplicates = new Map<string, number>()
         const rejected = new Map<string, number>()
         const ignored = new Map<string, number>()
@@ -82,7 +84,8 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             }
           }
           push(t.symbol, t)
-          port.stats.trade(t.symbol, recvTs, t.exchangeTs)
+          if (port.stats.trade(t.symbol, recvTs, t.exchangeTs) && gaps !== undefined && !port.resume.has(t.symbol))
+            firsts.push(t)
           const back = activity.observe(t.symbol, recvTs)
           if (back !== undefined) notes.push(Effect.logInfo(`${exchange} ${t.symbol}: trading again`))
           // The watermark follows the freshest trade: the one whose exchange time is closest to its arrival.
@@ -162,6 +165,8 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
               `${exchange} ${gap.symbol}: ${missing} trade(s) missing (ids ${gap.firstMissing}..${gap.lastMissing}) between ${new Date(gap.fromTs).toISOString()} and ${new Date(gap.toTs).toISOString()}; candles in that range marked incomplete${spec.backfill === undefined ? " (this venue has no trade history to fill it from)" : " until backfilled"}`,
             )
           }
+          for (const t of firsts)
+            yield* port.progress.start(t.symbol, t.seq - gaps!.span(t), bucketStart(t.exchangeTs, MINUTE))
           for (const note of notes) yield* note
           yield* Metric.update(batchFrames, frames.length)
           yield* Effect.annotateCurrentSpan("items", data)

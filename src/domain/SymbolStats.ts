@@ -65,12 +65,14 @@ export class SymbolStats {
       })
   }
 
-  trade(symbol: string, recvTs: number, exchangeTs: number): void {
+  /** Counts a live trade; true when it is the symbol's first since start. */
+  trade(symbol: string, recvTs: number, exchangeTs: number): boolean {
     const s = this.stats.get(symbol)
-    if (s === undefined) return
+    if (s === undefined) return false
     s.trades++
     s.lastTradeAt = recvTs
     s.lastExchangeTs = exchangeTs
+    return s.trades === 1
   }
 
   gap(symbol: string, missing: number, at: number): void {

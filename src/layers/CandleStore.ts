@@ -180,6 +180,19 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         Effect.asVoid,
       )
 
+    /**
+     * Where a symbol's first trade stands, before any candle of it is final: a row whose resume point is the id
+     * before that trade and the minute before its own. Progress already recorded is left alone.
+     */
+    const markStart = (exchange: ExchangeId, symbol: string, afterId: number, minute: number) =>
+      sql`
+        INSERT INTO ingestion_status AS s (exchange, symbol, timeframe, last_ingested_timestamp, last_trade_id, updated_at)
+        VALUES (${exchange}, ${symbol}, '1m', ${minute - 60_000}, ${String(afterId)}, now())
+        ON CONFLICT (exchange, symbol, timeframe) DO UPDATE SET
+          last_ingested_timestamp = EXCLUDED.last_ingested_timestamp, last_trade_id = EXCLUDED.last_trade_id,
+          updated_at = now()
+        WHERE s.last_trade_id IS NULL`.pipe(Effect.asVoid)
+
     /** A finished backfill, kept in `ingestion_metrics` (which has no exchange column: the symbol carries it). */
     const recordFill = (exchange: ExchangeId, symbol: string, trades: number) =>
       sql`
@@ -208,7 +221,7 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         return { lastTradeId: row.last_trade_id, lastFinal, minutes: rows.map(fromRow) }
       })
 
-    return { upsert, query, ping, ingestionStatus, setMode, recordFill, resumePoint } as const
+    return { upsert, query, ping, ingestionStatus, setMode, recordFill, markStart, resumePoint } as const
   }),
 }) {}
 

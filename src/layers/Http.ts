@@ -63,6 +63,16 @@ const status = Effect.gen(function* () {
       gaps: s.gaps,
       missingTrades: s.missingTrades,
       lastGapAt: iso(s.lastGapAt),
+      // Candles overlapping an unfilled gap are stored with complete=false until the backfill brings it in.
+      backfill: {
+        unfilledGaps: s.unfilledGaps,
+        unfilledSince: iso(s.unfilledSince),
+        state: s.backfill,
+        error: s.backfillError ?? null,
+        trades: s.backfilledTrades,
+      },
+      mode: s.mode,
+      reconciliation: { compared: s.reconciled, mismatched: s.mismatched },
       ingestion: rows.filter((r) => r.exchange === feed.exchange && r.symbol === s.symbol),
     })),
   }))

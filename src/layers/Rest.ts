@@ -49,6 +49,8 @@ export interface RestClientSpec {
   readonly baseUrl: string
   readonly budget: WeightBudget
   readonly timeout: Duration.Duration
+  /** Told of each failed try before it is retried, e.g. to show the failure while retries go on. */
+  readonly onRetry?: (error: RestUnavailable) => Effect.Effect<void>
 }
 
 /**
@@ -70,7 +72,8 @@ export const makeRestClient = (spec: RestClientSpec) => {
 
   const once = (path: string, query: Record<string, string | number>) =>
     Effect.gen(function* () {
-      const url = new URL(path, spec.baseUrl)
+      // Appended, not resolved: a base URL may carry a path prefix (a proxy, the replay exchange's /binance).
+      const url = new URL(spec.baseUrl + path)
       for (const [k, v] of Object.entries(query)) url.searchParams.set(k, String(v))
       const unavailable = (reason: string) => new RestUnavailable({ exchange: spec.exchange, path, reason })
       const response = yield* Effect.tryPromise({
@@ -120,7 +123,9 @@ export const makeRestClient = (spec: RestClientSpec) => {
       }
     }).pipe(
       Effect.tapError((e) =>
-        e._tag === "RestUnavailable" ? Effect.logWarning(`${e.message}; retrying with backoff`) : Effect.void,
+        e._tag === "RestUnavailable"
+          ? Effect.zipRight(Effect.logWarning(`${e.message}; retrying with backoff`), spec.onRetry?.(e) ?? Effect.void)
+          : Effect.void,
       ),
       Effect.retry({ schedule: restRetrySchedule, while: (e) => e._tag === "RestUnavailable" }),
     )

@@ -33,6 +33,28 @@ export interface ReplayProtocol {
   readonly shutdownNotice?: (now: number) => string
   /** Moves a recorded frame's timestamps by `deltaMs`. */
   readonly shift: (frame: string, deltaMs: number) => string
+  /** The venue's REST history over what the tape has played; undefined where the replay serves none. */
+  readonly rest?: ReplayRest
+}
+
+/** What the tape has played so far, per history (e.g. `aggTrades:BTCUSDT`), in id order; klines a test loaded. */
+export interface Ledger {
+  readonly records: Map<string, Array<Record<string, unknown>>>
+  readonly klines: Map<string, Array<ReadonlyArray<string | number>>>
+}
+
+export interface RestAnswer {
+  readonly status: number
+  readonly body: unknown
+  /** What the request cost of the venue's rate limit. */
+  readonly weight: number
+}
+
+/** The server side of a venue's REST history: what a played frame adds to it, and the answer to a GET. */
+export interface ReplayRest {
+  /** Where a frame's trade goes in the ledger, if it carries one. */
+  readonly record: (frame: string) => { readonly history: string; readonly record: Record<string, unknown> } | undefined
+  readonly answer: (path: string, query: URLSearchParams, ledger: Ledger) => RestAnswer
 }
 
 export const parseOr = (text: string): Record<string, unknown> | undefined => {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import { WebSocket, WebSocketServer } from "ws"
 import { ExchangeId } from "../schema/Market.js"
-import type { Outbound, ReplayProtocol } from "./Protocol.js"
+import type { Ledger, Outbound, ReplayProtocol } from "./Protocol.js"
 import { PROTOCOLS } from "./protocols/index.js"
 import type { MarketEvent, SyntheticTrade } from "./Synthetic.js"
 import type { Tape, TapeItem } from "./Tape.js"
@@ -70,6 +70,18 @@ export class ReplayVenue {
   private readonly history: Array<Outbound> = []
   private options: PlayOptions = {}
   private generation = 0
+  /** Every trade the tape played, sent or not: what the venue's REST history answers from. */
+  readonly ledger: Ledger = { records: new Map(), klines: new Map() }
+  /** Trade frames still to be kept from clients (an injected gap); they still enter the ledger. */
+  private withheld = 0
+  /** Until when new connections are refused and none is served (an outage). */
+  outageUntil = 0
+  /** REST weight per minute before answers turn 429; and whether REST answers at all. */
+  restLimit = Number.POSITIVE_INFINITY
+  restDown = false
+  /** Each REST request as it came: time (ms), path and query, and the status answered. */
+  readonly restLog: Array<{ readonly at: number; readonly url: string; readonly status: number }> = []
+  private readonly restSpent: Array<{ readonly at: number; readonly weight: number }> = []
 
   constructor(readonly protocol: ReplayProtocol) {}
 
@@ -137,6 +149,16 @@ export class ReplayVenue {
   /** Sends to every subscribed client now, remembering trades for later subscribe snapshots. */
   broadcast(outbound: ReadonlyArray<Outbound>): void {
     for (const ob of outbound) {
+      const entry = this.protocol.rest?.record(ob.frame)
+      if (entry !== undefined) {
+        const list = this.ledger.records.get(entry.history) ?? []
+        list.push(entry.record)
+        this.ledger.records.set(entry.history, list)
+        if (this.withheld > 0) {
+          this.withheld--
+          continue
+        }
+      }
       this.history.push(ob)
       if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY)
       if (ob.trades !== undefined) {
@@ -156,6 +178,55 @@ export class ReplayVenue {
   /** Sends text as-is to every client: malformed, oversized or unknown frames for robustness tests. */
   sendRaw(text: string): void {
     for (const c of this.clients) c.send(text)
+  }
+
+  /** The next `count` trade frames enter the history but reach no client: a gap for the feed to find and fill. */
+  withhold(count: number): void {
+    this.withheld += count
+  }
+
+  /** Drops every connection and refuses new ones for `ms`, while the tape plays on into the history. */
+  outage(ms: number): void {
+    this.outageUntil = Date.now() + ms
+    void this.dropAll()
+  }
+
+  /** Answers a REST GET under the venue's rate limit, as the exchange would: weight header, 429 past the limit. */
+  serveRest(path: string, query: URLSearchParams): { status: number; headers: Record<string, string>; body: unknown } {
+    const now = Date.now()
+    while (this.restSpent.length > 0 && this.restSpent[0]!.at + 60_000 <= now) this.restSpent.shift()
+    const used = this.restSpent.reduce((n, s) => n + s.weight, 0)
+    const log = (status: number) => this.restLog.push({ at: now, url: `${path}?${query.toString()}`, status })
+    if (this.restDown) {
+      log(503)
+      return { status: 503, headers: {}, body: { code: -1008, msg: "Service unavailable (replay: REST down)" } }
+    }
+    const rest = this.protocol.rest
+    if (rest === undefined) {
+      log(404)
+      return {
+        status: 404,
+        headers: {},
+        body: { msg: `the replay serves no REST history for ${this.protocol.exchange}` },
+      }
+    }
+    const answer = rest.answer(path, query, this.ledger)
+    if (used + answer.weight > this.restLimit) {
+      log(429)
+      const retryAfter = Math.ceil((this.restSpent[0]!.at + 60_000 - now) / 1_000)
+      return {
+        status: 429,
+        headers: { "retry-after": String(retryAfter), "x-mbx-used-weight-1m": String(used) },
+        body: { code: -1003, msg: "Too many requests" },
+      }
+    }
+    this.restSpent.push({ at: now, weight: answer.weight })
+    log(answer.status)
+    return {
+      status: answer.status,
+      headers: { "x-mbx-used-weight-1m": String(used + answer.weight) },
+      body: answer.body,
+    }
   }
 
   silence(symbol: string, on: boolean): void {
@@ -299,9 +370,20 @@ export class ReplayServer {
         socket.end("HTTP/1.1 404 Not Found\r\n\r\n")
         return
       }
+      if (Date.now() < venue.outageUntil) {
+        socket.end("HTTP/1.1 503 Service Unavailable\r\n\r\n")
+        return
+      }
       wss.handleUpgrade(req, socket, head, (ws) => venue.accept(ws))
     })
-    http.on("request", (req, res) => this.control(req, res))
+    http.on("request", (req, res) => {
+      const url = new URL(req.url ?? "/", "http://replay")
+      const venue = this.venueOfPath(url.pathname)
+      if (venue === undefined) return this.control(req, res)
+      const answer = venue.serveRest(url.pathname.replace(/^\/[a-z]+/, ""), url.searchParams)
+      res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers })
+      res.end(JSON.stringify(answer.body))
+    })
   }
 
   static async start(options: { readonly host?: string; readonly port?: number } = {}): Promise<ReplayServer> {
@@ -321,6 +403,12 @@ export class ReplayServer {
   url(exchange: ExchangeId): string {
     const { address } = this.http.address() as AddressInfo
     return `ws://${address}:${this.port}/${exchange}`
+  }
+
+  /** The venue's REST API base, for `<EXCHANGE>_REST_URL`. */
+  restUrl(exchange: ExchangeId): string {
+    const { address } = this.http.address() as AddressInfo
+    return `http://${address}:${this.port}/${exchange}`
   }
 
   venue(exchange: ExchangeId): ReplayVenue {
@@ -383,6 +471,18 @@ export class ReplayServer {
       case "shutdown-notice":
         for (const v of targets) v.shutdownNotice(url.searchParams.has("closeAfterMs") ? number("closeAfterMs") : 1_000)
         break
+      case "withhold":
+        if (!(number("count") > 0)) return answer(400, { error: "withhold needs count > 0" })
+        for (const v of targets) v.withhold(number("count"))
+        break
+      case "outage":
+        if (!(number("ms") > 0)) return answer(400, { error: "outage needs ms > 0" })
+        for (const v of targets) v.outage(number("ms"))
+        break
+      case "rest-down":
+      case "rest-up":
+        for (const v of targets) v.restDown = action === "rest-down"
+        break
       case "silence": {
         const symbol = url.searchParams.get("symbol")
         if (symbol === null) return answer(400, { error: "silence needs symbol=BASE/QUOTE" })
@@ -391,7 +491,7 @@ export class ReplayServer {
       }
       default:
         return answer(404, {
-          error: `unknown control ${action}; use status, drop, pause, resume, freeze, thaw, speed, shutdown-notice, silence`,
+          error: `unknown control ${action}; use status, drop, pause, resume, freeze, thaw, speed, shutdown-notice, silence, withhold, outage, rest-down, rest-up`,
         })
     }
     answer(200, { ok: true, action })

@@ -3,7 +3,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { BinanceProtocol } from "../../src/replay/protocols/Binance.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import {
   CANDLES_SQL,
@@ -11,45 +10,13 @@ import {
   expectedFinals,
   finalsOverHttp,
   normaliseRows,
-  type Sent,
   type StoredCandle,
 } from "../support/candles.js"
 import { freePort, startDaemon, until } from "../support/daemon.js"
-import { fixtureLines, fixtureMeta, type RecordedAggTrade } from "../support/fixtures.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
+import { recordedSession } from "../support/session.js"
 
-const SESSION = "cf-bin-20210405"
 const GRACE_MS = 2_000
-const QUOTES = ["USDT", "BUSD", "BTC", "ETH", "BNB", "AUD", "BRL", "TRY"]
-const unified = (venue: string) => {
-  const quote = QUOTES.find((q) => venue.endsWith(q))!
-  return `${venue.slice(0, -quote.length)}/${quote}`
-}
-
-/** One recorded session, aggTrades and book tickers interleaved by their receive time, as the exchange sent them. */
-const recordedSession = () => {
-  const read = (file: string) => {
-    const meta = fixtureMeta(file)
-    return fixtureLines(file)
-      .map((raw, i) => ({ raw, ...meta[i]! }))
-      .filter((f) => f.source === SESSION)
-  }
-  const frames = [...read("binance/aggTrade.jsonl"), ...read("binance/bookTicker.jsonl")].sort(
-    (a, b) => a.recvTs - b.recvTs,
-  )
-  const recorded = read("binance/aggTrade.jsonl").map((f) => (JSON.parse(f.raw) as { data: RecordedAggTrade }).data)
-  const trades = new Map<
-    string,
-    Array<{ id: number; ts: number; price: string; qty: string; takerBuy: boolean; count: number }>
-  >()
-  for (const t of recorded) {
-    const list = trades.get(unified(t.s)) ?? []
-    list.push({ id: t.a, ts: t.T, price: t.p, qty: t.q, takerBuy: !t.m, count: t.l - t.f + 1 })
-    trades.set(unified(t.s), list)
-  }
-  const sent: Sent = { exchange: "binance", trades }
-  return { tape: frames.map((f) => ({ at: 0, topic: BinanceProtocol.topicOf(f.raw)!, frame: f.raw })), sent }
-}
 
 /**
  * Replays the session through the daemon with a connection drop in the middle (the replay re-sends its last 50
@@ -68,6 +35,7 @@ const scenario = async (env: Record<string, string>, readCandles: () => Promise<
       BINANCE_SYMBOLS: [...sent.trades.keys()].join(","),
       BINANCE_TRADE_STREAM: "aggTrade",
       BINANCE_WS_URL: server.url("binance"),
+      BINANCE_REST_URL: server.restUrl("binance"),
       HTTP_PORT: String(httpPort),
       CANDLE_GRACE_MS: String(GRACE_MS),
       FEED_RECONNECT_BASE_MS: "100",

@@ -72,6 +72,7 @@ const scenario = async (
   for (const e of exchanges) {
     env[`${e.toUpperCase()}_SYMBOLS`] = symbolsOf(e).join(",")
     env[`${e.toUpperCase()}_WS_URL`] = server.url(e)
+    env[`${e.toUpperCase()}_REST_URL`] = server.restUrl(e)
   }
   const daemon = startDaemon(env, process.cwd())
   try {

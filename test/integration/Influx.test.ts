@@ -81,6 +81,7 @@ describe("the daemon writing to InfluxDB", () => {
     FEEDS: "binance",
     BINANCE_SYMBOLS: SYMBOLS.join(","),
     BINANCE_WS_URL: server.url("binance"),
+    BINANCE_REST_URL: server.restUrl("binance"),
     DATABASE_URL: await db.create(),
     HTTP_PORT: String(await freePort()),
     DATA_DIR: mkdtempSync(join(tmpdir(), "ingest-influx-")),

@@ -40,6 +40,7 @@ const baseEnv = async (server: ReplayServer, databaseUrl: string) => ({
   FEEDS: "binance",
   BINANCE_SYMBOLS: SYMBOLS.join(","),
   BINANCE_WS_URL: server.url("binance"),
+  BINANCE_REST_URL: server.restUrl("binance"),
   DATABASE_URL: databaseUrl,
   RABBITMQ_URL: RABBIT,
   HTTP_PORT: String(await freePort()),

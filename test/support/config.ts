@@ -78,6 +78,7 @@ export const testPort = (symbols: ReadonlyArray<string>, routes: Map<string, Mai
     progress: {
       setMode: (symbol, mode, error) => Effect.sync(() => recorded.push(`${symbol} ${mode}${error ? " error" : ""}`)),
       recordFill: (symbol, trades) => Effect.sync(() => recorded.push(`${symbol} filled ${trades}`)),
+      start: (symbol, afterId) => Effect.sync(() => recorded.push(`${symbol} starts after ${afterId}`)),
     },
   }
   return { port, recorded }

@@ -162,6 +162,19 @@ export const binanceHistory = (options: VenueOptions): TradeHistory => {
       query: { symbol: instrument, fromId: afterId + 1, limit: PAGE },
       weight: agg ? 2 : 25,
     }),
+    // Only aggTrades can be asked by time (a window of at most an hour); the first one's ids lead on to either history.
+    since: {
+      request: (instrument, fromTs) => ({
+        path: "/api/v3/aggTrades",
+        query: { symbol: instrument, startTime: fromTs, endTime: fromTs + 3_600_000 - 1, limit: 1 },
+        weight: 2,
+      }),
+      anchor: (body) => {
+        const first: unknown = Array.isArray(body) ? body[0] : undefined
+        if (!aggRecord.is(first)) return undefined
+        return (agg ? first.a : first.f) - 1
+      },
+    },
     read: (body, symbol, recvTs) => {
       if (!Array.isArray(body)) return `expected an array of trades, got ${JSON.stringify(body).slice(0, 120)}`
       const out: Array<Trade> = []

@@ -74,6 +74,14 @@ export interface TradeHistory {
   /** Trades per page at most: a shorter page means the history has nothing newer yet. */
   readonly pageSize: number
   readonly after: (instrument: string, afterId: number) => RestRequest
+  /**
+   * For a symbol of which no id is known yet: a request for what traded from `fromTs` on, and the id just before
+   * the first trade its answer shows (undefined when nothing traded), from which `after` goes on.
+   */
+  readonly since: {
+    readonly request: (instrument: string, fromTs: number) => RestRequest
+    readonly anchor: (body: unknown) => number | undefined
+  }
   /** The trades of a page (ascending id), or why the page cannot be read. */
   readonly read: (body: unknown, symbol: string, recvTs: number) => ReadonlyArray<Trade> | string
 }

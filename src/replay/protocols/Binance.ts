@@ -1,7 +1,76 @@
 import { binanceInstrument } from "../../domain/venues/Binance.js"
-import { NO_REPLY, parseOr, type ReplayProtocol, shiftFields } from "../Protocol.js"
+import {
+  type Ledger,
+  NO_REPLY,
+  parseOr,
+  type ReplayProtocol,
+  type ReplayRest,
+  type RestAnswer,
+  shiftFields,
+} from "../Protocol.js"
 
 const stream = (symbol: string, kind: string) => `${binanceInstrument(symbol).toLowerCase()}@${kind}`
+
+/** Ids from `fromId` on (or the newest without one), `limit` of them: Binance's paging for both histories. */
+const page = (list: ReadonlyArray<Record<string, unknown>>, id: string, query: URLSearchParams) => {
+  const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
+  const from = query.get("fromId")
+  if (from === null) return list.slice(-limit)
+  const start = list.findIndex((r) => (r[id] as number) >= Number(from))
+  return start < 0 ? [] : list.slice(start, start + limit)
+}
+
+const badRequest = (msg: string): RestAnswer => ({ status: 400, body: { code: -1100, msg }, weight: 1 })
+
+/** `/api/v3/aggTrades`, `/api/v3/historicalTrades` and `/api/v3/klines` over what the tape played. */
+const BinanceRest: ReplayRest = {
+  record: (frame) => {
+    const data = parseOr(frame)?.data as Record<string, unknown> | undefined
+    if (data?.e === "aggTrade") {
+      const { a, p, q, f, l, T, m, M } = data
+      return { history: `aggTrades:${String(data.s)}`, record: { a, p, q, f, l, T, m, M } }
+    }
+    if (data?.e === "trade") {
+      const { t, p, q, T, m, M } = data
+      const quoteQty = String(Number(p) * Number(q))
+      return {
+        history: `historicalTrades:${String(data.s)}`,
+        record: { id: t, price: p, qty: q, quoteQty, time: T, isBuyerMaker: m, isBestMatch: M },
+      }
+    }
+    return undefined
+  },
+  answer: (path, query, ledger: Ledger) => {
+    const symbol = query.get("symbol")
+    if (symbol === null) return badRequest("Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+    switch (path) {
+      case "/api/v3/aggTrades": {
+        const all = ledger.records.get(`aggTrades:${symbol}`) ?? []
+        const start = query.get("startTime")
+        if (start === null) return { status: 200, body: page(all, "a", query), weight: 2 }
+        const end = Number(query.get("endTime") ?? Number(start) + 3_600_000)
+        const inWindow = all.filter((r) => (r.T as number) >= Number(start) && (r.T as number) <= end)
+        return { status: 200, body: inWindow.slice(0, Math.min(Number(query.get("limit") ?? 500), 1_000)), weight: 2 }
+      }
+      case "/api/v3/historicalTrades":
+        return {
+          status: 200,
+          body: page(ledger.records.get(`historicalTrades:${symbol}`) ?? [], "id", query),
+          weight: 25,
+        }
+      case "/api/v3/klines": {
+        if (query.get("interval") !== "1m") return badRequest("Invalid interval.")
+        const start = Number(query.get("startTime") ?? 0)
+        const end = Number(query.get("endTime") ?? Number.MAX_SAFE_INTEGER)
+        const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
+        const rows = (ledger.klines.get(symbol) ?? []).filter((k) => Number(k[0]) >= start && Number(k[0]) <= end)
+        return { status: 200, body: rows.slice(0, limit), weight: 2 }
+      }
+      default:
+        return { status: 404, body: { code: -1, msg: `no such endpoint ${path}` }, weight: 1 }
+    }
+  },
+}
 
 /** Combined streams: `SUBSCRIBE` with stream names, frames wrapped as `{"stream":…,"data":…}`. */
 export const BinanceProtocol: ReplayProtocol = {
@@ -52,4 +121,5 @@ export const BinanceProtocol: ReplayProtocol = {
   },
   shutdownNotice: (now) => JSON.stringify({ e: "serverShutdown", E: now }),
   shift: (frame, delta) => shiftFields(frame, ["E", "T"], delta),
+  rest: BinanceRest,
 }
