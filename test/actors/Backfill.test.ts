@@ -1,0 +1,127 @@
+import { it } from "@effect/vitest"
+import { Duration, Effect, Mailbox, TestClock } from "effect"
+import { describe, expect } from "vitest"
+import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
+import { makeBackfill } from "../../src/actors/Backfill.js"
+import { GapDetector } from "../../src/domain/GapDetector.js"
+import { binanceHistory, binanceInstrument } from "../../src/domain/venues/Binance.js"
+import { WeightBudget } from "../../src/domain/WeightBudget.js"
+import { ReplayServer } from "../../src/replay/ReplayServer.js"
+import { synthetic } from "../../src/replay/Synthetic.js"
+import { testPort } from "../support/config.js"
+
+const SYMBOL = "BTC/USDT"
+
+/** Real time: the REST server is another party, answering while the TestClock stands still. */
+const waitFor = (what: string, condition: () => boolean) =>
+  Effect.promise(async () => {
+    const deadline = Date.now() + 10_000
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    // Lets the answer reach the actor and its next wait for budget begin.
+    await new Promise((r) => setTimeout(r, 200))
+  })
+
+describe("backfill actor against the replay exchange's REST history, on the TestClock", () => {
+  it.scoped(
+    "fills a 5,500-trade gap in 1,000-trade pages, never spending more than the configured weight per minute",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => ReplayServer.start()),
+          (s) => Effect.promise(() => s.close()),
+        )
+        const venue = server.venue("binance")
+        // The exchange's history: 5,500 trades played to nobody.
+        venue.publish(
+          [...synthetic({ symbols: [SYMBOL], rate: 100, count: 5_500, start: 0, firstId: 1 })]
+            .map((e) => e.event)
+            .filter((e) => e.kind === "trade"),
+        )
+        const mailbox = yield* Mailbox.make<AggregatorMessage>()
+        const { port, recorded } = testPort([SYMBOL], new Map([[SYMBOL, mailbox]]))
+        const backfill = yield* makeBackfill({
+          exchange: "binance",
+          port,
+          detector: new GapDetector(),
+          history: binanceHistory({ binanceTradeStream: "aggTrade" }),
+          instrument: binanceInstrument,
+          // aggTrades weighs 2: two pages a minute.
+          rest: { baseUrl: server.restUrl("binance"), budget: new WeightBudget(4, 60_000), timeout: Duration.hours(1) },
+          retryInterval: Duration.seconds(30),
+          amendHorizonMs: 3_600_000,
+        })
+        yield* Effect.forkScoped(backfill.run)
+        yield* backfill.gap(SYMBOL, "ids:1-5500", 1, 5_500, 0)
+
+        const requests = () => venue.restLog.length
+        yield* waitFor("two pages", () => requests() === 2)
+        expect(requests()).toBe(2)
+        yield* TestClock.adjust(Duration.seconds(59))
+        yield* waitFor("the budget to hold", () => true)
+        expect(requests()).toBe(2)
+        yield* TestClock.adjust(Duration.seconds(1))
+        yield* waitFor("two more pages", () => requests() === 4)
+        yield* TestClock.adjust(Duration.minutes(1))
+        yield* waitFor("the last two pages", () => requests() === 6)
+        expect(venue.restLog.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200])
+
+        const [messages] = yield* mailbox.takeAll
+        const ids = [...messages].flatMap((m) => (m._tag === "Backfill" ? m.trades.map((t) => t.seq) : []))
+        expect(ids).toEqual(Array.from({ length: 5_500 }, (_, i) => i + 1))
+        expect(
+          [...messages].filter((m) => m._tag === "Backfill" && m.last).map((m) => m._tag === "Backfill" && m.key),
+        ).toEqual(["ids:1-5500"])
+        expect(port.stats.of(SYMBOL)!.unfilledGaps).toBe(0)
+        expect(recorded).toEqual([`${SYMBOL} backfill`, `${SYMBOL} websocket`, `${SYMBOL} filled 5500`])
+      }),
+  )
+
+  it.scoped("a 429 from the exchange pauses every request for its Retry-After, then the backfill completes", () =>
+    Effect.gen(function* () {
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(() => ReplayServer.start()),
+        (s) => Effect.promise(() => s.close()),
+      )
+      const venue = server.venue("binance")
+      venue.publish(
+        [...synthetic({ symbols: [SYMBOL], rate: 100, count: 1_500, start: 0, firstId: 1 })]
+          .map((e) => e.event)
+          .filter((e) => e.kind === "trade"),
+      )
+      // The exchange allows less than we think we may spend: its second page is refused with Retry-After.
+      venue.restLimit = 2
+      const mailbox = yield* Mailbox.make<AggregatorMessage>()
+      const { port } = testPort([SYMBOL], new Map([[SYMBOL, mailbox]]))
+      const backfill = yield* makeBackfill({
+        exchange: "binance",
+        port,
+        detector: new GapDetector(),
+        history: binanceHistory({ binanceTradeStream: "aggTrade" }),
+        instrument: binanceInstrument,
+        rest: {
+          baseUrl: server.restUrl("binance"),
+          budget: new WeightBudget(1_000, 60_000),
+          timeout: Duration.hours(1),
+        },
+        retryInterval: Duration.seconds(30),
+        amendHorizonMs: 3_600_000,
+      })
+      yield* Effect.forkScoped(backfill.run)
+      yield* backfill.gap(SYMBOL, "ids:1-1500", 1, 1_500, 0)
+      yield* waitFor("the refused second page", () => venue.restLog.length === 2)
+      expect(venue.restLog.map((r) => r.status)).toEqual([200, 429])
+      venue.restLimit = Number.POSITIVE_INFINITY
+      const retryAfter = 60
+      yield* TestClock.adjust(Duration.seconds(retryAfter - 1))
+      yield* waitFor("the pause to hold", () => true)
+      expect(venue.restLog).toHaveLength(2)
+      yield* TestClock.adjust(Duration.seconds(1))
+      yield* waitFor("the second page", () => venue.restLog.length === 3)
+      expect(venue.restLog.map((r) => r.status)).toEqual([200, 429, 200])
+      expect(port.stats.of(SYMBOL)!.unfilledGaps).toBe(0)
+    }),
+  )
+})
