@@ -105,6 +105,7 @@ const main = async () => {
       env.push(`${exchange.toUpperCase()}_SYMBOLS=${symbols.join(",")}`)
     }
     env.push(`${exchange.toUpperCase()}_WS_URL=${server.url(exchange)}`)
+    env.push(`${exchange.toUpperCase()}_REST_URL=${server.restUrl(exchange)}`)
   }
   const feeds = [...new Set(env.map((e) => e.split("_")[0]!.toLowerCase()))]
   console.log(
