@@ -18,9 +18,6 @@ export interface SymbolStat {
   backfillError: string | undefined
   backfilledTrades: number
   mode: IngestionMode
-  /** Final 1m candles compared with the exchange's own, and how many differed. */
-  reconciled: number
-  mismatched: number
 }
 
 /** How trades reach us: the `ingestion_mode` of `ingestion_status`. */
@@ -60,8 +57,6 @@ export class SymbolStats {
         backfillError: undefined,
         backfilledTrades: 0,
         mode: "websocket",
-        reconciled: 0,
-        mismatched: 0,
       })
   }
 

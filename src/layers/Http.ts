@@ -72,7 +72,6 @@ const status = Effect.gen(function* () {
         trades: s.backfilledTrades,
       },
       mode: s.mode,
-      reconciliation: { compared: s.reconciled, mismatched: s.mismatched },
       ingestion: rows.filter((r) => r.exchange === feed.exchange && r.symbol === s.symbol),
     })),
   }))

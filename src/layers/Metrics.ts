@@ -162,14 +162,3 @@ export const backfillFailures = Metric.counter("backfill_failures_total", {
     "Backfill attempts that failed (REST unavailable or refused, history incomplete), by exchange and symbol",
   incremental: true,
 })
-
-export const reconciledCandles = Metric.counter("reconciled_candles_total", {
-  description:
-    "Final 1m candles compared with the exchange's own klines, by exchange, symbol and result (match|mismatch)",
-  incremental: true,
-})
-
-export const reconcileDrift = Metric.gauge("candle_reconcile_drift", {
-  description:
-    "Relative difference of the last mismatched candle's volume from the exchange's kline (0 when the last compared candle matched), by exchange and symbol",
-})
