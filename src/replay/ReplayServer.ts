@@ -149,15 +149,9 @@ export class ReplayVenue {
   /** Sends to every subscribed client now, remembering trades for later subscribe snapshots. */
   broadcast(outbound: ReadonlyArray<Outbound>): void {
     for (const ob of outbound) {
-      const entry = this.protocol.rest?.record(ob.frame)
-      if (entry !== undefined) {
-        const list = this.ledger.records.get(entry.history) ?? []
-        list.push(entry.record)
-        this.ledger.records.set(entry.history, list)
-        if (this.withheld > 0) {
-          this.withheld--
-          continue
-        }
+      if (this.remember(ob) && this.withheld > 0) {
+        this.withheld--
+        continue
       }
       this.history.push(ob)
       if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY)
@@ -169,6 +163,16 @@ export class ReplayVenue {
       }
       for (const c of this.clients) if (c.topics.has(ob.topic)) c.send(ob.frame)
     }
+  }
+
+  /** Enters a frame's trade into the REST history; false when it carries none. */
+  private remember(ob: Outbound): boolean {
+    const entry = this.protocol.rest?.record(ob.frame)
+    if (entry === undefined) return false
+    const list = this.ledger.records.get(entry.history) ?? []
+    list.push(entry.record)
+    this.ledger.records.set(entry.history, list)
+    return true
   }
 
   publish(events: ReadonlyArray<MarketEvent>): void {
@@ -247,7 +251,11 @@ export class ReplayVenue {
       return [{ topic: item.topic, frame: shift === 0 ? item.frame : this.protocol.shift(item.frame, shift) }]
     const e = item.event
     const symbol = e.kind === "trade" ? e.trade.symbol : e.quote.symbol
-    if (this.silenced.has(symbol)) return []
+    // A silenced symbol still trades at the exchange: its trades reach the history, not the clients.
+    if (this.silenced.has(symbol)) {
+      for (const ob of this.protocol.encode(e)) this.remember(ob)
+      return []
+    }
     const moved: MarketEvent =
       shift === 0
         ? e
