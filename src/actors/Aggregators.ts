@@ -146,31 +146,16 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
         )
       }
       const exchange = feed.exchange
+      // Progress is bookkeeping: a store that cannot take it is logged, and ingestion goes on.
+      const noted = (symbol: string, table: string) => (e: { readonly message: string }) =>
+        Effect.logWarning(`${exchange} ${symbol}: ${table} not updated: ${e.message}`)
       const progress: IngestionProgress = {
         setMode: (symbol, mode, error) =>
-          store
-            .setMode(exchange, symbol, mode, error)
-            .pipe(
-              Effect.catchAll((e) =>
-                Effect.logWarning(`${exchange} ${symbol}: ingestion_status not updated: ${e.message}`),
-              ),
-            ),
+          Effect.catchAll(store.setMode(exchange, symbol, mode, error), noted(symbol, "ingestion_status")),
         recordFill: (symbol, trades) =>
-          store
-            .recordFill(exchange, symbol, trades)
-            .pipe(
-              Effect.catchAll((e) =>
-                Effect.logWarning(`${exchange} ${symbol}: ingestion_metrics not updated: ${e.message}`),
-              ),
-            ),
+          Effect.catchAll(store.recordFill(exchange, symbol, trades), noted(symbol, "ingestion_metrics")),
         start: (symbol, afterId, minute) =>
-          store
-            .markStart(exchange, symbol, afterId, minute)
-            .pipe(
-              Effect.catchAll((e) =>
-                Effect.logWarning(`${exchange} ${symbol}: ingestion_status not updated: ${e.message}`),
-              ),
-            ),
+          Effect.catchAll(store.markStart(exchange, symbol, afterId, minute), noted(symbol, "ingestion_status")),
       }
       ports.set(exchange, { watermark, routes, stats: new SymbolStats(feed.symbols, startedAt), resume, progress })
     }

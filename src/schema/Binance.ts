@@ -16,22 +16,7 @@ export const TradeFrame = Schema.Struct({
 })
 export type TradeFrame = typeof TradeFrame.Type
 
-/** `<symbol>@aggTrade`: `a` is contiguous per symbol; the record stands for raw trades `f`..`l`. */
-export const AggTradeFrame = Schema.Struct({
-  e: Schema.Literal("aggTrade"),
-  E: Schema.Number,
-  s: Schema.String,
-  a: Schema.Number,
-  p: Schema.String,
-  q: Schema.String,
-  f: Schema.Number,
-  l: Schema.Number,
-  T: Schema.Number,
-  m: Schema.Boolean,
-})
-export type AggTradeFrame = typeof AggTradeFrame.Type
-
-/** A record of REST `GET /api/v3/aggTrades`: the stream's fields without the event envelope. */
+/** A record of REST `GET /api/v3/aggTrades`: `a` is contiguous per symbol; it stands for raw trades `f`..`l`. */
 export const AggTradeRecord = Schema.Struct({
   a: Schema.Number,
   p: Schema.String,
@@ -41,6 +26,15 @@ export const AggTradeRecord = Schema.Struct({
   T: Schema.Number,
   m: Schema.Boolean,
 })
+
+/** `<symbol>@aggTrade`: the REST record inside the event envelope. */
+export const AggTradeFrame = Schema.Struct({
+  e: Schema.Literal("aggTrade"),
+  E: Schema.Number,
+  s: Schema.String,
+  ...AggTradeRecord.fields,
+})
+export type AggTradeFrame = typeof AggTradeFrame.Type
 
 /** A record of REST `GET /api/v3/historicalTrades`. */
 export const HistoricalTradeRecord = Schema.Struct({

@@ -24,36 +24,49 @@ const waitFor = (what: string, condition: () => boolean) =>
     await new Promise((r) => setTimeout(r, 200))
   })
 
+/**
+ * The replay exchange with `count` trades of BTC/USDT in its history (played to nobody), and a backfill actor for
+ * it spending at most `weightPerMinute`; the actor's aggregator mailbox is returned for inspection.
+ */
+const setup = (count: number, weightPerMinute: number) =>
+  Effect.gen(function* () {
+    const server = yield* Effect.acquireRelease(
+      Effect.promise(() => ReplayServer.start()),
+      (s) => Effect.promise(() => s.close()),
+    )
+    const venue = server.venue("binance")
+    venue.publish(
+      [...synthetic({ symbols: [SYMBOL], rate: 100, count, start: 0, firstId: 1 })]
+        .map((e) => e.event)
+        .filter((e) => e.kind === "trade"),
+    )
+    const mailbox = yield* Mailbox.make<AggregatorMessage>()
+    const { port, recorded } = testPort([SYMBOL], new Map([[SYMBOL, mailbox]]))
+    const backfill = yield* makeBackfill({
+      exchange: "binance",
+      port,
+      detector: new GapDetector(),
+      history: binanceHistory({ binanceTradeStream: "aggTrade" }),
+      instrument: binanceInstrument,
+      rest: {
+        baseUrl: server.restUrl("binance"),
+        budget: new WeightBudget(weightPerMinute, 60_000),
+        timeout: Duration.hours(1),
+      },
+      retryInterval: Duration.seconds(30),
+      amendHorizonMs: 3_600_000,
+    })
+    yield* Effect.forkScoped(backfill.run)
+    return { venue, mailbox, port, recorded, backfill }
+  })
+
 describe("backfill actor against the replay exchange's REST history, on the TestClock", () => {
   it.scoped(
     "fills a 5,500-trade gap in 1,000-trade pages, never spending more than the configured weight per minute",
     () =>
       Effect.gen(function* () {
-        const server = yield* Effect.acquireRelease(
-          Effect.promise(() => ReplayServer.start()),
-          (s) => Effect.promise(() => s.close()),
-        )
-        const venue = server.venue("binance")
-        // The exchange's history: 5,500 trades played to nobody.
-        venue.publish(
-          [...synthetic({ symbols: [SYMBOL], rate: 100, count: 5_500, start: 0, firstId: 1 })]
-            .map((e) => e.event)
-            .filter((e) => e.kind === "trade"),
-        )
-        const mailbox = yield* Mailbox.make<AggregatorMessage>()
-        const { port, recorded } = testPort([SYMBOL], new Map([[SYMBOL, mailbox]]))
-        const backfill = yield* makeBackfill({
-          exchange: "binance",
-          port,
-          detector: new GapDetector(),
-          history: binanceHistory({ binanceTradeStream: "aggTrade" }),
-          instrument: binanceInstrument,
-          // aggTrades weighs 2: two pages a minute.
-          rest: { baseUrl: server.restUrl("binance"), budget: new WeightBudget(4, 60_000), timeout: Duration.hours(1) },
-          retryInterval: Duration.seconds(30),
-          amendHorizonMs: 3_600_000,
-        })
-        yield* Effect.forkScoped(backfill.run)
+        // aggTrades weighs 2: two pages a minute.
+        const { venue, mailbox, port, recorded, backfill } = yield* setup(5_500, 4)
         yield* backfill.gap(SYMBOL, "ids:1-5500", 1, 5_500, 0)
 
         const requests = () => venue.restLog.length
@@ -81,35 +94,9 @@ describe("backfill actor against the replay exchange's REST history, on the Test
 
   it.scoped("a 429 from the exchange pauses every request for its Retry-After, then the backfill completes", () =>
     Effect.gen(function* () {
-      const server = yield* Effect.acquireRelease(
-        Effect.promise(() => ReplayServer.start()),
-        (s) => Effect.promise(() => s.close()),
-      )
-      const venue = server.venue("binance")
-      venue.publish(
-        [...synthetic({ symbols: [SYMBOL], rate: 100, count: 1_500, start: 0, firstId: 1 })]
-          .map((e) => e.event)
-          .filter((e) => e.kind === "trade"),
-      )
+      const { venue, port, backfill } = yield* setup(1_500, 1_000)
       // The exchange allows less than we think we may spend: its second page is refused with Retry-After.
       venue.restLimit = 2
-      const mailbox = yield* Mailbox.make<AggregatorMessage>()
-      const { port } = testPort([SYMBOL], new Map([[SYMBOL, mailbox]]))
-      const backfill = yield* makeBackfill({
-        exchange: "binance",
-        port,
-        detector: new GapDetector(),
-        history: binanceHistory({ binanceTradeStream: "aggTrade" }),
-        instrument: binanceInstrument,
-        rest: {
-          baseUrl: server.restUrl("binance"),
-          budget: new WeightBudget(1_000, 60_000),
-          timeout: Duration.hours(1),
-        },
-        retryInterval: Duration.seconds(30),
-        amendHorizonMs: 3_600_000,
-      })
-      yield* Effect.forkScoped(backfill.run)
       yield* backfill.gap(SYMBOL, "ids:1-1500", 1, 1_500, 0)
       yield* waitFor("the refused second page", () => venue.restLog.length === 2)
       expect(venue.restLog.map((r) => r.status)).toEqual([200, 429])

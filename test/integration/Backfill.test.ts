@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
-import { syntheticTrades } from "../../src/replay/Synthetic.js"
-import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent } from "../support/candles.js"
+import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent, sentOf } from "../support/candles.js"
 import { type Daemon, freePort, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
 import { recordedSession } from "../support/session.js"
@@ -167,16 +166,7 @@ describe("no gaps: backfill from the exchange's REST history", () => {
       start: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000,
       seed: 5,
     }
-    const trades = new Map<
-      string,
-      Array<{ id: number; ts: number; price: string; qty: string; takerBuy: boolean; count: number }>
-    >()
-    for (const t of syntheticTrades(spec)) {
-      const list = trades.get(t.symbol) ?? []
-      list.push({ id: t.id, ts: t.ts, price: t.price, qty: t.qty, takerBuy: t.takerBuy, count: 1 })
-      trades.set(t.symbol, list)
-    }
-    const sent: Sent = { exchange: "binance", trades }
+    const sent = sentOf("binance", spec)
     const daemon = startDaemon(daemonEnv(server, url, httpPort, spec.symbols), process.cwd())
     const venue = server.venue("binance")
     try {

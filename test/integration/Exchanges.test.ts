@@ -3,10 +3,10 @@ import amqp from "amqplib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OHLCV_QUEUE } from "../../src/domain/Topology.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
-import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.js"
+import type { SyntheticSpec } from "../../src/replay/Synthetic.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
-import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent } from "../support/candles.js"
+import { expectCandlesMatch, expectedFinals, finalsOverHttp, sentOf } from "../support/candles.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
 
@@ -24,19 +24,6 @@ const specFor = (exchange: ExchangeId, count = 2_400): SyntheticSpec & { count: 
   start: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000,
   seed: EXCHANGES.indexOf(exchange) + 1,
 })
-
-const sentOf = (exchange: ExchangeId, spec: SyntheticSpec & { count: number }): Sent => {
-  const trades = new Map<
-    string,
-    Array<{ id: number; ts: number; price: string; qty: string; takerBuy: boolean; count: number }>
-  >()
-  for (const t of syntheticTrades(spec)) {
-    const list = trades.get(t.symbol) ?? []
-    list.push({ id: t.id, ts: t.ts, price: t.price, qty: t.qty, takerBuy: t.takerBuy, count: 1 })
-    trades.set(t.symbol, list)
-  }
-  return { exchange, trades }
-}
 
 /**
  * Runs the daemon on FEEDS=<exchanges> against the replay exchange, each venue replaying its synthetic tape with a

@@ -1,4 +1,5 @@
 import { expect } from "vitest"
+import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.js"
 import { DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
 import { norm, type RefTrade, referenceCandles } from "./reference.js"
@@ -40,6 +41,20 @@ export interface Sent {
 }
 
 const lastEventOf = (sent: Sent) => Math.max(...[...sent.trades.values()].flatMap((ts) => ts.map((t) => t.ts)))
+
+/** The trades a synthetic tape sends, per symbol. */
+export const sentOf = (exchange: ExchangeId, spec: SyntheticSpec & { readonly count: number }): Sent => {
+  const trades = new Map<
+    string,
+    Array<{ id: number; ts: number; price: string; qty: string; takerBuy: boolean; count: number }>
+  >()
+  for (const t of syntheticTrades(spec)) {
+    const list = trades.get(t.symbol) ?? []
+    list.push({ id: t.id, ts: t.ts, price: t.price, qty: t.qty, takerBuy: t.takerBuy, count: 1 })
+    trades.set(t.symbol, list)
+  }
+  return { exchange, trades }
+}
 
 /** Candles that must be final by the end of the replay: those closed a grace period before its last trade. */
 export const expectedFinals = (sent: Sent, graceMs: number): Set<string> => {
