@@ -81,7 +81,21 @@ export const makeBackfill = (spec: BackfillSpec) =>
       return Effect.void
     }
 
-    const mailbox = (symbol: string) => port.routes.get(symbol)!
+    const deliver = (symbol: string, m: AggregatorMessage) => port.routes.get(symbol)!.offer(m)
+
+    /** Work that fills gaps: they count as unfilled from now until it is done or given up. */
+    const fill = (symbol: string, work: Work) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        port.stats.openGap(symbol, now)
+        return enqueue(symbol, work)
+      })
+
+    /** The symbol's ingestion mode, in the status API and in `ingestion_status`. */
+    const setMode = (symbol: string, mode: IngestionMode, error?: string) => {
+      const stat = port.stats.of(symbol)
+      if (stat !== undefined) stat.mode = mode
+      return port.progress.setMode(symbol, mode, error)
+    }
 
     /** The symbol being worked on, whose status shows a REST failure while the client still retries. */
     let current: string | undefined
@@ -99,10 +113,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
 
     /** Ids `firstId..lastId` went missing between trade times `fromTs` and `toTs`; the router opened gap `key`. */
     const gap = (symbol: string, key: string, firstId: number, lastId: number, fromTs: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        port.stats.openGap(symbol, now)
-        return enqueue(symbol, { keys: [key], afterId: firstId - 1, untilId: lastId, fromTs, live: false })
-      })
+      fill(symbol, { keys: [key], afterId: firstId - 1, untilId: lastId, fromTs, live: false })
 
     /**
      * Whatever traded since the newest id we hold (or, for a symbol of which we hold none, since trade time
@@ -113,9 +124,8 @@ export const makeBackfill = (spec: BackfillSpec) =>
         const last = detector.last(symbol)
         const from = last?.ts ?? fromTs
         const key = `outage:${symbol}:${from}`
-        yield* mailbox(symbol).offer({ _tag: "Gap", key, fromTs: from, toTs: Number.POSITIVE_INFINITY })
-        port.stats.openGap(symbol, yield* Clock.currentTimeMillis)
-        yield* enqueue(symbol, {
+        yield* deliver(symbol, { _tag: "Gap", key, fromTs: from, toTs: Number.POSITIVE_INFINITY })
+        yield* fill(symbol, {
           keys: [key],
           afterId: last?.id,
           untilId: Number.POSITIVE_INFINITY,
@@ -145,14 +155,10 @@ export const makeBackfill = (spec: BackfillSpec) =>
           if (on === polling.has(symbol)) return Effect.void
           if (on) polling.add(symbol)
           else polling.delete(symbol)
-          const s = port.stats.of(symbol)
-          if (s !== undefined) s.mode = on ? "polling" : "websocket"
-          return port.progress.setMode(symbol, on ? "polling" : "websocket")
+          return setMode(symbol, on ? "polling" : "websocket")
         },
         { discard: true },
       )
-
-    const deliver = (symbol: string, m: AggregatorMessage) => mailbox(symbol).offer(m)
 
     /** Fetches pages until the work's last id (or a short page: nothing newer yet); returns the trades taken. */
     const fetch = (symbol: string, work: Work) =>
@@ -205,27 +211,25 @@ export const makeBackfill = (spec: BackfillSpec) =>
         pending.delete(symbol)
         const stat = port.stats.of(symbol)
         const filling = w.keys.length > 0
-        if (stat !== undefined && filling) {
-          stat.backfill = "filling"
-          stat.mode = "backfill"
+        if (filling) {
+          if (stat !== undefined) stat.backfill = "filling"
+          yield* setMode(symbol, "backfill")
         }
-        if (filling) yield* port.progress.setMode(symbol, "backfill")
         current = symbol
         const outcome = yield* Effect.either(fetch(symbol, w))
         current = undefined
         const mode: IngestionMode = polling.has(symbol) ? "polling" : "websocket"
         if (outcome._tag === "Right") {
           for (const key of w.keys) yield* deliver(symbol, { _tag: "Backfill", key, trades: [], last: true })
-          for (const _ of w.keys) port.stats.closeGap(symbol)
+          port.stats.closeGaps(symbol, w.keys.length)
           if (stat !== undefined) {
             stat.backfill = "idle"
             stat.backfillError = undefined
             stat.backfilledTrades += outcome.right
-            stat.mode = mode
           }
           if (outcome.right > 0) yield* Metric.incrementBy(tagged(Metrics.backfilledTrades, symbol), outcome.right)
           if (filling) {
-            yield* port.progress.setMode(symbol, mode)
+            yield* setMode(symbol, mode)
             yield* port.progress.recordFill(symbol, outcome.right)
             yield* Effect.logInfo(
               `${exchange} ${symbol}: backfilled ${outcome.right} trade(s) from REST history; ${w.keys.length} gap(s) filled`,
@@ -239,10 +243,9 @@ export const makeBackfill = (spec: BackfillSpec) =>
         if (stat !== undefined) {
           stat.backfill = retryable ? "retrying" : "idle"
           stat.backfillError = error.message
-          stat.mode = mode
         }
         yield* Metric.increment(tagged(Metrics.backfillFailures, symbol))
-        yield* port.progress.setMode(symbol, mode, error.message)
+        yield* setMode(symbol, mode, error.message)
         if (retryable) {
           yield* Effect.logWarning(
             `${exchange} ${symbol}: backfill failed (${error.message}); candles stay incomplete, trying again in ${Duration.format(spec.retryInterval)}`,
@@ -250,7 +253,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
           // A child of the actor's fiber: it ends with the actor.
           yield* Effect.fork(Effect.delay(enqueue(symbol, w), spec.retryInterval))
         } else {
-          for (const _ of w.keys) port.stats.closeGap(symbol)
+          port.stats.closeGaps(symbol, w.keys.length)
           yield* Effect.logError(
             `${exchange} ${symbol}: giving up the backfill of ${w.keys.length} gap(s) (${error.message}); their candles stay marked incomplete`,
           )

@@ -100,11 +100,6 @@ export class CandleAggregator {
     this.recheck(range, false)
   }
 
-  /** Keys of the gaps still open. */
-  openGaps(): ReadonlyArray<string> {
-    return [...this.gaps.keys()]
-  }
-
   /**
    * Picks up after a restart from the stored final 1m candles up to the last one stored (oldest first, covering
    * at least the open part of every higher timeframe): the minutes are final, and each higher timeframe's open

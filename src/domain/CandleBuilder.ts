@@ -162,9 +162,8 @@ export class CandleBuilder {
     }
   }
 
-  /** Folds a candle of a sub-period into this one; an empty candle contributes nothing but its completeness. */
+  /** Folds a candle of a sub-period into this one; an empty candle contributes nothing but its flat price. */
   merge(other: CandleBuilder): void {
-    this.complete &&= other.complete
     if (other.isEmpty) {
       if (this.isEmpty) this.flatPrice ??= other.flatPrice
       return

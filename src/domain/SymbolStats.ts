@@ -85,11 +85,12 @@ export class SymbolStats {
     if (s.unfilledGaps++ === 0) s.unfilledSince = at
   }
 
-  /** A gap was filled, or can no longer be. */
-  closeGap(symbol: string): void {
+  /** `count` gaps were filled, or can no longer be. */
+  closeGaps(symbol: string, count: number): void {
     const s = this.stats.get(symbol)
-    if (s === undefined || s.unfilledGaps === 0) return
-    if (--s.unfilledGaps === 0) s.unfilledSince = undefined
+    if (s === undefined) return
+    s.unfilledGaps = Math.max(0, s.unfilledGaps - count)
+    if (s.unfilledGaps === 0) s.unfilledSince = undefined
   }
 
   /** The symbol's entry, for the actors that own its backfill and reconciliation fields. */

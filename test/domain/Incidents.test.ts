@@ -27,7 +27,7 @@ describe("data-quality rules and incidents", () => {
     step(211_999)
     step(212_000)
     step(212_500)
-    stats.closeGap("ETH/USDT")
+    stats.closeGaps("ETH/USDT", 1)
     step(212_900)
     step(213_000, [{ name: "feed:binance#2", state: "backoff", detail: "connect ECONNREFUSED" }])
     step(214_000, [{ name: "feed:binance#2", state: "backoff", detail: "connect ECONNREFUSED" }])
