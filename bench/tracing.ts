@@ -62,6 +62,7 @@ const pipeline = (batch: number) =>
           stats: new SymbolStats(unified, 0),
           resume: new Map(),
           progress: { setMode: () => Effect.void, recordFill: () => Effect.void, start: () => Effect.void },
+          due: undefined,
         },
         backfill: undefined,
         gaps: { detector: new GapDetector(), span: VENUES.binance.idSpan! },

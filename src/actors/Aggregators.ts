@@ -1,4 +1,6 @@
-import { Clock, Effect, Fiber, type Mailbox } from "effect"
+import { Clock, Duration, Effect, Fiber, type Mailbox } from "effect"
+import { DueCandles } from "../domain/Reconciliation.js"
+import { VENUES } from "../domain/venues/index.js"
 import { type IngestionMode, SymbolStats } from "../domain/SymbolStats.js"
 import { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import { Watermark } from "../domain/Watermark.js"
@@ -33,6 +35,8 @@ export interface FeedPort {
   /** Per symbol, where a previous run stopped: the last trade id stored and the time trades after it start. */
   readonly resume: ReadonlyMap<string, { readonly lastTradeId: number; readonly fromTs: number }>
   readonly progress: IngestionProgress
+  /** Final complete 1m candles awaiting comparison with the exchange's; undefined when not reconciled. */
+  readonly due: DueCandles | undefined
 }
 
 /** Where a feed records how its symbols' trades arrive (`ingestion_status`) and what backfill fetched. */
@@ -81,11 +85,17 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
         : []),
       ...(influx ? [(ts: ReadonlyArray<TradeTick>) => influx.offer(ts.map((t) => tickLine(t.tick, t.tradeId)))] : []),
     ]
+    const ports = new Map<ExchangeId, FeedPort>()
+    // Not a sink that can be full: a map insert per final 1m candle, bounded by DueCandles itself.
+    candleSinks.push((cs) =>
+      Effect.sync(() => {
+        for (const c of cs) ports.get(c.exchange)?.due?.offer(c)
+      }),
+    )
     const outputs: AggregatorOutputs = {
       candles: fanOut(candleSinks),
       ...(tickSinks.length > 0 ? { ticks: fanOut(tickSinks) } : {}),
     }
-    const ports = new Map<ExchangeId, FeedPort>()
     const options = {
       timeframes: config.timeframes,
       graceMs: config.candleGraceMs,
@@ -157,7 +167,16 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
         start: (symbol, afterId, minute) =>
           Effect.catchAll(store.markStart(exchange, symbol, afterId, minute), noted(symbol, "ingestion_status")),
       }
-      ports.set(exchange, { watermark, routes, stats: new SymbolStats(feed.symbols, startedAt), resume, progress })
+      const reconciled =
+        VENUES[exchange].candles !== undefined && Duration.toMillis(config.backfill.reconcileInterval) > 0
+      ports.set(exchange, {
+        watermark,
+        routes,
+        stats: new SymbolStats(feed.symbols, startedAt),
+        resume,
+        progress,
+        due: reconciled ? new DueCandles() : undefined,
+      })
     }
     const port = (exchange: ExchangeId): FeedPort => {
       const p = ports.get(exchange)

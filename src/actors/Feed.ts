@@ -10,6 +10,7 @@ import { WeightBudget } from "../domain/WeightBudget.js"
 import { Aggregators } from "./Aggregators.js"
 import { makeBackfill } from "./Backfill.js"
 import { makeFrameRouter } from "./FrameRouter.js"
+import { makeReconciler } from "./Reconciler.js"
 import { FeedError, type FeedSocket, open } from "./FeedSocket.js"
 
 /** Exchanges reject frames above about 1 MiB anyway; anything larger is a broken or hostile peer. */
@@ -62,6 +63,12 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
     const quiet = new ActivityMonitor(feed.symbols, startedAt, staleMs, MAX_QUIET_MS)
     const detector = venue.idSpan === undefined ? undefined : new GapDetector()
     const history = venue.history?.(options)
+    // One rate limit per exchange: the backfill and the reconciler spend from the same budget and back off together.
+    const rest = {
+      baseUrl: feed.restUrl,
+      budget: new WeightBudget(feed.restWeightPerMinute, 60_000),
+      timeout: config.backfill.restTimeout,
+    }
     const backfill =
       detector === undefined || history === undefined
         ? undefined
@@ -71,13 +78,21 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             detector,
             history,
             instrument: venue.instrument,
-            rest: {
-              baseUrl: feed.restUrl,
-              budget: new WeightBudget(feed.restWeightPerMinute, 60_000),
-              timeout: config.backfill.restTimeout,
-            },
+            rest,
             retryInterval: config.backfill.retryInterval,
             amendHorizonMs: config.candleAmendHorizonMs,
+          })
+    const reconciler =
+      port.due === undefined || venue.candles === undefined
+        ? undefined
+        : makeReconciler({
+            exchange,
+            port,
+            due: port.due,
+            candles: venue.candles,
+            instrument: venue.instrument,
+            rest,
+            interval: config.backfill.reconcileInterval,
           })
     const route = makeFrameRouter({
       exchange,
@@ -329,8 +344,13 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
       }
     })
 
-    yield* Effect.all([reportQuiet, ...(backfill === undefined ? [] : [backfill.run]), ...shards.map(runShard)], {
-      concurrency: "unbounded",
-      discard: true,
-    })
+    yield* Effect.all(
+      [
+        reportQuiet,
+        ...(backfill === undefined ? [] : [backfill.run]),
+        ...(reconciler === undefined ? [] : [reconciler]),
+        ...shards.map(runShard),
+      ],
+      { concurrency: "unbounded", discard: true },
+    )
   }).pipe(Effect.annotateLogs("exchange", venue.exchange))

@@ -18,6 +18,11 @@ export interface SymbolStat {
   backfillError: string | undefined
   backfilledTrades: number
   mode: IngestionMode
+  /** Final 1m candles compared with the exchange's own, how many differed, and the newest difference. */
+  reconciled: number
+  mismatched: number
+  lastReconciledMinute: number | undefined
+  lastMismatch: { readonly minute: number; readonly fields: ReadonlyArray<string> } | undefined
 }
 
 /** How trades reach us: the `ingestion_mode` of `ingestion_status`. */
@@ -57,6 +62,10 @@ export class SymbolStats {
         backfillError: undefined,
         backfilledTrades: 0,
         mode: "websocket",
+        reconciled: 0,
+        mismatched: 0,
+        lastReconciledMinute: undefined,
+        lastMismatch: undefined,
       })
   }
 

@@ -72,6 +72,19 @@ const status = Effect.gen(function* () {
         trades: s.backfilledTrades,
       },
       mode: s.mode,
+      // Our final 1m candles against the exchange's own; null where the exchange publishes none.
+      reconciliation:
+        ports.get(feed.exchange)?.due === undefined
+          ? null
+          : {
+              checked: s.reconciled,
+              mismatched: s.mismatched,
+              lastCheckedMinute: iso(s.lastReconciledMinute),
+              lastMismatch:
+                s.lastMismatch === undefined
+                  ? null
+                  : { minute: iso(s.lastMismatch.minute), fields: s.lastMismatch.fields },
+            },
       ingestion: rows.filter((r) => r.exchange === feed.exchange && r.symbol === s.symbol),
     })),
   }))

@@ -162,3 +162,14 @@ export const backfillFailures = Metric.counter("backfill_failures_total", {
     "Backfill attempts that failed (REST unavailable or refused, history incomplete), by exchange and symbol",
   incremental: true,
 })
+
+export const reconciledCandles = Metric.counter("candles_reconciled_total", {
+  description:
+    "Final complete 1m candles compared with the exchange's own, by exchange, symbol and result (match, mismatch, unchecked: dropped while the exchange's API was unreachable)",
+  incremental: true,
+})
+
+export const candleDrift = Metric.counter("candle_drift_total", {
+  description: "Fields on which a final 1m candle differed from the exchange's own, by exchange, symbol and field",
+  incremental: true,
+})

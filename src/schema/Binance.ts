@@ -45,6 +45,27 @@ export const HistoricalTradeRecord = Schema.Struct({
   isBuyerMaker: Schema.Boolean,
 })
 
+/**
+ * A row of REST `GET /api/v3/klines`: open time, open, high, low, close, volume, close time, quote volume, trades,
+ * taker buy base volume, taker buy quote volume, then fields Binance may add.
+ */
+export const KlineRow = Schema.Tuple(
+  [
+    Schema.Number,
+    Schema.String,
+    Schema.String,
+    Schema.String,
+    Schema.String,
+    Schema.String,
+    Schema.Number,
+    Schema.String,
+    Schema.Number,
+    Schema.String,
+    Schema.String,
+  ],
+  Schema.Unknown,
+)
+
 /** `<symbol>@bookTicker`: carries no timestamp, so the receive time stands in for it. */
 export const BookTickerFrame = Schema.Struct({
   u: Schema.Number,

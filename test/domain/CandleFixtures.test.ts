@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { binanceInstrument, makeParser } from "../../src/domain/venues/Binance.js"
-import { CandleAggregator } from "../../src/domain/CandleAggregator.js"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
-import { checkTrade, makeSlot } from "../../src/domain/TradeCheck.js"
-import { type Candle, DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
+import { DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
 import type { Trade } from "../../src/schema/Market.js"
+import { aggregate } from "../support/candles.js"
 import { fixtureLines, recordedAggTrades } from "../support/fixtures.js"
 import { norm, referenceCandles } from "../support/reference.js"
 
@@ -22,23 +21,6 @@ const parsedTrades = (): Array<Trade> =>
     return f
   })
 
-const build = (trades: ReadonlyArray<Trade>, symbol: string): Array<Candle> => {
-  const aggregator = new CandleAggregator("binance", symbol, {
-    timeframes: DEFAULT_TIMEFRAMES,
-    graceMs: 2_000,
-    emptyCandles: "skip",
-    amendHorizonMs: Number.MAX_SAFE_INTEGER,
-  })
-  const slot = makeSlot()
-  for (const t of trades) {
-    expect(checkTrade(t, t.exchangeTs, 0, slot)).toBeUndefined()
-    aggregator.addTrade(slot)
-  }
-  const out: Array<Candle> = []
-  aggregator.advance(Number.MAX_SAFE_INTEGER, out)
-  return out
-}
-
 describe("candles from recorded Binance aggTrades", () => {
   it("match an independent decimal computation in every field, for every timeframe and bucket", () => {
     const trades = parsedTrades()
@@ -46,7 +28,7 @@ describe("candles from recorded Binance aggTrades", () => {
     for (const venue of venueSymbols) {
       const symbol = unified(venue)
       const mine = trades.filter((t) => t.symbol === symbol)
-      const candles = build(mine, symbol)
+      const candles = aggregate(mine, symbol)
       for (const tf of DEFAULT_TIMEFRAMES) {
         const expected = referenceCandles(
           mine.map((t) => ({
@@ -123,7 +105,7 @@ describe("candles from recorded Binance aggTrades", () => {
       const ids = new Set(agg.filter((a) => a.s === k.s && a.f >= k.f && a.l <= k.L).map((a) => a.a))
       const symbol = unified(k.s)
       const input = trades.filter((t) => t.symbol === symbol && ids.has(t.seq))
-      const candle = build(input, symbol).find((c) => c.timeframe === "1m" && c.openTime === k.t)
+      const candle = aggregate(input, symbol).find((c) => c.timeframe === "1m" && c.openTime === k.t)
       expect(candle, `${k.s} ${k.t}`).toBeDefined()
       expect([
         norm(candle!.open),

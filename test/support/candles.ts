@@ -1,7 +1,9 @@
 import { expect } from "vitest"
+import { CandleAggregator } from "../../src/domain/CandleAggregator.js"
+import { checkTrade, makeSlot } from "../../src/domain/TradeCheck.js"
 import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.js"
-import { DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
-import type { ExchangeId } from "../../src/schema/Market.js"
+import { type Candle, DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
+import type { ExchangeId, Trade } from "../../src/schema/Market.js"
 import { norm, type RefTrade, referenceCandles } from "./reference.js"
 
 export interface StoredCandle {
@@ -134,4 +136,22 @@ export const expectCandlesMatch = (
       }
     }
   }
+}
+
+/** Every candle the aggregator builds from `trades` (all valid, in order), finalised; empty minutes skipped. */
+export const aggregate = (trades: ReadonlyArray<Trade>, symbol: string): Array<Candle> => {
+  const aggregator = new CandleAggregator("binance", symbol, {
+    timeframes: DEFAULT_TIMEFRAMES,
+    graceMs: 2_000,
+    emptyCandles: "skip",
+    amendHorizonMs: Number.MAX_SAFE_INTEGER,
+  })
+  const slot = makeSlot()
+  for (const t of trades) {
+    expect(checkTrade(t, t.exchangeTs, 0, slot)).toBeUndefined()
+    aggregator.addTrade(slot)
+  }
+  const out: Array<Candle> = []
+  aggregator.advance(Number.MAX_SAFE_INTEGER, out)
+  return out
 }

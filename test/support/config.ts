@@ -80,6 +80,7 @@ export const testPort = (symbols: ReadonlyArray<string>, routes: Map<string, Mai
       recordFill: (symbol, trades) => Effect.sync(() => recorded.push(`${symbol} filled ${trades}`)),
       start: (symbol, afterId) => Effect.sync(() => recorded.push(`${symbol} starts after ${afterId}`)),
     },
+    due: undefined,
   }
   return { port, recorded }
 }

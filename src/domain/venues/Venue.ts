@@ -2,6 +2,7 @@ import type { ExchangeId, Quote, Side, Trade } from "../../schema/Market.js"
 import type { Guard } from "../../schema/Guard.js"
 import * as Decimal from "../Decimal.js"
 import type { SymbolMap } from "../SymbolMap.js"
+import type { VenueCandle } from "../Reconciliation.js"
 
 /** What one text frame from an exchange turned out to be. */
 export type Decoded =
@@ -56,6 +57,18 @@ export interface Venue {
   readonly decoder: (symbols: SymbolMap, options: VenueOptions) => Decoder
   /** The venue's REST trade history, for backfill and polling; undefined where there is none by id. */
   readonly history?: (options: VenueOptions) => TradeHistory
+  /** The venue's own 1m candles over REST, which ours are reconciled with; undefined where it publishes none. */
+  readonly candles?: CandleHistory
+}
+
+/** A venue's REST 1m candles. Pure: the reconciler does the I/O. */
+export interface CandleHistory {
+  /** Minutes one request may ask for at most. */
+  readonly maxMinutes: number
+  /** The 1m candles opening from `fromTs` to `toTs`. */
+  readonly request: (instrument: string, fromTs: number, toTs: number) => RestRequest
+  /** The candles of an answer, or why it cannot be read. */
+  readonly read: (body: unknown) => ReadonlyArray<VenueCandle> | string
 }
 
 /** One GET request to a venue's REST API. */
