@@ -58,8 +58,8 @@ export const makeBackfill = (spec: BackfillSpec) =>
     const pending = new Map<string, Work>()
     /** Symbols with pending work, in arrival order; one entry per symbol. */
     const ready = yield* Queue.unbounded<string>()
-    /** Highest id fetched per symbol: a later request for ids below it has nothing left to fetch. */
-    const fetched = new Map<string, number>()
+    /** Newest trade fetched per symbol: a later request for ids below it has nothing left to fetch. */
+    const fetched = new Map<string, { readonly id: number; readonly ts: number }>()
     const polling = new Set<string>()
     const tagged = <T, I, O>(m: Metric.Metric<T, I, O>, symbol: string) =>
       Metric.tagged(Metric.tagged(m, "exchange", exchange), "symbol", symbol)
@@ -164,22 +164,29 @@ export const makeBackfill = (spec: BackfillSpec) =>
     const fetch = (symbol: string, work: Work) =>
       Effect.gen(function* () {
         let taken = 0
-        let start = work.afterId ?? fetched.get(symbol)
+        let start = work.afterId ?? fetched.get(symbol)?.id
         if (start === undefined) {
           const request = history.since.request(spec.instrument(symbol), work.fromTs)
-          start = history.since.anchor(yield* rest.get(request.path, request.query, request.weight))
-          if (start === undefined) return taken
+          const anchor = history.since.anchor(yield* rest.get(request.path, request.query, request.weight), work.fromTs)
+          if (typeof anchor === "string")
+            return yield* new HistoryIncomplete({ exchange, symbol, reason: `cannot find trades by time: ${anchor}` })
+          if (anchor === undefined) return taken
+          start = anchor
         }
-        let after = Math.max(start, fetched.get(symbol) ?? Number.NEGATIVE_INFINITY)
+        const known = fetched.get(symbol)
+        let after = start
+        let afterTs = work.fromTs
+        if (known !== undefined && known.id > start) ({ id: after, ts: afterTs } = known)
         const key = work.keys[0] ?? `poll:${symbol}`
         while (after < work.untilId) {
-          const request = history.after(spec.instrument(symbol), after)
+          const request = history.after(spec.instrument(symbol), after, afterTs)
           const body = yield* rest.get(request.path, request.query, request.weight)
           const now = yield* Clock.currentTimeMillis
           const read = history.read(body, symbol, now)
           if (typeof read === "string")
             return yield* new HistoryIncomplete({ exchange, symbol, reason: `unreadable page: ${read}` })
-          const page = read.filter((t) => t.seq > after && t.seq <= work.untilId)
+          const fresh = read.filter((t) => t.seq > after)
+          const page = fresh.filter((t) => t.seq <= work.untilId)
           if (page.length > 0) {
             const newest: Trade = page.at(-1)!
             yield* deliver(symbol, { _tag: "Backfill", key, trades: page, last: false })
@@ -190,10 +197,18 @@ export const makeBackfill = (spec: BackfillSpec) =>
               yield* deliver(symbol, { _tag: "Watermark", span: undefined })
             }
             after = newest.seq
-            fetched.set(symbol, after)
+            afterTs = newest.exchangeTs
+            fetched.set(symbol, { id: after, ts: afterTs })
             taken += page.length
           }
-          if (read.length < history.pageSize) break
+          if (history.exhausted(read.length, fresh.length)) break
+          // A full page with nothing new (more trades in one instant than a page holds) would be asked for forever.
+          if (fresh.length === 0)
+            return yield* new HistoryIncomplete({
+              exchange,
+              symbol,
+              reason: `no trade after id ${after} in a full page`,
+            })
         }
         if (work.untilId !== Number.POSITIVE_INFINITY && after < work.untilId)
           return yield* new HistoryIncomplete({

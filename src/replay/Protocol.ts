@@ -52,8 +52,10 @@ export interface RestAnswer {
 
 /** The server side of a venue's REST history: what a played frame adds to it, and the answer to a GET. */
 export interface ReplayRest {
-  /** Where a frame's trade goes in the ledger, if it carries one. */
-  readonly record: (frame: string) => { readonly history: string; readonly record: Record<string, unknown> } | undefined
+  /** Where the trades a frame carries go in the ledger: none for a frame without trades. */
+  readonly record: (
+    frame: string,
+  ) => ReadonlyArray<{ readonly history: string; readonly record: Record<string, unknown> }>
   readonly answer: (path: string, query: URLSearchParams, ledger: Ledger) => RestAnswer
 }
 

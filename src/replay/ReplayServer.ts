@@ -167,12 +167,13 @@ export class ReplayVenue {
 
   /** Enters a frame's trade into the REST history; false when it carries none. */
   private remember(ob: Outbound): boolean {
-    const entry = this.protocol.rest?.record(ob.frame)
-    if (entry === undefined) return false
-    const list = this.ledger.records.get(entry.history) ?? []
-    list.push(entry.record)
-    this.ledger.records.set(entry.history, list)
-    return true
+    const entries = this.protocol.rest?.record(ob.frame) ?? []
+    for (const entry of entries) {
+      const list = this.ledger.records.get(entry.history) ?? []
+      list.push(entry.record)
+      this.ledger.records.set(entry.history, list)
+    }
+    return entries.length > 0
   }
 
   publish(events: ReadonlyArray<MarketEvent>): void {

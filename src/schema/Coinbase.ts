@@ -22,6 +22,15 @@ export const TradeItem = Schema.Struct({
 })
 export type TradeItem = typeof TradeItem.Type
 
+/** A record of Exchange REST `GET /products/{id}/trades`: the same ids, `side` again the maker's. */
+export const RestTrade = Schema.Struct({
+  trade_id: Schema.Number,
+  price: Schema.String,
+  size: Schema.String,
+  side: Schema.Literal("buy", "sell"),
+  time: Schema.String,
+})
+
 export const TickerEvent = Schema.Struct({ type: Schema.String, tickers: Schema.Unknown })
 
 export const TickerItem = Schema.Struct({

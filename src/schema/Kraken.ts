@@ -20,6 +20,17 @@ export const TradeItem = Schema.Struct({
   timestamp: Schema.String,
 })
 
+/** REST `/0/public/Trades`: `[price, volume, time (s), "b"|"s" (taker side), type, misc, trade_id]` per trade. */
+export const RestTrade = Schema.Tuple(
+  [Schema.String, Schema.String, Schema.Number, Schema.Literal("b", "s"), Schema.String, Schema.String, Schema.Number],
+  Schema.Unknown,
+)
+
+export const RestTrades = Schema.Struct({
+  error: Schema.Array(Schema.String),
+  result: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+})
+
 export const TickerItem = Schema.Struct({
   symbol: Schema.String,
   bid: Schema.Number,

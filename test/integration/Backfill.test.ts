@@ -212,4 +212,65 @@ describe("no gaps: backfill from the exchange's REST history", () => {
       await server.close()
     }
   }, 180_000)
+
+  it("coinbase and kraken: an injected gap is found and filled from each one's REST trade history", async () => {
+    const url = await db.create()
+    const server = await ReplayServer.start()
+    const httpPort = await freePort()
+    const exchanges = ["coinbase", "kraken"] as const
+    const specs = exchanges.map((exchange, i) => ({
+      exchange,
+      spec: {
+        symbols: ["BTC/USD", "ETH/USD"],
+        rate: 20,
+        count: 1_200,
+        start: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000,
+        seed: 11 + i,
+      },
+    }))
+    const env: Record<string, string> = {
+      FEEDS: exchanges.join(","),
+      DATABASE_URL: url,
+      HTTP_PORT: String(httpPort),
+      CANDLE_GRACE_MS: String(GRACE_MS),
+      STORE_FLUSH_MS: "100",
+    }
+    for (const e of exchanges) {
+      env[`${e.toUpperCase()}_SYMBOLS`] = "BTC/USD,ETH/USD"
+      env[`${e.toUpperCase()}_WS_URL`] = server.url(e)
+      env[`${e.toUpperCase()}_REST_URL`] = server.restUrl(e)
+    }
+    const daemon = startDaemon(env, process.cwd())
+    try {
+      for (const { exchange, spec } of specs) {
+        const venue = server.venue(exchange)
+        await until(`the daemon to subscribe to ${exchange}`, () => venue.readyClients() > 0, 30_000)
+        server.play(exchange, syntheticTape(spec), { pace: { mode: "paced", speed: 4 }, hold: false })
+      }
+      for (const { exchange } of specs) {
+        const venue = server.venue(exchange)
+        await until(`a third of ${exchange}'s tape`, () => venue.sent > 400, 30_000)
+        venue.withhold(12)
+      }
+      for (const { exchange } of specs)
+        await until(`${exchange}'s tape to end`, () => server.venue(exchange).done, 60_000)
+      const sent = specs.map(({ exchange, spec }) => sentOf(exchange, spec))
+      for (const s of sent) await settled(httpPort, s)
+      await stop(daemon)
+      const stored = await storedCandles(url)
+      for (const s of sent) expectCandlesMatch(stored, s, GRACE_MS)
+      // The withheld trades are in the stored candles (they match what was sent), so they came from REST.
+      for (const e of exchanges) {
+        const missing = [...daemon.output().matchAll(new RegExp(`${e} [A-Z]+/USD: (\\d+) trade\\(s\\) missing`, "g"))]
+        expect(
+          missing.reduce((n, m) => n + Number(m[1]), 0),
+          e,
+        ).toBe(12)
+        expect(daemon.output()).toMatch(new RegExp(`${e} [A-Z]+/USD: backfilled \\d+ trade\\(s\\) from REST history`))
+      }
+    } finally {
+      daemon.process.kill("SIGKILL")
+      await server.close()
+    }
+  }, 180_000)
 })

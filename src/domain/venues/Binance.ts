@@ -158,12 +158,12 @@ const PAGE = 1_000
 export const binanceHistory = (options: VenueOptions): TradeHistory => {
   const agg = options.binanceTradeStream === "aggTrade"
   return {
-    pageSize: PAGE,
     after: (instrument, afterId) => ({
       path: agg ? "/api/v3/aggTrades" : "/api/v3/historicalTrades",
       query: { symbol: instrument, fromId: afterId + 1, limit: PAGE },
       weight: agg ? 2 : 25,
     }),
+    exhausted: (read) => read < PAGE,
     // Only aggTrades can be asked by time (a window of at most an hour); the first one's ids lead on to either history.
     since: {
       request: (instrument, fromTs) => ({

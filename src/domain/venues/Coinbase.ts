@@ -1,19 +1,23 @@
 import * as Coinbase from "../../schema/Coinbase.js"
 import * as Guard from "../../schema/Guard.js"
-import type { Quote } from "../../schema/Market.js"
+import type { Quote, Trade } from "../../schema/Market.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
+  anchorAt,
   CONTROL,
   type Decoded,
   type Decoder,
   invalid,
   isoMillis,
+  isTrade,
   parseJson,
   quoteOf,
   quotesOf,
   type RecordReader,
   seqOf,
   type TradeFields,
+  type TradeHistory,
+  tradeOf,
   tradesOf,
   UNKNOWN_STREAM,
   type Venue,
@@ -116,6 +120,58 @@ const TICKERS: RecordReader<typeof Coinbase.TickerItem.Type, Quote | Decoded> = 
     ),
 }
 
+const restTrade = Guard.compile(Coinbase.RestTrade)
+const PAGE = 1_000
+
+/** Newest first: the page's trades in ascending id order, or why it cannot be read. */
+const readPage = (body: unknown, symbol: string, recvTs: number): ReadonlyArray<Trade> | string => {
+  if (!Array.isArray(body)) return `expected an array of trades, got ${JSON.stringify(body).slice(0, 120)}`
+  const out: Array<Trade> = []
+  for (let i = body.length - 1; i >= 0; i--) {
+    const r: unknown = body[i]
+    if (!restTrade.is(r)) return `trades record: ${restTrade.explain(r)}`
+    const t = tradeOf(
+      {
+        exchange: "coinbase",
+        symbol,
+        tradeId: String(r.trade_id),
+        seq: r.trade_id,
+        priceText: r.price,
+        qtyText: r.size,
+        side: r.side === "buy" ? "sell" : "buy",
+        exchangeTs: isoMillis(r.time),
+        count: 1,
+      },
+      recvTs,
+    )
+    if (!isTrade(t)) return t._tag === "Invalid" ? t.detail : t._tag
+    out.push(t)
+  }
+  return out
+}
+
+/**
+ * Exchange REST `/products/{id}/trades` (public, about 10 requests a second): it pages backwards, `after=N` giving the
+ * newest trades below id N, so the page after id X asks below X + 1001. It cannot be asked by time: a symbol not
+ * seen yet is found in the newest page, which must reach back to the time asked for.
+ */
+export const coinbaseHistory: TradeHistory = {
+  after: (instrument, afterId) => ({
+    path: `/products/${instrument}/trades`,
+    query: { after: afterId + PAGE + 1, limit: PAGE },
+    weight: 1,
+  }),
+  exhausted: (_read, fresh) => fresh < PAGE,
+  since: {
+    request: (instrument) => ({ path: `/products/${instrument}/trades`, query: { limit: PAGE }, weight: 1 }),
+    anchor: (body, fromTs) => {
+      const trades = readPage(body, "", 0)
+      return anchorAt(trades, fromTs, typeof trades === "string" || trades.length < PAGE)
+    },
+  },
+  read: readPage,
+}
+
 export const CoinbaseVenue: Venue = {
   exchange: "coinbase",
   instrument: coinbaseInstrument,
@@ -125,4 +181,5 @@ export const CoinbaseVenue: Venue = {
   controlIntervalMs: 100,
   idSpan: () => 1,
   decoder: (symbols) => makeDecoder(symbols),
+  history: () => coinbaseHistory,
 }

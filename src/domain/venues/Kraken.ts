@@ -1,19 +1,25 @@
+import { Either, Schema } from "effect"
 import * as Guard from "../../schema/Guard.js"
 import * as Kraken from "../../schema/Kraken.js"
-import type { Quote } from "../../schema/Market.js"
+import type { Quote, Trade } from "../../schema/Market.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
+  anchorAt,
   CONTROL,
   type Decoded,
   type Decoder,
   invalid,
   isoMillis,
   isRecord,
+  isTrade,
   parseJson,
   quoteOf,
   quotesOf,
   type RecordReader,
+  type RestRequest,
   type TradeFields,
+  type TradeHistory,
+  tradeOf,
   tradesOf,
   UNKNOWN_STREAM,
   type Venue,
@@ -33,9 +39,10 @@ const LEGACY: ReadonlyArray<readonly [string, string]> = [
 /** v2 names pairs like our unified symbols (`BTC/USD`); the legacy `XBT/USD` is accepted as an alias. */
 export const krakenInstrument = (unified: string): string => unified
 
+const legacy = (code: string) => LEGACY.find(([modern]) => modern === code)?.[1] ?? code
+
 const krakenAliases = (unified: string): ReadonlyArray<string> => {
   const [base, quote] = unified.split("/") as [string, string]
-  const legacy = (code: string) => LEGACY.find(([modern]) => modern === code)?.[1] ?? code
   const alias = `${legacy(base)}/${legacy(quote)}`
   return alias === unified ? [] : [alias]
 }
@@ -115,6 +122,67 @@ const TICKERS: RecordReader<typeof Kraken.TickerItem.Type, Quote | Decoded> = {
     ),
 }
 
+/** The REST name of a v2 pair: legacy codes, no slash (`BTC/USD` → `XBTUSD`). */
+export const krakenRestPair = (instrument: string): string => instrument.split("/").map(legacy).join("")
+
+const restTrades = Schema.decodeUnknownEither(Kraken.RestTrades)
+const restTrade = Schema.decodeUnknownEither(Kraken.RestTrade)
+const PAGE = 1_000
+
+/** Seconds with up to nanoseconds as a float: rounded to microseconds first, so `.827` cannot read as `.8269999`. */
+const restMillis = (seconds: number) => Math.floor(Math.round(seconds * 1e6) / 1e3)
+
+const readPage = (body: unknown, symbol: string, recvTs: number): ReadonlyArray<Trade> | string => {
+  const answer = restTrades(body)
+  if (Either.isLeft(answer)) return `Trades answer: ${JSON.stringify(body).slice(0, 160)}`
+  if (answer.right.error.length > 0) return `Kraken error: ${answer.right.error.join("; ")}`
+  const rows = Object.entries(answer.right.result ?? {}).find(([key]) => key !== "last")?.[1] ?? []
+  if (!Array.isArray(rows)) return `Trades rows: ${JSON.stringify(rows).slice(0, 160)}`
+  const out: Array<Trade> = []
+  for (const row of rows) {
+    const r = restTrade(row)
+    if (Either.isLeft(r)) return `Trades row: ${JSON.stringify(row).slice(0, 160)}`
+    const [price, volume, time, side, , , id] = r.right
+    const t = tradeOf(
+      {
+        exchange: "kraken",
+        symbol,
+        tradeId: String(id),
+        seq: Number.isSafeInteger(id) ? id : -1,
+        priceText: price,
+        qtyText: volume,
+        side: side === "b" ? "buy" : "sell",
+        exchangeTs: restMillis(time),
+        count: 1,
+      },
+      recvTs,
+    )
+    if (!isTrade(t)) return t._tag === "Invalid" ? t.detail : t._tag
+    out.push(t)
+  }
+  return out
+}
+
+const tradesSince = (instrument: string, ts: number): RestRequest => ({
+  path: "/0/public/Trades",
+  query: { pair: krakenRestPair(instrument), since: Math.floor(ts / 1_000), count: PAGE },
+  weight: 1,
+})
+
+/**
+ * REST `/0/public/Trades` pages by time (`since`, whole seconds), not by id: each page asks from the newest trade's
+ * second on, and the trades already held are recognised by id.
+ */
+export const krakenHistory: TradeHistory = {
+  after: (instrument, _afterId, afterTs) => tradesSince(instrument, afterTs),
+  exhausted: (read) => read < PAGE,
+  since: {
+    request: tradesSince,
+    anchor: (body, fromTs) => anchorAt(readPage(body, "", 0), fromTs, true),
+  },
+  read: readPage,
+}
+
 export const KrakenVenue: Venue = {
   exchange: "kraken",
   instrument: krakenInstrument,
@@ -126,4 +194,5 @@ export const KrakenVenue: Venue = {
   ping: '{"method":"ping"}',
   idSpan: () => 1,
   decoder: (symbols) => makeDecoder(symbols),
+  history: () => krakenHistory,
 }

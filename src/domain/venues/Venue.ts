@@ -84,19 +84,43 @@ export interface RestRequest {
  * does the I/O.
  */
 export interface TradeHistory {
-  /** Trades per page at most: a shorter page means the history has nothing newer yet. */
-  readonly pageSize: number
-  readonly after: (instrument: string, afterId: number) => RestRequest
+  /** The page of trades after `afterId`, which traded at `afterTs` (venues that page by time ask from then). */
+  readonly after: (instrument: string, afterId: number, afterTs: number) => RestRequest
+  /**
+   * Whether a page of `read` trades, `fresh` of them after the id asked from, shows the history has nothing newer
+   * yet. Where a page is cut by count from the id on (Binance, Kraken) a short page does; where it is the newest
+   * trades below a cursor (Coinbase), a page that is not all fresh does.
+   */
+  readonly exhausted: (read: number, fresh: number) => boolean
   /**
    * For a symbol of which no id is known yet: a request for what traded from `fromTs` on, and the id just before
-   * the first trade its answer shows (undefined when nothing traded), from which `after` goes on.
+   * the first trade at or after `fromTs` its answer shows; undefined when nothing traded since, and the reason
+   * when the answer does not reach back to `fromTs`.
    */
   readonly since: {
     readonly request: (instrument: string, fromTs: number) => RestRequest
-    readonly anchor: (body: unknown) => number | undefined
+    readonly anchor: (body: unknown, fromTs: number) => number | undefined | string
   }
   /** The trades of a page (ascending id), or why the page cannot be read. */
   readonly read: (body: unknown, symbol: string, recvTs: number) => ReadonlyArray<Trade> | string
+}
+
+/**
+ * `since.anchor` over a page of trades (ascending): the id before the first fill of the first trade at or after
+ * `fromTs`. When that is the page's oldest trade, earlier ones may be missing unless the page `reachesBack` to
+ * `fromTs` (it was asked from then, or holds the whole history).
+ */
+export const anchorAt = (
+  trades: ReadonlyArray<Trade> | string,
+  fromTs: number,
+  reachesBack: boolean,
+): number | undefined | string => {
+  if (typeof trades === "string") return trades
+  const i = trades.findIndex((t) => t.exchangeTs >= fromTs)
+  if (i < 0) return undefined
+  if (i === 0 && !reachesBack)
+    return `the oldest trade it returns (${new Date(trades[0]!.exchangeTs).toISOString()}) is later than ${new Date(fromTs).toISOString()}`
+  return trades[i]!.seq - trades[i]!.count
 }
 
 export const invalid = (reason: InvalidReason, detail: string): Decoded => ({ _tag: "Invalid", reason, detail })

@@ -28,17 +28,19 @@ const BinanceRest: ReplayRest = {
     const data = parseOr(frame)?.data as Record<string, unknown> | undefined
     if (data?.e === "aggTrade") {
       const { a, p, q, f, l, T, m, M } = data
-      return { history: `aggTrades:${String(data.s)}`, record: { a, p, q, f, l, T, m, M } }
+      return [{ history: `aggTrades:${String(data.s)}`, record: { a, p, q, f, l, T, m, M } }]
     }
     if (data?.e === "trade") {
       const { t, p, q, T, m, M } = data
       const quoteQty = String(Number(p) * Number(q))
-      return {
-        history: `historicalTrades:${String(data.s)}`,
-        record: { id: t, price: p, qty: q, quoteQty, time: T, isBuyerMaker: m, isBestMatch: M },
-      }
+      return [
+        {
+          history: `historicalTrades:${String(data.s)}`,
+          record: { id: t, price: p, qty: q, quoteQty, time: T, isBuyerMaker: m, isBestMatch: M },
+        },
+      ]
     }
-    return undefined
+    return []
   },
   answer: (path, query, ledger: Ledger) => {
     const symbol = query.get("symbol")

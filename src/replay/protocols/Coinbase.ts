@@ -1,6 +1,6 @@
 import { coinbaseInstrument } from "../../domain/venues/Coinbase.js"
 import type { SyntheticTrade } from "../Synthetic.js"
-import { isoTime, parseOr, type ReplayProtocol, shiftIso } from "../Protocol.js"
+import { isoTime, type Ledger, parseOr, type ReplayProtocol, type ReplayRest, shiftIso } from "../Protocol.js"
 
 const envelope = (channel: string, now: number, events: ReadonlyArray<unknown>) =>
   JSON.stringify({ channel, client_id: "", timestamp: isoTime(now), sequence_num: 0, events })
@@ -14,6 +14,38 @@ const tradeItem = (t: SyntheticTrade) => ({
   side: t.takerBuy ? "SELL" : "BUY",
   time: isoTime(t.ts),
 })
+
+const TRADES_PATH = /^\/products\/([^/]+)\/trades$/
+
+/** Exchange REST `/products/{id}/trades` over what the tape played: newest first, `after` a cursor below an id. */
+const CoinbaseRest: ReplayRest = {
+  record: (frame) => {
+    const msg = parseOr(frame)
+    if (msg?.channel !== "market_trades" || !Array.isArray(msg.events)) return []
+    return (msg.events as Array<{ type?: string; trades?: Array<Record<string, string>> }>)
+      .filter((e) => e.type === "update" && Array.isArray(e.trades))
+      .flatMap((e) => e.trades!)
+      .map((t) => ({
+        history: `trades:${t.product_id}`,
+        record: {
+          trade_id: Number(t.trade_id),
+          price: t.price,
+          size: t.size,
+          side: t.side?.toLowerCase(),
+          time: t.time,
+        },
+      }))
+  },
+  answer: (path, query, ledger: Ledger) => {
+    const product = TRADES_PATH.exec(path)?.[1]
+    if (product === undefined) return { status: 404, body: { message: "NotFound" }, weight: 1 }
+    const limit = Math.min(Number(query.get("limit") ?? 1_000), 1_000)
+    const after = query.get("after")
+    const all = ledger.records.get(`trades:${product}`) ?? []
+    const below = after === null ? all : all.filter((r) => (r.trade_id as number) < Number(after))
+    return { status: 200, body: below.slice(-limit).reverse(), weight: 1 }
+  },
+}
 
 /** Advanced Trade: one subscribe per channel, `market_trades` snapshot (newest first) on subscribe, heartbeats. */
 export const CoinbaseProtocol: ReplayProtocol = {
@@ -68,4 +100,5 @@ export const CoinbaseProtocol: ReplayProtocol = {
   heartbeat: (counter, now) =>
     envelope("heartbeats", now, [{ current_time: new Date(now).toISOString(), heartbeat_counter: String(counter) }]),
   shift: shiftIso,
+  rest: CoinbaseRest,
 }

@@ -1,6 +1,6 @@
-import { krakenInstrument } from "../../domain/venues/Kraken.js"
+import { krakenInstrument, krakenRestPair } from "../../domain/venues/Kraken.js"
 import type { SyntheticTrade } from "../Synthetic.js"
-import { isoTime, NO_REPLY, parseOr, type ReplayProtocol, shiftIso } from "../Protocol.js"
+import { isoTime, type Ledger, NO_REPLY, parseOr, type ReplayProtocol, type ReplayRest, shiftIso } from "../Protocol.js"
 
 /** v2 writes prices and sizes as JSON numbers: the decimal text goes into the frame unquoted. */
 const tradeJson = (t: SyntheticTrade) =>
@@ -8,6 +8,46 @@ const tradeJson = (t: SyntheticTrade) =>
 
 const tradeFrame = (type: string, trades: ReadonlyArray<SyntheticTrade>) =>
   `{"channel":"trade","type":"${type}","data":[${trades.map(tradeJson).join(",")}]}`
+
+/** REST `/0/public/Trades` over what the tape played: rows from `since` (seconds) on, `count` of them. */
+const KrakenRest: ReplayRest = {
+  record: (frame) => {
+    const msg = parseOr(frame)
+    if (msg?.channel !== "trade" || msg.type !== "update" || !Array.isArray(msg.data)) return []
+    return (msg.data as Array<Record<string, string | number>>).map((t) => ({
+      history: `trades:${krakenRestPair(String(t.symbol))}`,
+      record: {
+        row: [
+          String(t.price),
+          String(t.qty),
+          Date.parse(String(t.timestamp)) / 1_000,
+          t.side === "buy" ? "b" : "s",
+          String(t.ord_type ?? "limit").slice(0, 1),
+          "",
+          t.trade_id,
+        ],
+      },
+    }))
+  },
+  answer: (path, query, ledger: Ledger) => {
+    if (path !== "/0/public/Trades") return { status: 404, body: { error: ["EGeneral:Unknown method"] }, weight: 1 }
+    const pair = query.get("pair") ?? ""
+    const rows = ledger.records.get(`trades:${pair}`)
+    if (rows === undefined) return { status: 200, body: { error: ["EQuery:Unknown asset pair"] }, weight: 1 }
+    const since = Number(query.get("since") ?? 0)
+    const count = Math.min(Number(query.get("count") ?? 1_000), 1_000)
+    const page = rows
+      .map((r) => r.row as ReadonlyArray<string | number>)
+      .filter((row) => (row[2] as number) >= since)
+      .slice(0, count)
+    const last = page.length === 0 ? since : (page.at(-1)![2] as number)
+    return {
+      status: 200,
+      body: { error: [], result: { [pair]: page, last: String(Math.round(last * 1e9)) } },
+      weight: 1,
+    }
+  },
+}
 
 /** WebSocket v2: `subscribe` per channel with a symbol list, acks per symbol, `ping`/`pong`, trade snapshots. */
 export const KrakenProtocol: ReplayProtocol = {
@@ -58,4 +98,5 @@ export const KrakenProtocol: ReplayProtocol = {
   snapshot: (topic, recent) => (topic.startsWith("trade:") ? tradeFrame("snapshot", recent) : undefined),
   heartbeat: () => '{"channel":"heartbeat"}',
   shift: shiftIso,
+  rest: KrakenRest,
 }
