@@ -33,14 +33,18 @@ interface Work {
   live: boolean
 }
 
-export interface BackfillSpec {
+/** What a feed's REST actors (backfill, reconciler) share: the feed, and its exchange's REST API. */
+export interface FeedRest {
   readonly exchange: ExchangeId
   readonly port: FeedPort
+  readonly instrument: (symbol: string) => string
+  /** The venue's REST API: where, within which budget (shared by the feed's REST actors), how long a request may take. */
+  readonly rest: Omit<RestClientSpec, "exchange" | "onRetry">
+}
+
+export interface BackfillSpec extends FeedRest {
   readonly detector: GapDetector
   readonly history: TradeHistory
-  readonly instrument: (symbol: string) => string
-  /** The venue's REST API: where, within which budget, how long a request may take. */
-  readonly rest: Omit<RestClientSpec, "exchange" | "onRetry">
   readonly retryInterval: Duration.Duration
   readonly amendHorizonMs: number
 }

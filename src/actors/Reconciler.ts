@@ -2,9 +2,9 @@ import { Clock, Data, Duration, Effect, Metric } from "effect"
 import { differences, type DueCandles, type Window, windows } from "../domain/Reconciliation.js"
 import type { CandleHistory } from "../domain/venues/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
-import { makeRestClient, type RestClientSpec } from "../layers/Rest.js"
+import { makeRestClient } from "../layers/Rest.js"
 import type { ExchangeId } from "../schema/Market.js"
-import type { FeedPort } from "./Aggregators.js"
+import type { FeedRest } from "./Backfill.js"
 
 /** The exchange answered with candles we cannot read. */
 export class CandlesUnreadable extends Data.TaggedError("CandlesUnreadable")<{
@@ -23,13 +23,9 @@ export class CandlesUnreadable extends Data.TaggedError("CandlesUnreadable")<{
  */
 const SETTLE_MS = 3_000
 
-export interface ReconcilerSpec {
-  readonly exchange: ExchangeId
-  readonly port: FeedPort
+export interface ReconcilerSpec extends FeedRest {
   readonly due: DueCandles
   readonly candles: CandleHistory
-  readonly instrument: (symbol: string) => string
-  readonly rest: Omit<RestClientSpec, "exchange" | "onRetry">
   readonly interval: Duration.Duration
 }
 
