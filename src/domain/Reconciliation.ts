@@ -105,7 +105,6 @@ export class DueCandles {
       due = new Map()
       this.bySymbol.set(candle.symbol, due)
     }
-    due.delete(candle.openTime)
     due.set(candle.openTime, candle)
     if (due.size > this.capacity) {
       let oldest = Number.POSITIVE_INFINITY

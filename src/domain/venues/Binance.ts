@@ -12,6 +12,7 @@ import {
   type TradeHistory,
   invalid,
   isRecord,
+  pageTrades,
   parseJson,
   UNKNOWN_STREAM,
   UNSUBSCRIBED,
@@ -177,23 +178,16 @@ export const binanceHistory = (options: VenueOptions): TradeHistory => {
         return (agg ? first.a : first.f) - 1
       },
     },
-    read: (body, symbol, recvTs) => {
-      if (!Array.isArray(body)) return `expected an array of trades, got ${JSON.stringify(body).slice(0, 120)}`
-      const out: Array<Trade> = []
-      for (const r of body) {
-        let t: Decoded
-        if (agg) {
-          if (!aggRecord.is(r)) return `aggTrades record: ${aggRecord.explain(r)}`
-          t = toTrade(symbol, r.a, r, r.l - r.f + 1, recvTs)
-        } else {
-          if (!historicalRecord.is(r)) return `historicalTrades record: ${historicalRecord.explain(r)}`
-          t = toTrade(symbol, r.id, { p: r.price, q: r.qty, m: r.isBuyerMaker, T: r.time }, 1, recvTs)
-        }
-        if (t._tag !== "Trade") return t._tag === "Invalid" ? t.detail : t._tag
-        out.push(t)
-      }
-      return out
-    },
+    read: (body, symbol, recvTs) =>
+      pageTrades(body, (r) => {
+        if (agg)
+          return aggRecord.is(r)
+            ? toTrade(symbol, r.a, r, r.l - r.f + 1, recvTs)
+            : `aggTrades record: ${aggRecord.explain(r)}`
+        return historicalRecord.is(r)
+          ? toTrade(symbol, r.id, { p: r.price, q: r.qty, m: r.isBuyerMaker, T: r.time }, 1, recvTs)
+          : `historicalTrades record: ${historicalRecord.explain(r)}`
+      }),
   }
 }
 

@@ -9,7 +9,7 @@ import {
   type Decoder,
   invalid,
   isoMillis,
-  isTrade,
+  pageTrades,
   parseJson,
   quoteOf,
   quotesOf,
@@ -124,31 +124,25 @@ const restTrade = Guard.compile(Coinbase.RestTrade)
 const PAGE = 1_000
 
 /** Newest first: the page's trades in ascending id order, or why it cannot be read. */
-const readPage = (body: unknown, symbol: string, recvTs: number): ReadonlyArray<Trade> | string => {
-  if (!Array.isArray(body)) return `expected an array of trades, got ${JSON.stringify(body).slice(0, 120)}`
-  const out: Array<Trade> = []
-  for (let i = body.length - 1; i >= 0; i--) {
-    const r: unknown = body[i]
-    if (!restTrade.is(r)) return `trades record: ${restTrade.explain(r)}`
-    const t = tradeOf(
-      {
-        exchange: "coinbase",
-        symbol,
-        tradeId: String(r.trade_id),
-        seq: r.trade_id,
-        priceText: r.price,
-        qtyText: r.size,
-        side: r.side === "buy" ? "sell" : "buy",
-        exchangeTs: isoMillis(r.time),
-        count: 1,
-      },
-      recvTs,
-    )
-    if (!isTrade(t)) return t._tag === "Invalid" ? t.detail : t._tag
-    out.push(t)
-  }
-  return out
-}
+const readPage = (body: unknown, symbol: string, recvTs: number): ReadonlyArray<Trade> | string =>
+  pageTrades(Array.isArray(body) ? [...body].reverse() : body, (r) =>
+    restTrade.is(r)
+      ? tradeOf(
+          {
+            exchange: "coinbase",
+            symbol,
+            tradeId: String(r.trade_id),
+            seq: r.trade_id,
+            priceText: r.price,
+            qtyText: r.size,
+            side: r.side === "buy" ? "sell" : "buy",
+            exchangeTs: isoMillis(r.time),
+            count: 1,
+          },
+          recvTs,
+        )
+      : `trades record: ${restTrade.explain(r)}`,
+  )
 
 /**
  * Exchange REST `/products/{id}/trades` (public, about 10 requests a second): it pages backwards, `after=N` giving the

@@ -11,7 +11,7 @@ import {
   invalid,
   isoMillis,
   isRecord,
-  isTrade,
+  pageTrades,
   parseJson,
   quoteOf,
   quotesOf,
@@ -137,13 +137,11 @@ const readPage = (body: unknown, symbol: string, recvTs: number): ReadonlyArray<
   if (Either.isLeft(answer)) return `Trades answer: ${JSON.stringify(body).slice(0, 160)}`
   if (answer.right.error.length > 0) return `Kraken error: ${answer.right.error.join("; ")}`
   const rows = Object.entries(answer.right.result ?? {}).find(([key]) => key !== "last")?.[1] ?? []
-  if (!Array.isArray(rows)) return `Trades rows: ${JSON.stringify(rows).slice(0, 160)}`
-  const out: Array<Trade> = []
-  for (const row of rows) {
+  return pageTrades(rows, (row) => {
     const r = restTrade(row)
     if (Either.isLeft(r)) return `Trades row: ${JSON.stringify(row).slice(0, 160)}`
     const [price, volume, time, side, , , id] = r.right
-    const t = tradeOf(
+    return tradeOf(
       {
         exchange: "kraken",
         symbol,
@@ -157,10 +155,7 @@ const readPage = (body: unknown, symbol: string, recvTs: number): ReadonlyArray<
       },
       recvTs,
     )
-    if (!isTrade(t)) return t._tag === "Invalid" ? t.detail : t._tag
-    out.push(t)
-  }
-  return out
+  })
 }
 
 const tradesSince = (instrument: string, ts: number): RestRequest => ({

@@ -123,6 +123,25 @@ export const anchorAt = (
   return trades[i]!.seq - trades[i]!.count
 }
 
+/**
+ * A REST page's records as trades, in the order given: the page fails whole, with the reason, at the first record
+ * that is not a valid trade (`toTrade` returns a string for a record of the wrong shape).
+ */
+export const pageTrades = (
+  records: unknown,
+  toTrade: (record: unknown) => Trade | Decoded | string,
+): ReadonlyArray<Trade> | string => {
+  if (!Array.isArray(records)) return `expected an array of trades, got ${JSON.stringify(records).slice(0, 120)}`
+  const out: Array<Trade> = []
+  for (const r of records) {
+    const t = toTrade(r)
+    if (typeof t === "string") return t
+    if (t._tag !== "Trade") return t._tag === "Invalid" ? t.detail : t._tag
+    out.push(t)
+  }
+  return out
+}
+
 export const invalid = (reason: InvalidReason, detail: string): Decoded => ({ _tag: "Invalid", reason, detail })
 export const CONTROL: Decoded = { _tag: "Control" }
 export const UNSUBSCRIBED: Decoded = { _tag: "Ignored", reason: "unsubscribed_symbol" }
