@@ -52,8 +52,12 @@ describe("the replay exchange", () => {
     server.play("okx", recordedTape(OkxProtocol, [file]), { pace: { mode: "paced", speed: 4 }, shiftToNow: true })
     const client = await okxClient(server.url("okx"), ["BTC-USDT"])
     await until("all five frames", () => client.data().length === 5, 5_000)
-    const gaps = client.data().map((f, i, all) => (i === 0 ? 0 : f.at - all[i - 1]!.at))
-    expect(gaps.slice(1).every((g) => g >= 70 && g <= 250)).toBe(true)
+    // Frames are due from one origin, so one late frame does not delay the rest: the whole span shows the pace
+    // (1.6 s recorded at 4× is 0.4 s; 2× would be 0.8 s, 10× 0.16 s), loose enough for a busy machine.
+    const at = client.data().map((f) => f.at)
+    expect(at.every((t, i) => i === 0 || t >= at[i - 1]!)).toBe(true)
+    expect(at[4]! - at[0]!).toBeGreaterThanOrEqual(250)
+    expect(at[4]! - at[0]!).toBeLessThanOrEqual(700)
     const ts = client.data().map((f) => Number(/"ts":"(\d+)"/.exec(f.text)![1]))
     expect(Math.abs(ts[0]! - client.data()[0]!.at)).toBeLessThan(1_000)
     expect(ts.map((t) => t - ts[0]!)).toEqual([0, 400, 800, 1200, 1600])
