@@ -1,13 +1,15 @@
 /**
  * InfluxDB write benchmark against the local target (INFLUX_URL, default the v2-write proxy over influxd that
- * scripts/services.sh starts): tick points through the writer actor with the default batch (5,000 lines) against
+ * scripts/services.sh starts): tick points through the InfluxDB sink with the default batch (5,000 lines) against
  * batches of 1,000, in the same run. Each run writes into a fresh bucket and is timed from the first offer until
- * the writer has drained (every batch answered). Median of interleaved rounds.
+ * the sink has drained (every batch answered). Median of interleaved rounds.
  */
 import { Duration, Effect, Layer, LogLevel, Logger, Option, Redacted } from "effect"
-import { InfluxWriter } from "../src/actors/InfluxWriter.js"
+import { InfluxSink } from "../src/actors/sinks/influx/InfluxSink.js"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Supervisor } from "../src/actors/Supervisor.js"
-import { tickLine } from "../src/domain/LineProtocol.js"
 import { AppConfig } from "../src/layers/AppConfig.js"
 import { Health } from "../src/layers/Health.js"
 import { Influx } from "../src/layers/Influx.js"
@@ -19,16 +21,16 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const N = Number(process.env.BENCH_POINTS ?? 100_000)
 const BATCHES = [5_000, 1_000]
 
-const lines = Array.from({ length: N }, (_, i) => {
+const ticks = Array.from({ length: N }, (_, i) => {
   const t = sampleTick(i)
-  return tickLine({ ...t.tick, last: 30_000 + (i % 100) / 10 }, String(i))
+  return { tradeId: String(i), tick: { ...t.tick, last: 30_000 + (i % 100) / 10 } }
 })
 
 const measure = (batchLines: number) =>
   Effect.gen(function* () {
     const bucket = yield* Effect.promise(() => scratchBucket())
-    const layer = InfluxWriter.Default.pipe(
-      Layer.provideMerge(Influx.Default),
+    const dataDir = mkdtempSync(join(tmpdir(), "bench-influx-"))
+    const layer = Influx.Default.pipe(
       Layer.provideMerge(Supervisor.Default),
       Layer.provideMerge(Health.Default),
       Layer.provideMerge(
@@ -36,6 +38,7 @@ const measure = (batchLines: number) =>
           AppConfig,
           testConfig({
             shutdownTimeout: Duration.minutes(5),
+            dataDir,
             influx: Option.some({
               url: process.env.INFLUX_URL ?? INFLUX.proxy,
               token: Option.some(Redacted.make(process.env.INFLUX_TOKEN ?? INFLUX.token)),
@@ -51,15 +54,14 @@ const measure = (batchLines: number) =>
       ),
     )
     const started = performance.now()
-    // Closing the layer ends the writer's mailbox and waits until every batch was answered.
-    yield* Effect.scoped(
-      Effect.gen(function* () {
-        const { sink } = yield* InfluxWriter
-        yield* sink!.offer(lines)
-      }).pipe(Effect.provide(layer)),
-    )
+    // Closing the sink waits until every batch was answered.
+    yield* Effect.gen(function* () {
+      const sink = (yield* InfluxSink.make)!
+      yield* sink.ticks(ticks)
+    }).pipe(Effect.scoped, Effect.provide(layer))
     const rate = N / ((performance.now() - started) / 1_000)
     yield* Effect.promise(bucket.drop)
+    rmSync(dataDir, { recursive: true, force: true })
     return rate
   })
 

@@ -1,29 +1,30 @@
 /**
- * Confirmed-publish benchmark against the real broker (RABBITMQ_URL, default the local one): candles (persistent,
- * to market.ohlcv) and ticks (non-persistent, to market.ticks) through the publisher actor with its default window,
- * against a window of 1 (one confirm round trip per message) in the same run. Median of interleaved rounds;
- * the queues are purged before and after each round.
+ * Confirmed-publish benchmark against the real broker (RABBITMQ_URL, default the local one), through the RabbitMQ
+ * sink: candles (persistent, to market.ohlcv) with the default window of 512 unconfirmed messages against a window
+ * of 1 (one confirm round trip per message), and ticks (non-persistent, to market.ticks) batched per symbol
+ * (TICK_BATCH_MAX 200, the default) against one message per tick, in the same run. Timed from the first offer
+ * until the sink closed, which waits for every confirm. Median of interleaved rounds; queues purged around each.
  */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import amqp from "amqplib"
 import { Duration, Effect, Layer, LogLevel, Logger, Option, Redacted } from "effect"
-import { candleMessage, type Outbound, Publisher, tickMessage } from "../src/actors/Publisher.js"
+import { RabbitSink } from "../src/actors/sinks/rabbitmq/RabbitSink.js"
 import { Supervisor } from "../src/actors/Supervisor.js"
 import { OHLCV_QUEUE, TICKS_QUEUE } from "../src/domain/Topology.js"
+import { AppConfig } from "../src/layers/AppConfig.js"
 import { Health } from "../src/layers/Health.js"
 import { Rabbit } from "../src/layers/Rabbit.js"
-import { sampleCandle, sampleTick } from "../test/support/samples.js"
 import { testConfig } from "../test/support/config.js"
-import { AppConfig } from "../src/layers/AppConfig.js"
+import { sampleCandle, sampleTick } from "../test/support/samples.js"
 
 const URL = process.env.RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const N = Number(process.env.BENCH_MESSAGES ?? 20_000)
-const WINDOW = 512
 
-const messages: Record<"candle" | "tick", Array<Outbound>> = {
-  candle: Array.from({ length: N }, (_, i) => candleMessage(sampleCandle(i))),
-  tick: Array.from({ length: N }, (_, i) => tickMessage(sampleTick(i))),
-}
+const candles = Array.from({ length: N }, (_, i) => sampleCandle(i))
+const ticks = Array.from({ length: N }, (_, i) => sampleTick(i))
 
 const purge = async () => {
   const conn = await amqp.connect(URL)
@@ -33,12 +34,18 @@ const purge = async () => {
   await conn.close()
 }
 
-/** Messages per second from the first offer until the layer closed, which waits for every confirm. */
-const measure = (kind: "candle" | "tick", window: number) =>
+interface Setting {
+  readonly kind: "candle" | "tick"
+  readonly window: number
+  readonly tickBatch: number
+}
+
+/** Records per second from the first offer until the sink closed, which waits for every confirm. */
+const measure = (s: Setting) =>
   Effect.gen(function* () {
     yield* Effect.promise(purge)
-    const layer = Publisher.Default.pipe(
-      Layer.provideMerge(Rabbit.Default),
+    const dataDir = mkdtempSync(join(tmpdir(), "bench-publish-"))
+    const layer = Rabbit.Default.pipe(
       Layer.provideMerge(Supervisor.Default),
       Layer.provideMerge(Health.Default),
       Layer.provideMerge(
@@ -46,42 +53,49 @@ const measure = (kind: "candle" | "tick", window: number) =>
           AppConfig,
           testConfig({
             rabbitmqUrl: Option.some(Redacted.make(URL)),
-            publishWindow: window,
-            mailboxCapacity: 4_096,
+            publishWindow: s.window,
+            tickBatch: { max: s.tickBatch, wait: Duration.millis(100) },
+            dataDir,
             shutdownTimeout: Duration.minutes(5),
           }),
         ),
       ),
     )
     let started = 0
-    yield* Effect.scoped(
-      Effect.gen(function* () {
-        const health = yield* Health
-        while ((yield* health.report).components.rabbitmq?.state !== "up") yield* Effect.sleep(Duration.millis(10))
-        started = performance.now()
-        yield* (yield* Publisher).offer(messages[kind])
-      }).pipe(Effect.provide(layer)),
-    )
+    yield* Effect.gen(function* () {
+      const health = yield* Health
+      while ((yield* health.report).components.rabbitmq?.state !== "up") yield* Effect.sleep(Duration.millis(10))
+      const sink = (yield* RabbitSink.make)!
+      started = performance.now()
+      yield* s.kind === "candle" ? sink.candles(candles) : sink.ticks(ticks)
+    }).pipe(Effect.scoped, Effect.provide(layer))
     const rate = N / ((performance.now() - started) / 1_000)
     yield* Effect.promise(purge)
+    rmSync(dataDir, { recursive: true, force: true })
     return rate
   })
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
+const SETTINGS: ReadonlyArray<[string, Setting, Setting]> = [
+  ["candles", { kind: "candle", window: 512, tickBatch: 200 }, { kind: "candle", window: 1, tickBatch: 200 }],
+  ["ticks", { kind: "tick", window: 512, tickBatch: 200 }, { kind: "tick", window: 512, tickBatch: 1 }],
+]
+
 const main = Effect.gen(function* () {
-  const results: Record<string, Array<number>> = {}
+  const results = new Map<Setting, Array<number>>()
   for (let r = 0; r < ROUNDS; r++)
-    for (const kind of ["candle", "tick"] as const)
-      for (const window of [WINDOW, 1]) (results[`${kind} ${window}`] ??= []).push(yield* measure(kind, window))
-  console.log(`node ${process.version}, ${N} messages per run, ${ROUNDS} rounds, median confirmed publishes/s`)
-  console.log("| messages | window 512 | window 1 (one confirm per message) | ratio |")
+    for (const [, a, b] of SETTINGS)
+      for (const s of [a, b]) results.set(s, [...(results.get(s) ?? []), yield* measure(s)])
+  console.log(`node ${process.version}, ${N} records per run, ${ROUNDS} rounds, median confirmed records/s`)
+  console.log("| records | default (window 512, 200 ticks a message) | baseline | ratio |")
   console.log("|---|---:|---:|---:|")
-  for (const kind of ["candle", "tick"] as const) {
-    const w = median(results[`${kind} ${WINDOW}`]!)
-    const one = median(results[`${kind} 1`]!)
+  for (const [name, a, b] of SETTINGS) {
+    const x = median(results.get(a)!)
+    const y = median(results.get(b)!)
+    const baseline = name === "candles" ? "window 1" : "one message per tick"
     console.log(
-      `| ${kind}s | ${Math.round(w).toLocaleString("en")} | ${Math.round(one).toLocaleString("en")} | ${(w / one).toFixed(1)}× |`,
+      `| ${name} | ${Math.round(x).toLocaleString("en")} | ${Math.round(y).toLocaleString("en")} (${baseline}) | ${(x / y).toFixed(1)}× |`,
     )
   }
 })

@@ -13,7 +13,7 @@ import type { AggregatorMessage, AggregatorOutputs } from "../src/actors/Aggrega
 import { makeAggregatorMailbox, runAggregator } from "../src/actors/Aggregator.js"
 import { fanOut } from "../src/actors/Aggregators.js"
 import { makeFrameRouter } from "../src/actors/FrameRouter.js"
-import { candleMessage, tickMessage } from "../src/actors/Publisher.js"
+import { candleMessage, tickMessage } from "../src/actors/sinks/rabbitmq/Messages.js"
 import { ActivityMonitor } from "../src/domain/ActivityMonitor.js"
 import { GapDetector } from "../src/domain/GapDetector.js"
 import { SymbolMap } from "../src/domain/SymbolMap.js"

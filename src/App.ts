@@ -2,11 +2,9 @@ import { Effect, Layer, Schedule } from "effect"
 import { Aggregators } from "./actors/Aggregators.js"
 import { Alerts } from "./actors/Alerts.js"
 import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
-import { CandleWriter } from "./actors/CandleWriter.js"
 import { FeedsLive } from "./actors/Feeds.js"
-import { InfluxWriter } from "./actors/InfluxWriter.js"
-import { Publisher } from "./actors/Publisher.js"
 import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
+import { Sinks } from "./actors/Sinks.js"
 import { Supervisor } from "./actors/Supervisor.js"
 import { AppConfigLive } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
@@ -31,12 +29,10 @@ const DatabaseLive = PostgresLive.pipe(
 export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Alerts.Default),
   Layer.provideMerge(Aggregators.Default),
-  Layer.provideMerge(InfluxWriter.Default),
-  Layer.provideMerge(Publisher.Default),
+  Layer.provideMerge(Sinks.Default),
   Layer.provideMerge(Layer.merge(CandleQueueSinkLive, SignalsConsumerLive)),
   Layer.provideMerge(Influx.Default),
   Layer.provideMerge(Rabbit.Default),
-  Layer.provideMerge(CandleWriter.Default),
   Layer.provideMerge(CandleStore.Default),
   Layer.provideMerge(DatabaseLive),
   Layer.provideMerge(Supervisor.Default),

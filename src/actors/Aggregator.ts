@@ -71,7 +71,7 @@ export const runAggregator = (spec: AggregatorSpec) =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock
     const pipeline = spec.pipeline
-    const tags = { exchange: spec.exchange, symbol: spec.symbol }
+    const counters = statsCounters({ exchange: spec.exchange, symbol: spec.symbol })
     const aggregateDuration = Metric.tagged(
       Metric.tagged(Metrics.processingDuration, "stage", "aggregate"),
       "exchange",
@@ -107,7 +107,7 @@ export const runAggregator = (spec: AggregatorSpec) =>
         [
           out.length > 0 ? finalise(out) : Effect.void,
           outTicks.length > 0 && spec.outputs.ticks !== undefined ? spec.outputs.ticks(outTicks) : Effect.void,
-          recordStats(pipeline, out, tags),
+          recordStats(pipeline, out, counters),
         ],
         { discard: true },
       )
@@ -179,25 +179,52 @@ export const runAggregator = (spec: AggregatorSpec) =>
     }
   }).pipe(Effect.annotateLogs({ exchange: spec.exchange, symbol: spec.symbol }))
 
-const recordStats = (pipeline: SymbolPipeline, emitted: ReadonlyArray<Candle>, tags: Record<string, string>) =>
+/**
+ * The aggregator's counters, tagged once: a tagged metric is a new key whose hash is computed on every update, and
+ * an aggregator updates them on every flush.
+ */
+const statsCounters = (tags: Record<string, string>) => {
+  const labels = Object.entries(tags).map(([k, v]) => MetricLabel.make(k, v))
+  const tagged = (m: Metric.Metric.Counter<number>) => Metric.taggedWithLabels(m, labels)
+  const discarded = (reason: string) => Metric.tagged(tagged(Metrics.tradesDiscarded), "reason", reason)
+  const rejected = new Map<string, Metric.Metric.Counter<number>>()
+  return {
+    received: tagged(Metrics.tradesReceived),
+    late: tagged(Metrics.lateTrades),
+    jumps: tagged(Metrics.priceJumps),
+    duplicate: discarded("duplicate"),
+    tooLate: discarded("too_late"),
+    rejected: (reason: string) => {
+      let m = rejected.get(reason)
+      if (m === undefined) rejected.set(reason, (m = discarded(reason)))
+      return m
+    },
+    emitted: tagged(Metrics.candlesEmitted),
+    revisions: tagged(Metrics.candleRevisions),
+  }
+}
+
+const recordStats = (
+  pipeline: SymbolPipeline,
+  emitted: ReadonlyArray<Candle>,
+  counters: ReturnType<typeof statsCounters>,
+) =>
   Effect.suspend(() => {
     const s = pipeline.takeStats()
-    const tagged = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.taggedWithLabels(m, toLabels(tags))
     const effects: Array<Effect.Effect<void>> = []
-    const add = (m: Metric.Metric.Counter<number>, n: number, reason?: string) => {
-      if (n > 0)
-        effects.push(
-          Metric.incrementBy(reason === undefined ? tagged(m) : Metric.tagged(tagged(m), "reason", reason), n),
-        )
+    const add = (m: Metric.Metric.Counter<number>, n: number) => {
+      if (n > 0) effects.push(Metric.incrementBy(m, n))
     }
-    add(Metrics.tradesReceived, s.accepted + s.late)
-    add(Metrics.lateTrades, s.late)
-    add(Metrics.priceJumps, s.jumps)
-    add(Metrics.tradesDiscarded, s.duplicate, "duplicate")
-    add(Metrics.tradesDiscarded, s.tooLate, "too_late")
-    for (const [reason, n] of Object.entries(s.rejected)) add(Metrics.tradesDiscarded, n, reason)
-    add(Metrics.candlesEmitted, emitted.length)
-    add(Metrics.candleRevisions, emitted.filter((c) => c.revision > 0).length)
+    add(counters.received, s.accepted + s.late)
+    add(counters.late, s.late)
+    add(counters.jumps, s.jumps)
+    add(counters.duplicate, s.duplicate)
+    add(counters.tooLate, s.tooLate)
+    for (const [reason, n] of Object.entries(s.rejected)) add(counters.rejected(reason), n)
+    add(counters.emitted, emitted.length)
+    let revisions = 0
+    for (const c of emitted) if (c.revision > 0) revisions++
+    add(counters.revisions, revisions)
     return effects.length === 0
       ? Effect.void
       : Effect.all(effects, { discard: true }).pipe(
@@ -208,8 +235,6 @@ const recordStats = (pipeline: SymbolPipeline, emitted: ReadonlyArray<Candle>, t
           ),
         )
   })
-
-const toLabels = (tags: Record<string, string>) => Object.entries(tags).map(([k, v]) => MetricLabel.make(k, v))
 
 export const makeAggregatorMailbox = (capacity: number) =>
   Mailbox.make<AggregatorMessage>({ capacity, strategy: "suspend" })

@@ -7,7 +7,6 @@ import { Watermark } from "../domain/Watermark.js"
 import { AppConfig } from "../layers/AppConfig.js"
 import { Health } from "../layers/Health.js"
 import type { ExchangeId } from "../schema/Market.js"
-import { candleLine, tickLine } from "../domain/LineProtocol.js"
 import { type Candle, periodMs } from "../schema/Candle.js"
 import { CandleStore } from "../layers/CandleStore.js"
 import { seqOf } from "../domain/venues/Venue.js"
@@ -18,9 +17,7 @@ import {
   runAggregator,
   type TradeTick,
 } from "./Aggregator.js"
-import { CandleWriter } from "./CandleWriter.js"
-import { InfluxWriter } from "./InfluxWriter.js"
-import { candleMessage, Publisher, tickMessage } from "./Publisher.js"
+import { Sinks } from "./Sinks.js"
 import { Supervisor } from "./Supervisor.js"
 import { currentTraceparent } from "../layers/Tracing.js"
 
@@ -58,7 +55,7 @@ export const fanOut =
 
 /**
  * One supervised aggregator actor per configured exchange+symbol, feeding every configured sink in turn (a sink
- * that is full suspends the aggregator, and so the feed). On shutdown (after the feeds stopped) each
+ * whose memory and disk buffers are both full suspends the aggregator, and so the feed). On shutdown (after the feeds stopped) each
  * mailbox is ended and its actor drains it, finalises what is due and snapshots the rest before the writer closes.
  */
 export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregators", {
@@ -66,25 +63,13 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const config = yield* AppConfig
     const supervisor = yield* Supervisor
     const health = yield* Health
-    const writer = yield* CandleWriter
     const store = yield* CandleStore
-    const publisher = yield* Publisher
-    const influx = (yield* InfluxWriter).sink
-    // With CANDLE_SINK=queue the candles reach PostgreSQL through market.ohlcv and its consumer instead.
+    const { sinks } = yield* Sinks
     // Messages carry the trace context of the span that produced them (see Aggregator), read once per batch.
-    const candleSinks: Array<(cs: ReadonlyArray<Candle>, traceparent: string | undefined) => Effect.Effect<void>> = [
-      ...(config.candleSink === "direct" ? [writer.offer] : []),
-      ...(publisher.enabled
-        ? [(cs: ReadonlyArray<Candle>, tp: string | undefined) => publisher.offer(cs.map((c) => candleMessage(c, tp)))]
-        : []),
-      ...(influx ? [(cs: ReadonlyArray<Candle>) => influx.offer(cs.map(candleLine))] : []),
-    ]
-    const tickSinks: Array<(ts: ReadonlyArray<TradeTick>, traceparent: string | undefined) => Effect.Effect<void>> = [
-      ...(publisher.enabled
-        ? [(ts: ReadonlyArray<TradeTick>, tp: string | undefined) => publisher.offer(ts.map((t) => tickMessage(t, tp)))]
-        : []),
-      ...(influx ? [(ts: ReadonlyArray<TradeTick>) => influx.offer(ts.map((t) => tickLine(t.tick, t.tradeId)))] : []),
-    ]
+    const candleSinks: Array<(cs: ReadonlyArray<Candle>, traceparent: string | undefined) => Effect.Effect<void>> =
+      sinks.flatMap((s) => (s.candles === undefined ? [] : [s.candles]))
+    const tickSinks: Array<(ts: ReadonlyArray<TradeTick>, traceparent: string | undefined) => Effect.Effect<void>> =
+      sinks.flatMap((s) => (s.ticks === undefined ? [] : [s.ticks]))
     const ports = new Map<ExchangeId, FeedPort>()
     // Not a sink that can be full: a map insert per final 1m candle, bounded by DueCandles itself.
     candleSinks.push((cs) =>

@@ -6,7 +6,8 @@ import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
 import { Rabbit } from "../layers/Rabbit.js"
 import { Aggregators } from "./Aggregators.js"
-import { makePublisher, type Outbound } from "./Publisher.js"
+import type { Outbound } from "./sinks/rabbitmq/ConfirmedPublisher.js"
+import { makeAlertsPublisher } from "./sinks/rabbitmq/RabbitSink.js"
 import { Supervisor } from "./Supervisor.js"
 
 /** How often the rules are evaluated: an incident opens or resolves at most this long after its condition changes. */
@@ -54,9 +55,7 @@ export class Alerts extends Effect.Service<Alerts>()("ingestd/Alerts", {
     const aggregators = yield* Aggregators
     const rabbit = yield* Rabbit
     const supervisor = yield* Supervisor
-    const publish = Option.isSome(rabbit.broker)
-      ? (yield* makePublisher("publisher:alerts", rabbit.broker.value)).offer
-      : () => Effect.void
+    const publish = Option.isSome(rabbit.broker) ? yield* makeAlertsPublisher(rabbit.broker.value) : () => Effect.void
     const book = new IncidentBook()
     const open = yield* Ref.make<ReadonlyArray<Notification>>([])
 

@@ -4,7 +4,8 @@ import { AppConfig, ConfigInvalid } from "../layers/AppConfig.js"
 import { CandleStore } from "../layers/CandleStore.js"
 import { Rabbit } from "../layers/Rabbit.js"
 import { Candle } from "../schema/Candle.js"
-import { classifySqlError, recordStored, storeRetrySchedule } from "./CandleWriter.js"
+import { classifySqlError, recordStored } from "./sinks/postgres/PostgresSink.js"
+import { sinkRetrySchedule } from "./sinks/Sink.js"
 import { PermanentError, RetryableError, runConsumer } from "./Consumer.js"
 import { Supervisor } from "./Supervisor.js"
 
@@ -34,7 +35,7 @@ export const CandleQueueSinkLive = Layer.scopedDiscard(
         concurrency: 1,
         schema: Candle,
         remember: 100_000,
-        retry: storeRetrySchedule,
+        retry: sinkRetrySchedule,
         handle: (candle) =>
           store.upsert([candle]).pipe(
             Effect.zipRight(recordStored([candle])),

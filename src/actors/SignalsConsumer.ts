@@ -6,7 +6,7 @@ import { Influx } from "../layers/Influx.js"
 import { Rabbit } from "../layers/Rabbit.js"
 import { Signal } from "../schema/Signal.js"
 import { PermanentError, runConsumer } from "./Consumer.js"
-import { makeInfluxSink } from "./InfluxWriter.js"
+import { makeSignalsWriter } from "./sinks/influx/InfluxSink.js"
 import { Supervisor } from "./Supervisor.js"
 
 /** How long a batch of signals waits for more before it is written: acks wait for the write. */
@@ -30,11 +30,7 @@ export const SignalsConsumerLive = Layer.scopedDiscard(
       return
     }
     const target = yield* influx.target.value(config.signalsPrefetch)
-    const sink = yield* makeInfluxSink(target, config.influx.value, {
-      name: "signals",
-      batchLines: config.signalsPrefetch,
-      flushInterval: SIGNALS_LINGER,
-    })
+    const sink = yield* makeSignalsWriter(target, config.influx.value, config.signalsPrefetch, SIGNALS_LINGER)
     const supervisor = yield* Supervisor
     yield* supervisor.spawn(
       "consumer:signals",

@@ -40,9 +40,13 @@ const nanos = (ms: number, sub = 0): string => `${Math.trunc(ms)}${String(sub).p
 export const tickLine = (t: Tick, tradeId: string): string =>
   `${TICKS},exchange=${t.exchange},symbol=${tagValue(symbolKey(t.symbol))} last=${t.last}${float("bid", t.bid)}${float("ask", t.ask)}${float("mid", t.mid)}${float("spread", t.spread)}${float("spread_bps", t.spreadBps)}${float("volume", t.volume)} ${nanos(t.timestamp, subMillisecond(tradeId))}`
 
-/** Decimal strings are valid float literals as they are, so the stored value is the exact text's nearest double. */
+/**
+ * Decimal strings are valid float literals as they are, so the stored value is the exact text's nearest double.
+ * `revision`, `is_final` and `complete` let a reader tell a final candle from a shutdown snapshot or one with an
+ * unfilled gap; the point is overwritten by each newer version.
+ */
 export const candleLine = (c: Candle): string =>
-  `${CANDLES},exchange=${c.exchange},symbol=${tagValue(symbolKey(c.symbol))},timeframe=${c.timeframe} open=${c.open},high=${c.high},low=${c.low},close=${c.close},volume=${c.volume},trades=${c.trades}i${c.vwap === null ? "" : `,vwap=${c.vwap}`} ${nanos(c.openTime)}`
+  `${CANDLES},exchange=${c.exchange},symbol=${tagValue(symbolKey(c.symbol))},timeframe=${c.timeframe} open=${c.open},high=${c.high},low=${c.low},close=${c.close},volume=${c.volume},trades=${c.trades}i${c.vwap === null ? "" : `,vwap=${c.vwap}`},revision=${c.revision}i,is_final=${c.isFinal},complete=${c.complete} ${nanos(c.openTime)}`
 
 export const signalLine = (s: Signal): string =>
   `${SIGNALS},exchange=${s.exchange},symbol=${tagValue(symbolKey(s.symbol))},signal=${s.signal},risk_level=${tagValue(s.risk_level)} confidence=${s.confidence},prob_buy=${s.prob_buy},prob_hold=${s.prob_hold},prob_sell=${s.prob_sell},risk_score=${s.risk_score},inference_time_ms=${s.inference_time_ms},model_version=${stringField(s.model_version)} ${nanos(s.timestamp)}`

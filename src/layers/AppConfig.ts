@@ -117,6 +117,20 @@ export interface AppConfigShape {
   readonly storeBatchSize: number
   readonly storeFlushInterval: Duration.Duration
   readonly shutdownTimeout: Duration.Duration
+  readonly sinkBuffer: SinkBufferSettings
+  readonly tickBatch: TickBatchSettings
+}
+
+/** Each sink's own buffers: records in memory, then bytes on disk under DATA_DIR/spill/<sink>. */
+export interface SinkBufferSettings {
+  readonly memoryRecords: number
+  readonly diskMaxBytes: number
+}
+
+/** Ticks on RabbitMQ: up to `max` of one symbol per message, a message waiting `wait` at most to fill. */
+export interface TickBatchSettings {
+  readonly max: number
+  readonly wait: Duration.Duration
 }
 
 export class AppConfig extends Context.Tag("ingestd/AppConfig")<AppConfig, AppConfigShape>() {}
@@ -314,6 +328,18 @@ const baseConfig = Config.all({
   storeBatchSize: positive("STORE_BATCH_SIZE", 1_000),
   storeFlushInterval: duration("STORE_FLUSH_MS", 1_000),
   shutdownTimeout: duration("SHUTDOWN_TIMEOUT_MS", 10_000),
+  sinkBuffer: Config.all({
+    memoryRecords: positive("SINK_BUFFER_RECORDS", 50_000),
+    diskMaxBytes: Config.number("SINK_DISK_MAX_MB").pipe(
+      Config.validate({ message: "must be a number of MiB > 0", validation: (n) => n > 0 }),
+      Config.withDefault(1_024),
+      Config.map((mb) => Math.floor(mb * 1024 * 1024)),
+    ),
+  }),
+  tickBatch: Config.all({
+    max: positive("TICK_BATCH_MAX", 200),
+    wait: duration("TICK_BATCH_WAIT_MS", 100),
+  }),
 })
 
 /** Reads and validates the whole environment; fails with every invalid variable, not only the first. */

@@ -66,8 +66,16 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
               )
             : Effect.void,
       ).pipe(Effect.asVoid)
+    const gauges = new Set<Effect.Effect<unknown>>()
+    /** Runs `update` before every scrape while the caller's scope is open: gauges that mirror another's state. */
+    const watchGauges = (update: Effect.Effect<unknown>): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.sync(() => gauges.add(update)),
+        () => Effect.sync(() => gauges.delete(update)),
+      ).pipe(Effect.asVoid)
     /** Brings the gauges that mirror state (mailbox depths, component status) up to date, before a scrape. */
     const sample = Effect.gen(function* () {
+      for (const update of gauges) yield* update
       for (const [actor, m] of mailboxes) {
         yield* Metric.set(
           Metric.tagged(Metrics.mailboxDepth, "actor", actor),
@@ -78,6 +86,6 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
       for (const [name, h] of yield* Ref.get(components))
         yield* Metric.set(Metric.tagged(Metrics.componentUp, "component", name), READY.has(h.state) ? 1 : 0)
     })
-    return { set, report, watchMailbox, sample } as const
+    return { set, report, watchMailbox, watchGauges, sample } as const
   }),
 }) {}

@@ -5,6 +5,7 @@ import { Effect, Layer, Schema } from "effect"
 import { Timeframe } from "../schema/Candle.js"
 import { ExchangeId } from "../schema/Market.js"
 import { Aggregators } from "../actors/Aggregators.js"
+import { Sinks } from "../actors/Sinks.js"
 import { Alerts } from "../actors/Alerts.js"
 import { AppConfig } from "./AppConfig.js"
 import { CandleStore } from "./CandleStore.js"
@@ -28,7 +29,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 
 /**
  * Each feed with its connections and, per symbol, what it delivered (last trade, rate, gaps) beside its row in
- * `ingestion_status`; then every other component's health and the open data-quality incidents. A database that
+ * `ingestion_status`; then every other component's health, each sink's buffers, and the open data-quality incidents. A database that
  * cannot be read leaves the rest of the answer intact and says so.
  */
 const status = Effect.gen(function* () {
@@ -36,6 +37,7 @@ const status = Effect.gen(function* () {
   const report = yield* (yield* Health).report
   const { ports } = yield* Aggregators
   const incidents = yield* (yield* Alerts).open
+  const sinks = (yield* Sinks).status()
   const stored = yield* (yield* CandleStore).ingestionStatus.pipe(
     Effect.either,
     Effect.tap((r) => (r._tag === "Left" ? Effect.logWarning("ingestion_status query failed", r.left) : Effect.void)),
@@ -98,6 +100,7 @@ const status = Effect.gen(function* () {
     unhealthy: report.unhealthy,
     feeds,
     components: others,
+    sinks,
     alerts: incidents,
     ...(stored._tag === "Left" ? { ingestionStatusError: "store unavailable" } : {}),
   }

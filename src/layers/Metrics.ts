@@ -98,7 +98,7 @@ export const quietSymbols = Metric.counter("symbol_quiet_total", {
   incremental: true,
 })
 export const published = Metric.counter("rabbitmq_published_total", {
-  description: "Messages the broker confirmed, by kind (candle, tick)",
+  description: "Records (candles, ticks, alerts) the broker confirmed, by kind; a batch of ticks counts each tick",
   incremental: true,
 })
 export const publishNacked = Metric.counter("rabbitmq_nacked_total", {
@@ -172,4 +172,23 @@ export const reconciledCandles = Metric.counter("candles_reconciled_total", {
 export const candleDrift = Metric.counter("candle_drift_total", {
   description: "Fields on which a final 1m candle differed from the exchange's own, by exchange, symbol and field",
   incremental: true,
+})
+
+export const sinkSpilled = Metric.counter("sink_spilled_records_total", {
+  description: "Records a sink put in its disk buffer because its memory buffer was full or its target down",
+  incremental: true,
+})
+export const sinkCorruptRecords = Metric.counter("sink_corrupt_records_total", {
+  description: "Unreadable records skipped while replaying a sink's disk buffer",
+  incremental: true,
+})
+export const sinkBackPressure = Metric.counter("sink_back_pressure_total", {
+  description: "Times a sink's buffers were all full, so that its producers (and the feeds) had to wait",
+  incremental: true,
+})
+export const sinkDiskRecords = Metric.gauge("sink_disk_records", {
+  description: "Records in a sink's disk buffer, not yet delivered",
+})
+export const sinkDiskBytes = Metric.gauge("sink_disk_bytes", {
+  description: "Bytes in a sink's disk buffer, not yet delivered",
 })

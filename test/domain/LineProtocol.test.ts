@@ -25,9 +25,13 @@ describe("line protocol for the seed's measurements", () => {
 
   it("writes a candle keyed by its open time with trades as an integer and exact decimal text", () => {
     expect(candleLine({ ...sampleCandle(0), symbol: "BTC/USDT:USDT", volume: "0.00000001" })).toBe(
-      "market_ohlcv,exchange=binance,symbol=BTC_USDT:USDT,timeframe=1m open=30000.01,high=30010.5,low=29990.1,close=30001.7,volume=0.00000001,trades=420i,vwap=30001.2 1700000000000000000",
+      "market_ohlcv,exchange=binance,symbol=BTC_USDT:USDT,timeframe=1m open=30000.01,high=30010.5,low=29990.1,close=30001.7,volume=0.00000001,trades=420i,vwap=30001.2,revision=0i,is_final=true,complete=true 1700000000000000000",
     )
-    expect(candleLine({ ...sampleCandle(0), vwap: null, trades: 0 })).toContain(",trades=0i 1700000000000000000")
+    expect(candleLine({ ...sampleCandle(0), vwap: null, trades: 0 })).toContain(",trades=0i,revision=0i,")
+    // A shutdown snapshot and a candle with an unfilled gap say so.
+    expect(candleLine({ ...sampleCandle(0), isFinal: false, complete: false, revision: 2 })).toContain(
+      ",revision=2i,is_final=false,complete=false 1700000000000000000",
+    )
   })
 
   it("writes a signal with escaped tags and model_version as a string", () => {

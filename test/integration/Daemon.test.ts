@@ -4,16 +4,16 @@ import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
+import { expectCandlesMatch, expectedFinals, finalsOverHttp } from "../support/candles.js"
+import { freePort, startDaemon, until } from "../support/daemon.js"
 import {
   CANDLES_SQL,
-  expectCandlesMatch,
-  expectedFinals,
-  finalsOverHttp,
   normaliseRows,
+  query,
+  scratchDatabase,
   type StoredCandle,
-} from "../support/candles.js"
-import { freePort, startDaemon, until } from "../support/daemon.js"
-import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
+  storedCandles,
+} from "../support/postgres.js"
 import { recordedSession } from "../support/session.js"
 
 const GRACE_MS = 2_000

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
-import { type StoredCandle } from "../support/candles.js"
+import { type StoredCandle } from "../support/postgres.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import {
   engineUp,
@@ -94,7 +94,7 @@ describe("the daemon writing to InfluxDB", () => {
     ...extra,
   })
 
-  it("loses no point while the engine is stopped for 30 s: retried, bounded, the feed paused", async () => {
+  it("a full disk buffer (configured small) pauses the feed for a 30 s engine outage, and loses no point", async () => {
     // An engine of its own, so that stopping it disturbs no other test.
     const dir = mkdtempSync(join(tmpdir(), "influxd-"))
     const enginePort = await freePort()
@@ -122,6 +122,9 @@ describe("the daemon writing to InfluxDB", () => {
       INFLUX_BUCKET: "market",
       INFLUX_BATCH_SIZE: "500",
       MAILBOX_CAPACITY: "64",
+      // The sink's own buffers, small: a few hundred lines in memory, about 60 KiB on disk.
+      SINK_BUFFER_RECORDS: "300",
+      SINK_DISK_MAX_MB: "0.06",
       // Short enough that the outage would pass for a silent exchange if back-pressure were mistaken for one.
       FEED_STALE_MS: "5000",
     })
@@ -156,8 +159,8 @@ describe("the daemon writing to InfluxDB", () => {
       daemon.process.kill("SIGTERM")
       expect(await daemon.exit).toBe(0)
 
-      // The writer retried, the socket was paused, and it read next to nothing in the last 20 s of the outage
-      // (400 trades/s were on offer): the backlog stayed with the exchange, not in the heap.
+      // The sink retried, its disk buffer filled, the socket was paused, and it read next to nothing in the last
+      // 20 s of the outage (400 trades/s were on offer): the backlog stayed with the exchange, not in the heap.
       expect(during.retries).toBeGreaterThanOrEqual(2)
       expect(during.paused).toBeGreaterThan(0)
       expect(framesAt30s - framesAt10s).toBeLessThan(200)
@@ -172,6 +175,74 @@ describe("the daemon writing to InfluxDB", () => {
       expect(rows.length).toBeGreaterThan(0)
       expect(await candlePoints(engine, "market")).toEqual(asPoints(rows))
       expect(daemon.output()).toContain("InfluxDB unavailable")
+      expect(daemon.output()).toContain("sink influx: disk buffer full")
+    } finally {
+      daemon.process.kill("SIGKILL")
+      influxd.kill("SIGKILL")
+      proxy.close()
+      await server.close()
+    }
+  }, 240_000)
+
+  it("kill -9 during an engine outage with points spilled to disk: after the restart and the outage's end, every point is in InfluxDB", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "influxd-"))
+    const enginePort = await freePort()
+    const engineOpts = { dir, httpPort: enginePort, rpcPort: await freePort() }
+    const engine = `http://127.0.0.1:${enginePort}`
+    let influxd: ChildProcess = spawnInfluxd(engineOpts)
+    const proxyPort = await freePort()
+    const proxy: Server = await startInfluxProxy({ port: proxyPort, upstream: engine, token: INFLUX.token })
+    const server = await ReplayServer.start()
+    await until("influxd", () => engineUp(engine))
+    await influxQuery(engine, "", 'CREATE DATABASE "market"')
+    // 40 s of trades at 300/s; a minute boundary about 15 s in, so that candles become final during the outage.
+    const minute = Math.floor(Date.now() / 60_000) * 60_000
+    const spec = { symbols: SYMBOLS, rate: 300, count: 12_000, start: minute - 10 * 60_000 - 15_000, seed: 9 }
+    const expected = tradesPerSymbol(spec)
+    server.play("binance", syntheticTape(spec), { pace: { mode: "paced", speed: 1 } })
+    const env = await daemonEnv(server, {
+      INFLUX_URL: `http://127.0.0.1:${proxyPort}`,
+      INFLUX_BUCKET: "market",
+      INFLUX_BATCH_SIZE: "500",
+      SINK_BUFFER_RECORDS: "1000",
+    })
+    const httpPort = Number(env.HTTP_PORT)
+    let daemon = startDaemon(env, process.cwd())
+    try {
+      await until("the first ticks in InfluxDB", async () => (await tickCounts(engine, "market")).size > 0)
+      const stored0 = await metric(httpPort, "candles_stored_total", 'sink="postgres"')
+      influxd.kill("SIGTERM")
+      await new Promise((r) => influxd.once("exit", r))
+      await until(
+        "points spilled to the disk buffer",
+        async () => (await metric(httpPort, "sink_disk_records", 'sink="influx"')) > 2_000,
+        30_000,
+      )
+      await until(
+        "final candles stored in PostgreSQL during the outage",
+        async () => (await metric(httpPort, "candles_stored_total", 'sink="postgres"')) > stored0,
+        30_000,
+      )
+      const pauses = await metric(httpPort, "feed_socket_pauses_total", 'exchange="binance"')
+      daemon.process.kill("SIGKILL")
+      await daemon.exit
+      // The restart finds the outage's points on disk and holds them until InfluxDB is back.
+      daemon = startDaemon(env, process.cwd())
+      await until("the restarted daemon", () => daemon.output().includes("a previous run left in"), 30_000)
+      await new Promise((r) => setTimeout(r, 3_000))
+      influxd = spawnInfluxd(engineOpts)
+      await until("every tick in InfluxDB", () => allTicksIn(engine, "market", expected), 120_000)
+      await until("the tape played out", () => server.venue("binance").done, 60_000)
+      daemon.process.kill("SIGTERM")
+      expect(await daemon.exit).toBe(0)
+
+      expect(pauses).toBe(0)
+      expect(await tickCounts(engine, "market")).toEqual(
+        new Map(SYMBOLS.map((s) => [s.replace("/", "_"), expected.get(s)])),
+      )
+      const rows = await storedCandles(env.DATABASE_URL)
+      expect(rows.length).toBeGreaterThan(0)
+      expect(await candlePoints(engine, "market")).toEqual(asPoints(rows))
     } finally {
       daemon.process.kill("SIGKILL")
       influxd.kill("SIGKILL")

@@ -1,9 +1,12 @@
 import { execFileSync } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { it } from "@effect/vitest"
 import amqp from "amqplib"
 import { Duration, Effect, Layer, Metric, Option, Redacted } from "effect"
 import { describe, expect } from "vitest"
-import { candleMessage, Publisher, tickMessage } from "../../src/actors/Publisher.js"
+import { RabbitSink } from "../../src/actors/sinks/rabbitmq/RabbitSink.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
 import {
   DLX,
@@ -63,12 +66,23 @@ const deleteTopology = withChannel(async (ch) => {
 })
 
 const layer = (overrides: Parameters<typeof TestConfig>[0] = {}) =>
-  Publisher.Default.pipe(
-    Layer.provideMerge(Rabbit.Default),
+  Rabbit.Default.pipe(
     Layer.provideMerge(Supervisor.Default),
     Layer.provideMerge(Health.Default),
-    Layer.provideMerge(TestConfig({ rabbitmqUrl: Option.some(Redacted.make(URL)), ...overrides })),
+    Layer.provideMerge(
+      TestConfig({
+        rabbitmqUrl: Option.some(Redacted.make(URL)),
+        dataDir: mkdtempSync(join(tmpdir(), "rabbit-sink-")),
+        shutdownTimeout: Duration.seconds(60),
+        ...overrides,
+      }),
+    ),
   )
+
+/** The market sink; the test's scope closing waits until the broker confirmed everything it was given. */
+const marketSink = Effect.flatMap(RabbitSink.make, (sink) =>
+  sink === undefined ? Effect.die("no RabbitMQ sink although RABBITMQ_URL is set") : Effect.succeed(sink),
+)
 
 /** Waits (live clock) until the connection is up and the topology declared. */
 const rabbitUp = Effect.gen(function* () {
@@ -151,15 +165,12 @@ describe("RabbitMQ, against the real broker", () => {
       Effect.gen(function* () {
         yield* drain(OHLCV_QUEUE)
         const n = 2_000
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            yield* rabbitUp
-            const publisher = yield* Publisher
-            expect(publisher.enabled).toBe(true)
-            yield* publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(sampleCandle(i))))
-          }).pipe(Effect.provide(layer({ publishWindow: 64 }))),
-        )
-        // Closing the layer waited for every confirm, so all of them are in the queue now.
+        yield* Effect.gen(function* () {
+          yield* rabbitUp
+          const sink = yield* marketSink
+          yield* sink.candles(Array.from({ length: n }, (_, i) => sampleCandle(i)))
+        }).pipe(Effect.scoped, Effect.provide(layer({ publishWindow: 64 })))
+        // Closing the sink waited for every confirm, so all of them are in the queue now.
         const got = yield* drain(OHLCV_QUEUE)
         expect(got).toHaveLength(n)
         expect(got[0]!.fields.routingKey).toBe("ohlcv.binance.BTC_USDT.1m")
@@ -180,22 +191,16 @@ describe("RabbitMQ, against the real broker", () => {
       Effect.gen(function* () {
         yield* drain(OHLCV_QUEUE)
         const n = 20_000
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            yield* rabbitUp
-            const publisher = yield* Publisher
-            const offering = yield* Effect.fork(
-              publisher.offer(Array.from({ length: n }, (_, i) => candleMessage(sampleCandle(i)))),
-            )
-            yield* Effect.sleep(Duration.millis(300))
-            // Still publishing when the broker drops the connection (the mailbox holds only 64).
-            expect(Option.isNone(yield* offering.poll)).toBe(true)
-            ctl("close_all_connections", "fault test")
-            yield* Effect.sleep(Duration.millis(300))
-            ctl("close_all_connections", "fault test again")
-            yield* offering.await
-          }).pipe(Effect.provide(layer({ publishWindow: 256 }))),
-        )
+        yield* Effect.gen(function* () {
+          yield* rabbitUp
+          const sink = yield* marketSink
+          // Taken at once into the sink's buffers, then published a window at a time.
+          yield* sink.candles(Array.from({ length: n }, (_, i) => sampleCandle(i)))
+          yield* Effect.sleep(Duration.millis(100))
+          ctl("close_all_connections", "fault test")
+          yield* Effect.sleep(Duration.millis(300))
+          ctl("close_all_connections", "fault test again")
+        }).pipe(Effect.scoped, Effect.provide(layer({ publishWindow: 256 })))
         const ids = (yield* drain(OHLCV_QUEUE)).map((m) => m.properties.messageId as string)
         expect(ids.length).toBeGreaterThanOrEqual(n)
         expect(new Set(ids).size).toBe(n)
@@ -204,7 +209,7 @@ describe("RabbitMQ, against the real broker", () => {
   )
 
   it.live(
-    "a full market.ticks nacks publishes: they are retried, not lost, and the publisher takes nothing new until it drains",
+    "a full market.ticks nacks publishes: they wait in the sink's own buffer and are retried, not lost, while offers never wait",
     () =>
       Effect.gen(function* () {
         // Fill the queue to its x-max-length of 100,000 (the messages expire after its 60 s TTL).
@@ -220,26 +225,63 @@ describe("RabbitMQ, against the real broker", () => {
         const nackedBefore = yield* counterOf(Metrics.publishNacked, "tick")
         const publishedBefore = yield* counterOf(Metrics.published, "tick")
         const n = 500
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            yield* rabbitUp
-            const publisher = yield* Publisher
-            const offering = yield* Effect.fork(
-              publisher.offer(Array.from({ length: n }, (_, i) => tickMessage(sampleTick(i)))),
-            )
-            yield* Effect.sleep(Duration.seconds(2))
-            expect(yield* counterOf(Metrics.publishNacked, "tick")).toBeGreaterThan(nackedBefore)
-            expect(yield* counterOf(Metrics.published, "tick")).toBe(publishedBefore)
-            // Back-pressure: with nothing confirmed the publisher takes no more, and the offer stays suspended.
-            expect(Option.isNone(yield* offering.poll)).toBe(true)
-            // A consumer drains the queue: publishing resumes and everything goes through.
-            yield* withChannel((ch) => ch.purgeQueue(TICKS_QUEUE))
-            yield* offering.await
-          }).pipe(Effect.provide(layer({ publishWindow: 64 }))),
+        yield* Effect.gen(function* () {
+          yield* rabbitUp
+          const sink = yield* marketSink
+          // Isolation: the refusals stay inside the sink, whose offer returns at once.
+          yield* sink.ticks(Array.from({ length: n }, (_, i) => sampleTick(i))).pipe(Effect.timeout("1 second"))
+          yield* Effect.sleep(Duration.seconds(2))
+          expect(yield* counterOf(Metrics.publishNacked, "tick")).toBeGreaterThan(nackedBefore)
+          expect(yield* counterOf(Metrics.published, "tick")).toBe(publishedBefore)
+          expect(sink.status().diskRecords).toBe(n)
+          // A consumer drains the queue: publishing resumes and everything goes through.
+          yield* withChannel((ch) => ch.purgeQueue(TICKS_QUEUE))
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(layer({ publishWindow: 64, tickBatch: { max: 1, wait: Duration.millis(10) } })),
         )
         expect(yield* counterOf(Metrics.published, "tick")).toBe(publishedBefore + n)
         const ids = (yield* drain(TICKS_QUEUE)).map((m) => m.properties.messageId as string)
         expect(new Set(ids)).toEqual(new Set(Array.from({ length: n }, (_, i) => `binance:BTC/USDT:t${i}`)))
+      }),
+    120_000,
+  )
+
+  it.live(
+    "batches ticks per symbol: at most TICK_BATCH_MAX a message, in trade order, on the symbol's routing key",
+    () =>
+      Effect.gen(function* () {
+        yield* withChannel((ch) => ch.purgeQueue(TICKS_QUEUE))
+        const eth = (i: number) => {
+          const t = sampleTick(i)
+          return { ...t, tick: { ...t.tick, symbol: "ETH/USDT" } }
+        }
+        const ticks = Array.from({ length: 250 }, (_, i) => (i % 5 === 0 ? eth(i) : sampleTick(i)))
+        yield* Effect.gen(function* () {
+          yield* rabbitUp
+          const sink = yield* marketSink
+          yield* sink.ticks(ticks)
+        }).pipe(Effect.scoped, Effect.provide(layer({ tickBatch: { max: 100, wait: Duration.millis(200) } })))
+        const got = yield* drain(TICKS_QUEUE)
+        const bodies = got.map(
+          (m) => JSON.parse(m.content.toString()) as { symbol: string; ticks: Array<{ tradeId: string }> },
+        )
+        expect(bodies.map((b) => [b.symbol, b.ticks.length])).toEqual([
+          ["BTC/USDT", 100],
+          ["BTC/USDT", 100],
+          ["ETH/USDT", 50],
+        ])
+        expect(got.map((m) => m.fields.routingKey)).toEqual([
+          "tick.binance.BTC_USDT",
+          "tick.binance.BTC_USDT",
+          "tick.binance.ETH_USDT",
+        ])
+        expect(got[0]!.properties.messageId).toBe("binance:BTC/USDT:t1..t124")
+        expect(bodies.flatMap((b) => b.ticks.map((t) => t.tradeId))).toEqual([
+          ...ticks.filter((t) => t.tick.symbol === "BTC/USDT").map((t) => t.tradeId),
+          ...ticks.filter((t) => t.tick.symbol === "ETH/USDT").map((t) => t.tradeId),
+        ])
+        expect(bodies[2]!.ticks[0]).toEqual({ ...eth(0).tick, tradeId: "t0" })
       }),
     120_000,
   )

@@ -5,36 +5,7 @@ import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.
 import { type Candle, DEFAULT_TIMEFRAMES, periodMs } from "../../src/schema/Candle.js"
 import type { ExchangeId, Trade } from "../../src/schema/Market.js"
 import { norm, type RefTrade, referenceCandles } from "./reference.js"
-
-export interface StoredCandle {
-  exchange: string
-  symbol: string
-  timeframe: string
-  timestamp: number
-  open: string
-  high: string
-  low: string
-  close: string
-  volume: string
-  quote_volume: string
-  trades: number
-  taker_buy_base: string
-  taker_buy_quote: string
-  close_time: number
-  is_final: boolean
-  complete: boolean
-}
-
-export const CANDLES_SQL = `SELECT exchange, symbol, timeframe, "timestamp"::text AS timestamp, open::text, high::text,
-  low::text, close::text, volume::text, quote_volume::text, trades, taker_buy_base::text, taker_buy_quote::text,
-  close_time::text AS close_time, is_final, complete FROM ohlcv_candles ORDER BY exchange, symbol, timeframe, "timestamp"`
-
-export const normaliseRows = (rows: ReadonlyArray<Record<string, unknown>>): Array<StoredCandle> =>
-  rows.map((r) => ({
-    ...(r as unknown as StoredCandle),
-    timestamp: Number(r.timestamp),
-    close_time: Number(r.close_time),
-  }))
+import type { StoredCandle } from "./postgres.js"
 
 /** What one exchange's feed was sent: its trades per unified symbol. */
 export interface Sent {

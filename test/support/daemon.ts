@@ -34,8 +34,8 @@ export interface Daemon {
 }
 
 /** `node dist/main.js` with only PATH and the given variables in its environment. */
-export const startDaemon = (env: Record<string, string>, cwd: string): Daemon => {
-  const child = spawn(process.execPath, [join(process.cwd(), "dist/main.js")], {
+export const startDaemon = (env: Record<string, string>, cwd: string, nodeArgs: ReadonlyArray<string> = []): Daemon => {
+  const child = spawn(process.execPath, [...nodeArgs, join(process.cwd(), "dist/main.js")], {
     cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],

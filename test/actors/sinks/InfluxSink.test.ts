@@ -4,16 +4,16 @@ import { join } from "node:path"
 import { it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { describe, expect } from "vitest"
-import { InfluxWriter } from "../../src/actors/InfluxWriter.js"
-import { Supervisor } from "../../src/actors/Supervisor.js"
-import { candleLine, signalLine, subMillisecond, tickLine } from "../../src/domain/LineProtocol.js"
-import type { InfluxSettings } from "../../src/layers/AppConfig.js"
-import { Health } from "../../src/layers/Health.js"
-import { Influx } from "../../src/layers/Influx.js"
-import { sampleCandle, sampleSignal, sampleTick } from "../support/samples.js"
-import { TestConfig } from "../support/config.js"
-import { until } from "../support/daemon.js"
-import { fieldTypes, INFLUX, influxQuery, nanosOf, scratchBucket } from "../support/influx.js"
+import { InfluxSink, makeSignalsWriter } from "../../../src/actors/sinks/influx/InfluxSink.js"
+import { Supervisor } from "../../../src/actors/Supervisor.js"
+import { signalLine, subMillisecond } from "../../../src/domain/LineProtocol.js"
+import type { InfluxSettings } from "../../../src/layers/AppConfig.js"
+import { Health } from "../../../src/layers/Health.js"
+import { Influx } from "../../../src/layers/Influx.js"
+import { sampleCandle, sampleSignal, sampleTick } from "../../support/samples.js"
+import { TestConfig } from "../../support/config.js"
+import { until } from "../../support/daemon.js"
+import { fieldTypes, INFLUX, influxQuery, nanosOf, scratchBucket } from "../../support/influx.js"
 
 const settings = (bucket: string, token: string = INFLUX.token): InfluxSettings => ({
   url: INFLUX.proxy,
@@ -27,8 +27,7 @@ const settings = (bucket: string, token: string = INFLUX.token): InfluxSettings 
 })
 
 const writerLayer = (influx: InfluxSettings, dataDir: string) =>
-  InfluxWriter.Default.pipe(
-    Layer.provideMerge(Influx.Default),
+  Influx.Default.pipe(
     Layer.provideMerge(Supervisor.Default),
     Layer.provideMerge(Health.Default),
     Layer.provideMerge(TestConfig({ influx: Option.some(influx), dataDir })),
@@ -51,12 +50,19 @@ const deadLetters = (dataDir: string) => {
   }
 }
 
-const sinkOf = Effect.map(InfluxWriter, (w) => {
-  if (w.sink === undefined) throw new Error("no InfluxDB writer although INFLUX_URL is set")
-  return w.sink
+const sinkOf = Effect.map(InfluxSink.make, (sink) => {
+  if (sink === undefined) throw new Error("no InfluxDB sink although INFLUX_URL is set")
+  return sink
 })
 
-describe("the InfluxDB writer, against influxd behind the v2-write proxy", () => {
+const signalsWriter = (influx: InfluxSettings) =>
+  Effect.flatMap(Influx, (i) =>
+    Effect.flatMap(Option.getOrThrow(i.target)(10), (target) =>
+      makeSignalsWriter(target, influx, 10, Duration.millis(10)),
+    ),
+  )
+
+describe("the InfluxDB sink, against influxd behind the v2-write proxy", () => {
   it.scopedLive(
     "writes ticks, candles and signals with the seed's tags, field types and times; a revision overwrites",
     () =>
@@ -68,18 +74,19 @@ describe("the InfluxDB writer, against influxd behind the v2-write proxy", () =>
         const dataDir = mkdtempSync(join(tmpdir(), "influx-writer-"))
         yield* Effect.gen(function* () {
           const sink = yield* sinkOf
+          const signals = yield* signalsWriter(settings(bucket.name))
           const candle = sampleCandle(0)
           const revised = { ...candle, close: "30005.5", high: "30011", trades: 421, revision: 1 }
-          yield* sink.offer([...sameMillisecond, sampleTick(1)].map((t) => tickLine(t.tick, t.tradeId)))
-          yield* sink.offer([candleLine(candle)])
-          yield* sink.offer([candleLine(revised)])
+          yield* sink.ticks([...sameMillisecond, sampleTick(1)])
+          yield* sink.candles([candle])
+          yield* sink.candles([revised])
           // The awaited path returns only once InfluxDB has the point.
-          yield* sink.write(signalLine(sampleSignal({ inference_time_ms: 12, timestamp: 1_700_000_000_123 })))
-          const signals = yield* Effect.promise(() =>
+          yield* signals.write(signalLine(sampleSignal({ inference_time_ms: 12, timestamp: 1_700_000_000_123 })))
+          const stored = yield* Effect.promise(() =>
             influxQuery(INFLUX.engine, bucket.name, "SELECT * FROM ml_signals"),
           )
-          expect(signals.map((s) => nanosOf(s.time))).toEqual(["1700000000123000000"])
-          expect(signals).toEqual([
+          expect(stored.map((s) => nanosOf(s.time))).toEqual(["1700000000123000000"])
+          expect(stored).toEqual([
             {
               time: expect.any(String),
               exchange: "binance",
@@ -137,6 +144,9 @@ describe("the InfluxDB writer, against influxd behind the v2-write proxy", () =>
             volume: 12.345678,
             trades: 421,
             vwap: 30001.2,
+            revision: 1,
+            is_final: true,
+            complete: true,
           },
         ])
         const types = yield* Effect.promise(() =>
@@ -153,7 +163,14 @@ describe("the InfluxDB writer, against influxd behind the v2-write proxy", () =>
           spread_bps: "float",
           volume: "float",
         })
-        expect(types[1]).toMatchObject({ trades: "integer", close: "float", vwap: "float" })
+        expect(types[1]).toMatchObject({
+          trades: "integer",
+          close: "float",
+          vwap: "float",
+          revision: "integer",
+          is_final: "boolean",
+          complete: "boolean",
+        })
         expect(types[2]).toMatchObject({ model_version: "string", confidence: "float", inference_time_ms: "float" })
         expect(deadLetters(dataDir)).toBe("")
       }),

@@ -1,0 +1,330 @@
+/**
+ * The whole daemon process against the replay exchange's synthetic source: steps of offered trade rate, each with
+ * a fresh database, vhost and bucket, every sink on (PostgreSQL, RabbitMQ drained by a consumer, InfluxDB) and
+ * then PostgreSQL only, beside a bare `ws` client that reads and `JSON.parse`s the same stream (the ceiling).
+ *
+ *   npm run build && npm run bench:e2e -- [--rates 5000,10000,20000,40000,80000] [--seconds 60] [--symbols 20]
+ *                                         [--modes all,postgres,bare] [--rounds 1]
+ *
+ * Per step it reports the rate the daemon received, the worst lag (trades offered but not yet received, in
+ * seconds of the offered rate), p99 exchange time → sink per sink, peak RSS (sampled from /proc), and whether
+ * every trade reached every sink, counted at the sink: PostgreSQL as the sum of `trades` over the 1m candles,
+ * RabbitMQ as ticks consumed (by id) and candles, InfluxDB as `market_ticks` points.
+ */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import amqp from "amqplib"
+import WebSocket from "ws"
+import { INFLUX, influxQuery, scratchBucket } from "../test/support/influx.js"
+import { query, scratchDatabase } from "../test/support/postgres.js"
+import { freePort, startDaemon, startReplay, until } from "../test/support/daemon.js"
+import { scrape, total } from "../test/support/prometheus.js"
+
+const { values } = parseArgs({
+  options: {
+    rates: { type: "string", default: "5000,10000,20000,40000,80000" },
+    seconds: { type: "string", default: "60" },
+    symbols: { type: "string", default: "20" },
+    modes: { type: "string", default: "bare,all,postgres" },
+  },
+})
+const RATES = values.rates.split(",").map(Number)
+const SECONDS = Number(values.seconds)
+const SYMBOLS = Array.from({ length: Number(values.symbols) }, (_, i) => `S${String(i).padStart(2, "0")}/USDT`)
+type Mode = "all" | "postgres" | "bare"
+const MODES = values.modes.split(",") as Array<Mode>
+/** After the source stops, how long a step may take to catch up before it counts as not held. */
+const CATCH_UP_LIMIT_MS = 120_000
+
+interface Step {
+  readonly mode: Mode
+  readonly offered: number
+  received: number
+  worstLagS: number
+  catchUpS: number
+  peakRssMb: number
+  readonly p99: Record<string, number>
+  readonly complete: Record<string, boolean>
+  readonly detail: Array<string>
+}
+
+const rssMb = (pid: number): number => {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m === null ? 0 : Number(m[1]) / 1024
+  } catch {
+    return 0
+  }
+}
+
+const p99 = (xs: Array<number>): number => {
+  if (xs.length === 0) return Number.NaN
+  xs.sort((a, b) => a - b)
+  return xs[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!
+}
+
+/** The 99th percentile of a Prometheus histogram (upper bucket bound), from the daemon's own end-to-end timer. */
+const histogramP99 = (samples: Awaited<ReturnType<typeof scrape>>, name: string, labels: Record<string, string>) => {
+  const buckets = samples
+    .filter((s) => s.name === `${name}_bucket` && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .map((s) => ({ le: s.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(s.labels.le), n: s.value }))
+    .sort((a, b) => a.le - b.le)
+  const count = buckets.at(-1)?.n ?? 0
+  if (count === 0) return Number.NaN
+  return buckets.find((b) => b.n >= count * 0.99)?.le ?? Number.NaN
+}
+
+const rabbitctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { stdio: "pipe" })
+
+const replayArgs = (rate: number) => [
+  "--rate",
+  String(rate),
+  "--count",
+  String(rate * SECONDS),
+  "--symbols",
+  SYMBOLS.join(","),
+]
+
+const replaySent = async (url: string): Promise<{ sent: number; done: boolean }> => {
+  const status = (await (await fetch(`${url}/control/status`)).json()) as Record<
+    string,
+    { sent: number; done: boolean }
+  >
+  return status.binance!
+}
+
+/** The ceiling: one plain ws client subscribed like the daemon, parsing every frame and nothing more. */
+const bareClient = async (rate: number, step: Step) => {
+  const replay = await startReplay(replayArgs(rate))
+  const control = replay.env.BINANCE_REST_URL!.replace(/\/binance$/, "")
+  const streams = SYMBOLS.flatMap((s) => {
+    const id = s.replace("/", "").toLowerCase()
+    return [`${id}@trade`, `${id}@bookTicker`]
+  })
+  const ws = new WebSocket(`${replay.env.BINANCE_WS_URL}/stream`)
+  ws.on("open", () => ws.send(JSON.stringify({ method: "SUBSCRIBE", params: streams, id: 1 })))
+  let trades = 0
+  let started = 0
+  ws.on("message", (data) => {
+    const frame = JSON.parse(String(data)) as { data?: { e?: string } }
+    if (frame.data?.e === "trade") {
+      if (trades++ === 0) started = Date.now()
+    }
+  })
+  const expected = rate * SECONDS
+  let lastSent = 0
+  await until(
+    "the bare client to read every trade",
+    async () => {
+      const { sent } = await replaySent(control)
+      lastSent = sent / 2
+      step.worstLagS = Math.max(step.worstLagS, (lastSent - trades) / rate)
+      return trades >= expected
+    },
+    SECONDS * 1_000 + CATCH_UP_LIMIT_MS,
+  ).catch((e: Error) => step.detail.push(e.message))
+  step.received = trades / Math.max(0.001, (Date.now() - started) / 1_000)
+  step.complete.ws = trades === expected
+  ws.close()
+  await replay.stop()
+}
+
+const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step) => {
+  const db = scratchDatabase("bench_e2e")
+  await db.start()
+  const databaseUrl = await db.create()
+  const vhost = `bench-e2e-${process.pid}-${Date.now()}`
+  const bucket = mode === "all" ? await scratchBucket() : undefined
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-e2e-"))
+  let conn: amqp.ChannelModel | undefined
+  const ticks = new Set<string>()
+  const candles = new Set<string>()
+  const tickLatency: Array<number> = []
+  try {
+    const env: Record<string, string> = {
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "WARN",
+      RECONCILE_INTERVAL_MS: "0",
+      CANDLE_GRACE_MS: "2000",
+    }
+    if (mode === "all") {
+      rabbitctl("add_vhost", vhost)
+      rabbitctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+      env.RABBITMQ_URL = `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`
+      env.INFLUX_URL = INFLUX.proxy
+      env.INFLUX_TOKEN = INFLUX.token
+      env.INFLUX_ORG = INFLUX.org
+      env.INFLUX_BUCKET = bucket!.name
+    }
+    const replay = await startReplay(replayArgs(rate))
+    const control = replay.env.BINANCE_REST_URL!.replace(/\/binance$/, "")
+    const httpPort = await freePort()
+    const daemon = startDaemon(
+      {
+        ...env,
+        FEEDS: "binance",
+        BINANCE_SYMBOLS: SYMBOLS.join(","),
+        BINANCE_WS_URL: replay.env.BINANCE_WS_URL!,
+        BINANCE_REST_URL: replay.env.BINANCE_REST_URL!,
+        HTTP_PORT: String(httpPort),
+      },
+      process.cwd(),
+      // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemon under load.
+      process.env.BENCH_NODE_ARGS?.split(" ") ?? [],
+    )
+    const pid = daemon.process.pid!
+    try {
+      await until("the daemon to be ready", async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).ok
+        } catch {
+          return false
+        }
+      })
+      if (mode === "all") {
+        conn = await amqp.connect(env.RABBITMQ_URL!)
+        const ch = await conn.createChannel()
+        await ch.prefetch(5_000)
+        await ch.consume(
+          "market.ticks",
+          (msg) => {
+            if (msg === null) return
+            const now = Date.now()
+            const body = JSON.parse(msg.content.toString()) as unknown
+            // One tick per message, or a batch of one symbol's ticks (TICK_BATCH_MAX > 1).
+            const batch = (body as { ticks?: Array<{ timestamp: number; tradeId: string }> }).ticks
+            if (batch === undefined) {
+              ticks.add(msg.properties.messageId as string)
+              tickLatency.push(now - (body as { timestamp: number }).timestamp)
+            } else
+              for (const t of batch) {
+                ticks.add(`${(body as { symbol: string }).symbol}:${t.tradeId}`)
+                tickLatency.push(now - t.timestamp)
+              }
+            ch.ack(msg)
+          },
+          { noAck: false },
+        )
+        await ch.consume("market.ohlcv", (msg) => {
+          if (msg === null) return
+          candles.add(msg.properties.messageId as string)
+          ch.ack(msg)
+        })
+      }
+      const expected = rate * SECONDS
+      let received = 0
+      let firstAt = 0
+      let lastAt = 0
+      let sourceDoneAt = 0
+      const sample = async () => {
+        const { sent, done } = await replaySent(control)
+        received = total(await scrape(httpPort), "trades_received_total", { exchange: "binance" })
+        if (received > 0 && firstAt === 0) firstAt = Date.now()
+        if (received < expected) lastAt = Date.now()
+        if (done && sourceDoneAt === 0) sourceDoneAt = Date.now()
+        step.worstLagS = Math.max(step.worstLagS, (sent / 2 - received) / rate)
+        step.peakRssMb = Math.max(step.peakRssMb, rssMb(pid))
+        return received >= expected
+      }
+      await until("the daemon to receive every trade", sample, SECONDS * 1_000 + CATCH_UP_LIMIT_MS).catch((e: Error) =>
+        step.detail.push(e.message),
+      )
+      step.received = received / Math.max(0.001, (lastAt - firstAt) / 1_000)
+      step.catchUpS = sourceDoneAt === 0 ? Number.NaN : Math.max(0, (lastAt - sourceDoneAt) / 1_000)
+      // Every sink's own view: candles of the last minute are stored when the daemon stops (as snapshots).
+      const samples = await scrape(httpPort)
+      step.p99.postgres = histogramP99(samples, "end_to_end_latency_ms", { sink: "postgres" })
+      if (mode === "all") step.p99.influx = histogramP99(samples, "end_to_end_latency_ms", { sink: "influx" })
+      daemon.process.kill("SIGTERM")
+      await daemon.exit
+      const [row] = await query<{ n: string }>(
+        databaseUrl,
+        "SELECT COALESCE(SUM(trades), 0) AS n FROM ohlcv_candles WHERE timeframe = '1m'",
+      )
+      step.complete.postgres = Number(row!.n) === expected
+      if (Number(row!.n) !== expected) step.detail.push(`postgres: ${row!.n} of ${expected} trades in 1m candles`)
+      if (mode === "all") {
+        await until("the consumer to drain market.ticks", () => ticks.size >= expected, 30_000).catch(() => undefined)
+        step.p99.rabbitmq = p99(tickLatency)
+        step.complete.rabbitmq = ticks.size === expected && candles.size > 0
+        if (ticks.size !== expected) step.detail.push(`rabbitmq: ${ticks.size} of ${expected} ticks`)
+        const points = await influxQuery(INFLUX.engine, bucket!.name, "SELECT count(last) FROM market_ticks")
+        const counted = Number(points[0]?.count ?? 0)
+        step.complete.influx = counted === expected
+        if (counted !== expected) step.detail.push(`influx: ${counted} of ${expected} tick points`)
+      }
+    } finally {
+      daemon.process.kill("SIGKILL")
+      await replay.stop()
+    }
+  } finally {
+    await conn?.close().catch(() => undefined)
+    if (mode === "all") {
+      try {
+        rabbitctl("delete_vhost", vhost)
+      } catch {
+        // already gone
+      }
+      await bucket!.drop()
+    }
+    await db.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+const fmt = (n: number, digits = 0) =>
+  Number.isNaN(n) ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+const main = async () => {
+  const steps: Array<Step> = []
+  for (const mode of MODES)
+    for (const rate of RATES) {
+      const step: Step = {
+        mode,
+        offered: rate,
+        received: 0,
+        worstLagS: 0,
+        catchUpS: 0,
+        peakRssMb: 0,
+        p99: {},
+        complete: {},
+        detail: [],
+      }
+      process.stderr.write(`bench:e2e ${mode} at ${rate} trades/s for ${SECONDS} s …\n`)
+      await (mode === "bare" ? bareClient(rate, step) : daemonStep(mode, rate, step))
+      process.stderr.write(`  ${JSON.stringify(step)}\n`)
+      steps.push(step)
+    }
+  const held = (s: Step) => Object.values(s.complete).every(Boolean) && s.worstLagS < 2
+  console.log(
+    "\n| sinks | offered/s | received/s | worst lag (s) | p99 → postgres (ms) | p99 → rabbitmq (ms) | p99 → influx (ms) | peak RSS (MB) | every trade at every sink | held |",
+  )
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+  for (const s of steps)
+    console.log(
+      `| ${s.mode === "bare" ? "bare ws + JSON.parse" : s.mode === "all" ? "all" : "PostgreSQL"} | ${fmt(s.offered)} | ${fmt(s.received)} | ${fmt(s.worstLagS, 1)} | ${fmt(s.p99.postgres ?? Number.NaN)} | ${fmt(s.p99.rabbitmq ?? Number.NaN)} | ${fmt(s.p99.influx ?? Number.NaN)} | ${s.mode === "bare" ? "–" : fmt(s.peakRssMb)} | ${Object.entries(
+        s.complete,
+      )
+        .map(([k, v]) => `${k} ${v ? "yes" : "NO"}`)
+        .join(", ")} | ${held(s) ? "yes" : "no"} |`,
+    )
+  for (const mode of MODES) {
+    const best = steps.filter((s) => s.mode === mode && held(s)).sort((a, b) => b.offered - a.offered)[0]
+    console.log(
+      `${mode}: highest rate held with every trade at every sink and lag under 2 s: ${best ? fmt(best.offered) : "none"}`,
+    )
+  }
+  for (const s of steps) for (const d of s.detail) console.log(`note (${s.mode} ${s.offered}/s): ${d}`)
+}
+
+void main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e)
+    process.exit(1)
+  },
+)

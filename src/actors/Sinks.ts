@@ -1,0 +1,20 @@
+import { Effect } from "effect"
+import { type MarketSink, SINKS } from "./sinks/registry.js"
+
+/**
+ * The configured sinks, each an actor with its own memory and disk buffer, so that one slow or stopped target
+ * never holds back the others: the aggregators hand every sink its share in turn, and a sink's `offer` waits only
+ * when its disk buffer is full too. Released after the aggregators drained into them; each flushes within
+ * SHUTDOWN_TIMEOUT_MS and keeps the rest on disk for the next start.
+ */
+export class Sinks extends Effect.Service<Sinks>()("ingestd/Sinks", {
+  scoped: Effect.gen(function* () {
+    const sinks: Array<MarketSink> = []
+    for (const plugin of SINKS) {
+      const sink = yield* plugin.make
+      if (sink !== undefined) sinks.push(sink)
+    }
+    if (sinks.length > 0) yield* Effect.logInfo(`sinks: ${sinks.map((s) => s.name).join(", ")}`)
+    return { sinks: sinks as ReadonlyArray<MarketSink>, status: () => sinks.map((s) => s.status()) } as const
+  }),
+}) {}

@@ -1,0 +1,51 @@
+import { candleMessageId, candleRoutingKey, MARKET, tickRoutingKey } from "../../../domain/Topology.js"
+import type { Candle } from "../../../schema/Candle.js"
+import type { TradeTick } from "../../Aggregator.js"
+import type { Outbound } from "./ConfirmedPublisher.js"
+
+export const candleMessage = (c: Candle, traceparent?: string): Outbound => ({
+  exchange: MARKET,
+  routingKey: candleRoutingKey(c.exchange, c.symbol, c.timeframe),
+  body: Buffer.from(JSON.stringify(c)),
+  messageId: candleMessageId(c),
+  timestamp: c.closeTime,
+  persistent: true,
+  kind: "candle",
+  traceparent,
+})
+
+/** One tick per message (TICK_BATCH_MAX=1), non-persistent; the id is the trade's natural key. */
+export const tickMessage = ({ tick: t, tradeId }: TradeTick, traceparent?: string): Outbound => ({
+  exchange: MARKET,
+  routingKey: tickRoutingKey(t.exchange, t.symbol),
+  body: Buffer.from(JSON.stringify(t)),
+  messageId: `${t.exchange}:${t.symbol}:${tradeId}`,
+  timestamp: t.timestamp,
+  persistent: false,
+  kind: "tick",
+  traceparent,
+})
+
+/**
+ * Several ticks of one symbol, in trade order, as one message: `{"exchange","symbol","ticks":[{…tick, "tradeId"}]}`
+ * on the symbol's own routing key. The id names the first and last trade; a consumer dedupes by
+ * (exchange, symbol, tradeId) per tick, since a republished batch may be cut differently.
+ */
+export const tickBatchMessage = (ticks: ReadonlyArray<TradeTick>, traceparent?: string): Outbound => {
+  const first = ticks[0]!
+  const last = ticks.at(-1)!
+  const { exchange, symbol } = first.tick
+  return {
+    exchange: MARKET,
+    routingKey: tickRoutingKey(exchange, symbol),
+    body: Buffer.from(
+      JSON.stringify({ exchange, symbol, ticks: ticks.map(({ tick, tradeId }) => ({ ...tick, tradeId })) }),
+    ),
+    messageId: `${exchange}:${symbol}:${first.tradeId}..${last.tradeId}`,
+    timestamp: last.tick.timestamp,
+    persistent: false,
+    kind: "tick",
+    count: ticks.length,
+    traceparent,
+  }
+}

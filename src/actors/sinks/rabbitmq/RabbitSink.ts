@@ -1,0 +1,148 @@
+import { Duration, Effect, Option } from "effect"
+import { AppConfig } from "../../../layers/AppConfig.js"
+import { Rabbit, type RabbitBroker } from "../../../layers/Rabbit.js"
+import type { Candle } from "../../../schema/Candle.js"
+import type { TradeTick } from "../../Aggregator.js"
+import type { SinkPlugin } from "../registry.js"
+import { makeSink, SinkUnavailable, spillDir } from "../Sink.js"
+import { makeConfirmedPublisher, type Outbound } from "./ConfirmedPublisher.js"
+import { candleMessage, tickBatchMessage, tickMessage } from "./Messages.js"
+
+/** What the market sink buffers: a candle or a tick, with the trace context it was produced under. */
+type MarketRecord = { readonly c: Candle; readonly tp?: string } | { readonly t: TradeTick; readonly tp?: string }
+
+/**
+ * A record as this process wrote it to the disk buffer. Replays run at disk speed through millions of ticks, so
+ * the check is of shape only: what wrote the line is this same code.
+ */
+const decodeRecord = (line: string): MarketRecord | undefined => {
+  try {
+    const r = JSON.parse(line) as { c?: { openTime?: unknown }; t?: { tradeId?: unknown; tick?: unknown } }
+    if (typeof r.c?.openTime === "number" || (typeof r.t?.tradeId === "string" && typeof r.t.tick === "object"))
+      return r as MarketRecord
+  } catch {
+    // not JSON: counted by the caller
+  }
+  return undefined
+}
+
+/** Records per write: a second's worth of a busy exchange, cut into messages of at most TICK_BATCH_MAX ticks. */
+const RECORDS_PER_WRITE = 5_000
+
+interface Item {
+  readonly message: Outbound
+  readonly records: ReadonlyArray<MarketRecord>
+}
+
+/** Candles one per message; ticks grouped per symbol, in order, `max` per message (1: one message per tick). */
+export const marketMessages = (records: ReadonlyArray<MarketRecord>, max: number): Array<Item> => {
+  const items: Array<Item> = []
+  type TickRecord = Extract<MarketRecord, { readonly t: TradeTick }>
+  const open = new Map<string, Array<TickRecord>>()
+  const close = (group: Array<TickRecord>) =>
+    items.push({
+      message:
+        max === 1
+          ? tickMessage(group[0]!.t, group[0]!.tp)
+          : tickBatchMessage(
+              group.map((g) => g.t),
+              group.at(-1)!.tp,
+            ),
+      records: group,
+    })
+  for (const r of records) {
+    if ("c" in r) {
+      items.push({ message: candleMessage(r.c, r.tp), records: [r] })
+      continue
+    }
+    const key = `${r.t.tick.exchange}\u0000${r.t.tick.symbol}`
+    let group = open.get(key)
+    if (group === undefined) open.set(key, (group = []))
+    group.push(r)
+    if (group.length >= max) {
+      close(group)
+      open.delete(key)
+    }
+  }
+  for (const group of open.values()) close(group)
+  return items
+}
+
+/**
+ * Candles (persistent) and ticks (non-persistent, batched per symbol) to `neuraltrade.market`, when RABBITMQ_URL
+ * is set. A message counts as delivered only when the broker confirms it; nacked and unconfirmed ones are sent
+ * again (at-least-once; consumers dedupe by messageId, ticks by trade id).
+ */
+export const RabbitSink = {
+  name: "rabbitmq",
+  make: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const rabbit = yield* Rabbit
+    if (Option.isNone(rabbit.broker)) return undefined
+    const publisher = yield* makeConfirmedPublisher(rabbit.broker.value, config.publishWindow)
+    const sink = yield* makeSink<MarketRecord>({
+      name: "rabbitmq",
+      component: "sink:rabbitmq",
+      batchSize: RECORDS_PER_WRITE,
+      linger: config.tickBatch.wait,
+      memoryRecords: config.sinkBuffer.memoryRecords,
+      spill: {
+        dir: spillDir(config.dataDir, "rabbitmq"),
+        maxBytes: config.sinkBuffer.diskMaxBytes,
+        encode: (r) => JSON.stringify(r),
+        decode: decodeRecord,
+      },
+      write: (records) =>
+        publisher.publish(marketMessages(records, config.tickBatch.max)).pipe(
+          Effect.mapError(
+            (e) =>
+              new SinkUnavailable({
+                sink: "rabbitmq",
+                reason: `RabbitMQ: ${e.reason}`,
+                remaining: e.unconfirmed.flatMap((i) => i.records),
+              }),
+          ),
+        ),
+    })
+    const tp = (traceparent: string | undefined) => (traceparent === undefined ? {} : { tp: traceparent })
+    return {
+      name: sink.name,
+      status: sink.status,
+      candles: (cs: ReadonlyArray<Candle>, traceparent?: string) =>
+        sink.offer(cs.map((c) => ({ c, ...tp(traceparent) }))),
+      ticks: (ts: ReadonlyArray<TradeTick>, traceparent?: string) =>
+        sink.offer(ts.map((t) => ({ t, ...tp(traceparent) }))),
+    }
+  }),
+} satisfies SinkPlugin
+
+/**
+ * The alerts' own publisher, so that a notification never queues behind market data a full queue holds back. It
+ * never spills: notifications are few and off the data path, so a full memory buffer only makes the alerts actor
+ * wait, never a feed.
+ */
+export const makeAlertsPublisher = (broker: RabbitBroker) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const publisher = yield* makeConfirmedPublisher(broker, config.publishWindow)
+    const sink = yield* makeSink<Outbound>({
+      name: "alerts",
+      component: "publisher:alerts",
+      batchSize: config.publishWindow,
+      linger: Duration.zero,
+      memoryRecords: config.mailboxCapacity,
+      spill: undefined,
+      write: (messages) =>
+        publisher.publish(messages.map((message) => ({ message }))).pipe(
+          Effect.mapError(
+            (e) =>
+              new SinkUnavailable({
+                sink: "alerts",
+                reason: `RabbitMQ: ${e.reason}`,
+                remaining: e.unconfirmed.map((i) => i.message),
+              }),
+          ),
+        ),
+    })
+    return sink.offer
+  })

@@ -1,0 +1,33 @@
+import type { Effect, Scope } from "effect"
+import type { AppConfig } from "../../layers/AppConfig.js"
+import type { CandleStore } from "../../layers/CandleStore.js"
+import type { Health } from "../../layers/Health.js"
+import type { Influx } from "../../layers/Influx.js"
+import type { Rabbit } from "../../layers/Rabbit.js"
+import type { Candle } from "../../schema/Candle.js"
+import type { TradeTick } from "../Aggregator.js"
+import type { Supervisor } from "../Supervisor.js"
+import { InfluxSink } from "./influx/InfluxSink.js"
+import { PostgresSink } from "./postgres/PostgresSink.js"
+import { RabbitSink } from "./rabbitmq/RabbitSink.js"
+import type { SinkStatus } from "./Sink.js"
+
+/** A configured sink, as the aggregators see it: what it takes (candles, ticks or both) and its buffers' state. */
+export interface MarketSink {
+  readonly name: string
+  readonly candles?: (candles: ReadonlyArray<Candle>, traceparent?: string) => Effect.Effect<void>
+  readonly ticks?: (ticks: ReadonlyArray<TradeTick>, traceparent?: string) => Effect.Effect<void>
+  readonly status: () => SinkStatus
+}
+
+/** What the sinks may ask of the application when they start. */
+export type SinkContext = AppConfig | Health | Supervisor | CandleStore | Rabbit | Influx | Scope.Scope
+
+/** A sink: its folder under `sinks/` and one line in `SINKS`. `make` yields undefined where it is not configured. */
+export interface SinkPlugin {
+  readonly name: string
+  readonly make: Effect.Effect<MarketSink | undefined, never, SinkContext>
+}
+
+/** Every sink the daemon knows, in the order they are started (and stopped in reverse). */
+export const SINKS: ReadonlyArray<SinkPlugin> = [PostgresSink, RabbitSink, InfluxSink]
