@@ -329,7 +329,7 @@ const baseConfig = Config.all({
   storeFlushInterval: duration("STORE_FLUSH_MS", 1_000),
   shutdownTimeout: duration("SHUTDOWN_TIMEOUT_MS", 10_000),
   sinkBuffer: Config.all({
-    memoryRecords: positive("SINK_BUFFER_RECORDS", 50_000),
+    memoryRecords: positive("SINK_BUFFER_RECORDS", 10_000),
     diskMaxBytes: Config.number("SINK_DISK_MAX_MB").pipe(
       Config.validate({ message: "must be a number of MiB > 0", validation: (n) => n > 0 }),
       Config.withDefault(1_024),
