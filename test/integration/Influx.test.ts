@@ -72,6 +72,20 @@ const deadLetterText = (dataDir: string) => {
 const rssKiB = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN)
 
+/** An engine and proxy of the test's own, so that stopping the engine disturbs no other test. */
+const ownEngine = async () => {
+  const dir = mkdtempSync(join(tmpdir(), "influxd-"))
+  const enginePort = await freePort()
+  const options = { dir, httpPort: enginePort, rpcPort: await freePort() }
+  const engine = `http://127.0.0.1:${enginePort}`
+  const influxd: ChildProcess = spawnInfluxd(options)
+  const proxyPort = await freePort()
+  const proxy: Server = await startInfluxProxy({ port: proxyPort, upstream: engine, token: INFLUX.token })
+  await until("influxd", () => engineUp(engine))
+  await influxQuery(engine, "", 'CREATE DATABASE "market"')
+  return { engine, options, influxd, proxyPort, proxy }
+}
+
 describe("the daemon writing to InfluxDB", () => {
   const db = scratchDatabase("ingest_influx")
   beforeAll(() => db.start())
@@ -95,17 +109,10 @@ describe("the daemon writing to InfluxDB", () => {
   })
 
   it("a full disk buffer (configured small) pauses the feed for a 30 s engine outage, and loses no point", async () => {
-    // An engine of its own, so that stopping it disturbs no other test.
-    const dir = mkdtempSync(join(tmpdir(), "influxd-"))
-    const enginePort = await freePort()
-    const engineOpts = { dir, httpPort: enginePort, rpcPort: await freePort() }
-    const engine = `http://127.0.0.1:${enginePort}`
-    let influxd: ChildProcess = spawnInfluxd(engineOpts)
-    const proxyPort = await freePort()
-    const proxy: Server = await startInfluxProxy({ port: proxyPort, upstream: engine, token: INFLUX.token })
+    const own = await ownEngine()
+    const { engine, proxyPort, proxy } = own
+    let influxd = own.influxd
     const server = await ReplayServer.start()
-    await until("influxd", () => engineUp(engine))
-    await influxQuery(engine, "", 'CREATE DATABASE "market"')
 
     // 40 s of trades at 400/s, played at their own pace.
     const spec = {
@@ -153,7 +160,7 @@ describe("the daemon writing to InfluxDB", () => {
         staleReconnects: await metric(httpPort, "feed_reconnects_total", 'reason="stale"'),
         readyz: await fetch(`http://127.0.0.1:${httpPort}/readyz`).then((r) => r.status),
       }
-      influxd = spawnInfluxd(engineOpts)
+      influxd = spawnInfluxd(own.options)
       await until("every tick in InfluxDB after the outage", () => allTicksIn(engine, "market", expected), 90_000)
       await until("the tape played out", () => server.venue("binance").done, 30_000)
       daemon.process.kill("SIGTERM")
@@ -185,16 +192,10 @@ describe("the daemon writing to InfluxDB", () => {
   }, 240_000)
 
   it("kill -9 during an engine outage with points spilled to disk: after the restart and the outage's end, every point is in InfluxDB", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "influxd-"))
-    const enginePort = await freePort()
-    const engineOpts = { dir, httpPort: enginePort, rpcPort: await freePort() }
-    const engine = `http://127.0.0.1:${enginePort}`
-    let influxd: ChildProcess = spawnInfluxd(engineOpts)
-    const proxyPort = await freePort()
-    const proxy: Server = await startInfluxProxy({ port: proxyPort, upstream: engine, token: INFLUX.token })
+    const own = await ownEngine()
+    const { engine, proxyPort, proxy } = own
+    let influxd = own.influxd
     const server = await ReplayServer.start()
-    await until("influxd", () => engineUp(engine))
-    await influxQuery(engine, "", 'CREATE DATABASE "market"')
     // 40 s of trades at 300/s; a minute boundary about 15 s in, so that candles become final during the outage.
     const minute = Math.floor(Date.now() / 60_000) * 60_000
     const spec = { symbols: SYMBOLS, rate: 300, count: 12_000, start: minute - 10 * 60_000 - 15_000, seed: 9 }
@@ -230,7 +231,7 @@ describe("the daemon writing to InfluxDB", () => {
       daemon = startDaemon(env, process.cwd())
       await until("the restarted daemon", () => daemon.output().includes("a previous run left in"), 30_000)
       await new Promise((r) => setTimeout(r, 3_000))
-      influxd = spawnInfluxd(engineOpts)
+      influxd = spawnInfluxd(own.options)
       await until("every tick in InfluxDB", () => allTicksIn(engine, "market", expected), 120_000)
       await until("the tape played out", () => server.venue("binance").done, 60_000)
       daemon.process.kill("SIGTERM")

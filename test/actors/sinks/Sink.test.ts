@@ -32,6 +32,22 @@ const layer = Supervisor.Default.pipe(
   Layer.provideMerge(TestConfig({ shutdownTimeout: Duration.seconds(5) })),
 )
 
+/** A sink of numbers in `dir` over the target's `write`, with the test's sizes. */
+const numberSink = (
+  dir: string,
+  write: ReturnType<typeof target>["write"],
+  sizes: { readonly batchSize: number; readonly memoryRecords: number; readonly maxBytes: number },
+) =>
+  makeSink<number>({
+    name: "test",
+    component: "store:test",
+    batchSize: sizes.batchSize,
+    linger: Duration.zero,
+    memoryRecords: sizes.memoryRecords,
+    spill: { ...codec, dir, maxBytes: sizes.maxBytes },
+    write,
+  })
+
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i)
 
 describe("DiskQueue", () => {
@@ -83,15 +99,7 @@ describe("a sink's buffers", () => {
       const dir = tmp()
       const t = target()
       t.state.up = false
-      const sink = yield* makeSink<number>({
-        name: "test",
-        component: "store:test",
-        batchSize: 10,
-        linger: Duration.zero,
-        memoryRecords: 20,
-        spill: { ...codec, dir, maxBytes: 1 << 20 },
-        write: t.write,
-      })
+      const sink = yield* numberSink(dir, t.write, { batchSize: 10, memoryRecords: 20, maxBytes: 1 << 20 })
       yield* sink.offer(range(0, 15))
       yield* TestClock.adjust("10 millis")
       // The first batch failed: it and the memory behind it are on disk, so a crash now loses nothing.
@@ -119,16 +127,8 @@ describe("a sink's buffers", () => {
         const dir = tmp()
         const t = target()
         t.state.up = false
-        const sink = yield* makeSink<number>({
-          name: "test",
-          component: "store:test",
-          batchSize: 5,
-          linger: Duration.zero,
-          memoryRecords: 5,
-          // About 20 records of 4 bytes each.
-          spill: { ...codec, dir, maxBytes: 80 },
-          write: t.write,
-        })
+        // About 20 records of 4 bytes each on disk.
+        const sink = yield* numberSink(dir, t.write, { batchSize: 5, memoryRecords: 5, maxBytes: 80 })
         const offering = yield* Effect.fork(
           Effect.forEach(range(1000, 1100), (n) => sink.offer([n]), { discard: true }),
         )
@@ -152,26 +152,18 @@ describe("a sink's buffers", () => {
       const dir = tmp()
       const down = target()
       down.state.up = false
-      const spec = (write: ReturnType<typeof target>["write"]) => ({
-        name: "test",
-        component: "store:test",
-        batchSize: 10,
-        linger: Duration.zero,
-        memoryRecords: 100,
-        spill: { ...codec, dir, maxBytes: 1 << 20 },
-        write,
-      })
+      const sizes = { batchSize: 10, memoryRecords: 100, maxBytes: 1 << 20 }
       // The first incarnation never gets to finalise (as under kill -9): its scope is never closed.
       const abandoned = yield* Scope.make()
       yield* Effect.gen(function* () {
-        const sink = yield* makeSink<number>(spec(down.write))
+        const sink = yield* numberSink(dir, down.write, sizes)
         yield* sink.offer(range(0, 30))
         yield* TestClock.adjust("10 millis")
         expect(sink.status().diskRecords).toBe(30)
       }).pipe(Effect.provide(layer), Scope.extend(abandoned))
       const next = target()
       yield* Effect.gen(function* () {
-        const sink = yield* makeSink<number>(spec(next.write))
+        const sink = yield* numberSink(dir, next.write, sizes)
         yield* sink.offer(range(30, 35))
         yield* TestClock.adjust("1 second")
         expect(next.state.written).toEqual(range(0, 35))

@@ -5,7 +5,7 @@ import type { Candle } from "../../../schema/Candle.js"
 import type { TradeTick } from "../../Aggregator.js"
 import type { SinkPlugin } from "../registry.js"
 import { makeSink, SinkUnavailable, spillDir } from "../Sink.js"
-import { makeConfirmedPublisher, type Outbound } from "./ConfirmedPublisher.js"
+import { makeConfirmedPublisher, type Outbound, type PublishFailed } from "./ConfirmedPublisher.js"
 import { candleMessage, tickBatchMessage, tickMessage } from "./Messages.js"
 
 /** What the market sink buffers: a candle or a tick, with the trace context it was produced under. */
@@ -25,6 +25,12 @@ const decodeRecord = (line: string): MarketRecord | undefined => {
   }
   return undefined
 }
+
+/** What the broker did not confirm, as the records to send again. */
+const unavailable =
+  <M, R>(sink: string, recordsOf: (item: M) => ReadonlyArray<R>) =>
+  (e: PublishFailed<M>) =>
+    new SinkUnavailable({ sink, reason: `RabbitMQ: ${e.reason}`, remaining: e.unconfirmed.flatMap(recordsOf) })
 
 /** Records per write: a second's worth of a busy exchange, cut into messages of at most TICK_BATCH_MAX ticks. */
 const RECORDS_PER_WRITE = 5_000
@@ -93,16 +99,9 @@ export const RabbitSink = {
         decode: decodeRecord,
       },
       write: (records) =>
-        publisher.publish(marketMessages(records, config.tickBatch.max)).pipe(
-          Effect.mapError(
-            (e) =>
-              new SinkUnavailable({
-                sink: "rabbitmq",
-                reason: `RabbitMQ: ${e.reason}`,
-                remaining: e.unconfirmed.flatMap((i) => i.records),
-              }),
-          ),
-        ),
+        publisher
+          .publish(marketMessages(records, config.tickBatch.max))
+          .pipe(Effect.mapError(unavailable("rabbitmq", (i) => i.records))),
     })
     const tp = (traceparent: string | undefined) => (traceparent === undefined ? {} : { tp: traceparent })
     return {
@@ -133,16 +132,9 @@ export const makeAlertsPublisher = (broker: RabbitBroker) =>
       memoryRecords: config.mailboxCapacity,
       spill: undefined,
       write: (messages) =>
-        publisher.publish(messages.map((message) => ({ message }))).pipe(
-          Effect.mapError(
-            (e) =>
-              new SinkUnavailable({
-                sink: "alerts",
-                reason: `RabbitMQ: ${e.reason}`,
-                remaining: e.unconfirmed.map((i) => i.message),
-              }),
-          ),
-        ),
+        publisher
+          .publish(messages.map((message) => ({ message })))
+          .pipe(Effect.mapError(unavailable("alerts", (i) => [i.message]))),
     })
     return sink.offer
   })
