@@ -80,6 +80,8 @@ const histogramP99 = (samples: Awaited<ReturnType<typeof scrape>>, name: string,
 const rabbitctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { stdio: "pipe" })
 
 const replayArgs = (rate: number) => [
+  // Exchange times start when the tape does, so that exchange time → sink latency is not offset by start-up.
+  "--shift-to-now",
   "--rate",
   String(rate),
   "--count",
@@ -303,12 +305,13 @@ const main = async () => {
       steps.push(step)
     }
   // Held: every trade at every sink, the feed never 2 s behind the tape, and each sink's p99 exchange time → sink
-  // under 2 s (PostgreSQL stores candles, which cannot be stored before their close plus the 2 s grace).
+  // under 2 s; PostgreSQL stores candles, which cannot be stored before their close plus the 2 s grace and the
+  // sink's 1 s batching (STORE_FLUSH_MS), so its bound is 5 s.
   const held = (s: Step) =>
     Object.values(s.complete).every(Boolean) &&
     s.worstLagS < 2 &&
     s.received >= 0.98 * s.offered &&
-    Object.entries(s.p99).every(([sink, ms]) => Number.isNaN(ms) || ms <= (sink === "postgres" ? 4_000 : 2_000))
+    Object.entries(s.p99).every(([sink, ms]) => Number.isNaN(ms) || ms <= (sink === "postgres" ? 5_000 : 2_000))
   console.log(
     "\n| sinks | offered/s | received/s | worst lag (s) | p99 → postgres (ms) | p99 → rabbitmq (ms) | p99 → influx (ms) | peak RSS (MB) | every trade at every sink | held |",
   )
