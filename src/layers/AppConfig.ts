@@ -201,6 +201,33 @@ const positive = (name: string, fallback: number) =>
     Config.withDefault(fallback),
   )
 
+/** The names people type for a level, in any case: Effect's own labels (`WARN`, `Warning`) and the usual aliases. */
+const LOG_LEVELS: Record<string, LogLevel.LogLevel> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None,
+  off: LogLevel.None,
+}
+
+const logLevel = (name: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((s) => {
+      const level = LOG_LEVELS[s.trim().toLowerCase()]
+      return level !== undefined
+        ? Either.right(level)
+        : Either.left(
+            ConfigError.InvalidData([], `expected one of ${Object.keys(LOG_LEVELS).join(", ")} (any case), got ${s}`),
+          )
+    }),
+    Config.withDefault(LogLevel.Info),
+  )
+
 const duration = (name: string, fallback: number) => millis(name, fallback).pipe(Config.map(Duration.millis))
 
 const feedConfig = (exchange: ExchangeId) => {
@@ -310,7 +337,7 @@ const baseConfig = Config.all({
   backfill: backfillConfig,
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
-  logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
+  logLevel: logLevel("LOG_LEVEL"),
   mailboxCapacity: positive("MAILBOX_CAPACITY", 4_096),
   pingInterval: duration("FEED_PING_INTERVAL_MS", 15_000),
   pongTimeout: duration("FEED_PONG_TIMEOUT_MS", 10_000),
