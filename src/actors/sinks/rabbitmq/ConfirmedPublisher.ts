@@ -53,8 +53,8 @@ interface Live {
 
 /**
  * Publishing with confirms on one channel kept across calls (and replaced after it dies): `publish` sends the
- * messages, at most `window` unconfirmed at a time, and returns once the broker confirmed every one; it fails with
- * the ones it did not. It never waits forever: no connection, a broker resource alarm (the connection blocked) or
+ * messages, keeping `window` unconfirmed in flight (each confirm lets the next one go), and returns once the broker
+ * answered every one; it fails with the ones it did not confirm. It never waits forever: no connection, a broker resource alarm (the connection blocked) or
  * a broker that stops answering each fail within seconds, so the caller can buffer elsewhere meanwhile.
  */
 export const makeConfirmedPublisher = (broker: RabbitBroker, window: number) =>
@@ -83,37 +83,48 @@ export const makeConfirmedPublisher = (broker: RabbitBroker, window: number) =>
       return live
     })
 
-    const slice = <M extends { readonly message: Outbound }>(l: Live, items: ReadonlyArray<M>) =>
+    /** Publishes every item, keeping at most `window` unconfirmed, until all are answered or the channel is gone. */
+    const sendAll = <M extends { readonly message: Outbound }>(l: Live, items: ReadonlyArray<M>) =>
       Effect.gen(function* () {
         const settled: Array<boolean> = new Array<boolean>(items.length).fill(false)
         const nacked: Array<M> = []
         const confirms = Effect.async<void>((resume) => {
-          let outstanding = items.length
-          items.forEach((item, i) => {
-            const m = item.message
-            try {
-              l.channel.publish(
-                m.exchange,
-                m.routingKey,
-                m.body,
-                {
-                  persistent: m.persistent,
-                  messageId: m.messageId,
-                  timestamp: Math.floor(m.timestamp / 1_000),
-                  contentType: "application/json",
-                  ...(m.traceparent === undefined ? {} : { headers: { traceparent: m.traceparent } }),
-                },
-                (err: unknown) => {
-                  if (settled[i]) return
-                  settled[i] = true
-                  if (err !== null && err !== undefined) nacked.push(item)
-                  if (--outstanding === 0) resume(Effect.void)
-                },
-              )
-            } catch {
-              // The channel closed under us: the message stays unsettled and is handed back below.
+          let next = 0
+          let outstanding = 0
+          let answered = 0
+          const pump = () => {
+            while (next < items.length && outstanding < window) {
+              const i = next++
+              const m = items[i]!.message
+              outstanding++
+              try {
+                l.channel.publish(
+                  m.exchange,
+                  m.routingKey,
+                  m.body,
+                  {
+                    persistent: m.persistent,
+                    messageId: m.messageId,
+                    timestamp: Math.floor(m.timestamp / 1_000),
+                    contentType: "application/json",
+                    ...(m.traceparent === undefined ? {} : { headers: { traceparent: m.traceparent } }),
+                  },
+                  (err: unknown) => {
+                    if (settled[i]) return
+                    settled[i] = true
+                    outstanding--
+                    if (err !== null && err !== undefined) nacked.push(items[i]!)
+                    if (++answered === items.length) resume(Effect.void)
+                    else pump()
+                  },
+                )
+              } catch {
+                // The channel closed under us: what is unsettled is handed back below.
+                return
+              }
             }
-          })
+          }
+          pump()
         })
         const outcome = yield* Effect.raceFirst(
           Effect.as(confirms, "confirmed" as const),
@@ -153,19 +164,12 @@ export const makeConfirmedPublisher = (broker: RabbitBroker, window: number) =>
         const open = yield* broker.unblocked.pipe(Effect.timeout(BROKER_WAIT), Effect.option)
         if (Option.isNone(open))
           return yield* fail("RabbitMQ blocked the connection (a memory or disk alarm on the broker)", items)
-        const nacked: Array<M> = []
-        for (let i = 0; i < items.length; i += window) {
-          const part = items.slice(i, i + window)
-          const r = yield* slice(l.right, part)
-          nacked.push(...r.nacked)
-          if (r.outcome !== "confirmed")
-            return yield* fail(
-              r.outcome === "closed"
-                ? "the channel closed before the broker confirmed"
-                : "the broker stopped confirming",
-              [...nacked, ...r.unsettled, ...items.slice(i + window)],
-            )
-        }
+        const { nacked, unsettled, outcome } = yield* sendAll(l.right, items)
+        if (outcome !== "confirmed")
+          return yield* fail(
+            outcome === "closed" ? "the channel closed before the broker confirmed" : "the broker stopped confirming",
+            [...nacked, ...unsettled],
+          )
         const counts = new Map<string, number>()
         for (const m of messages) counts.set(m.kind, (counts.get(m.kind) ?? 0) + (m.count ?? 1))
         for (const n of nacked) counts.set(n.message.kind, counts.get(n.message.kind)! - (n.message.count ?? 1))
