@@ -113,7 +113,17 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
     const supervisor = yield* Supervisor
     const label = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.tagged(m, "sink", spec.name)
 
-    const opened = spec.spill === undefined ? undefined : DiskQueue.open(spec.spill.dir, spec.spill.maxBytes)
+    const spill = spec.spill
+    const opened =
+      spill === undefined
+        ? undefined
+        : yield* Effect.try({
+            try: () => DiskQueue.open(spill.dir, spill.maxBytes),
+            catch: (e) =>
+              new Error(
+                `sink ${spec.name}: cannot open its disk buffer in ${spill.dir} (${e instanceof Error ? e.message : String(e)}); check that DATA_DIR is writable`,
+              ),
+          }).pipe(Effect.orDie)
     const disk = opened?.queue
     if (opened !== undefined && opened.recovery.tornBytes > 0)
       yield* Effect.logWarning(
