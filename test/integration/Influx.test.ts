@@ -62,6 +62,16 @@ const candlePoints = async (engine: string, bucket: string) =>
     }))
     .sort((a, b) => a.key.localeCompare(b.key))
 
+/** Every trade is a point, and every candle in PostgreSQL is one in InfluxDB with equal values. */
+const expectNothingLost = async (engine: string, expected: Map<string, number>, databaseUrl: string) => {
+  expect(await tickCounts(engine, "market")).toEqual(
+    new Map(SYMBOLS.map((s) => [s.replace("/", "_"), expected.get(s)])),
+  )
+  const rows = await storedCandles(databaseUrl)
+  expect(rows.length).toBeGreaterThan(0)
+  expect(await candlePoints(engine, "market")).toEqual(asPoints(rows))
+}
+
 const deadLetterText = (dataDir: string) => {
   const dir = join(dataDir, "influx-deadletter")
   return readdirSync(dir)
@@ -174,13 +184,7 @@ describe("the daemon writing to InfluxDB", () => {
       expect(rssMax - rss0).toBeLessThan(64 * 1024)
       expect(during.staleReconnects).toBe(0)
       expect(during.readyz).toBe(503)
-      // Nothing lost: every trade is a point, and every candle in PostgreSQL is one in InfluxDB with equal values.
-      expect(await tickCounts(engine, "market")).toEqual(
-        new Map(SYMBOLS.map((s) => [s.replace("/", "_"), expected.get(s)])),
-      )
-      const rows = await storedCandles(env.DATABASE_URL)
-      expect(rows.length).toBeGreaterThan(0)
-      expect(await candlePoints(engine, "market")).toEqual(asPoints(rows))
+      await expectNothingLost(engine, expected, env.DATABASE_URL)
       expect(daemon.output()).toContain("InfluxDB unavailable")
       expect(daemon.output()).toContain("sink influx: disk buffer full")
     } finally {
@@ -238,12 +242,7 @@ describe("the daemon writing to InfluxDB", () => {
       expect(await daemon.exit).toBe(0)
 
       expect(pauses).toBe(0)
-      expect(await tickCounts(engine, "market")).toEqual(
-        new Map(SYMBOLS.map((s) => [s.replace("/", "_"), expected.get(s)])),
-      )
-      const rows = await storedCandles(env.DATABASE_URL)
-      expect(rows.length).toBeGreaterThan(0)
-      expect(await candlePoints(engine, "market")).toEqual(asPoints(rows))
+      await expectNothingLost(engine, expected, env.DATABASE_URL)
     } finally {
       daemon.process.kill("SIGKILL")
       influxd.kill("SIGKILL")
