@@ -13,7 +13,7 @@ import { Supervisor } from "../src/actors/Supervisor.js"
 import { AppConfig } from "../src/layers/AppConfig.js"
 import { Health } from "../src/layers/Health.js"
 import { Influx } from "../src/layers/Influx.js"
-import { sampleTick } from "../test/support/samples.js"
+import { sampleTickWith } from "../test/support/samples.js"
 import { testConfig } from "../test/support/config.js"
 import { INFLUX, scratchBucket } from "../test/support/influx.js"
 
@@ -21,10 +21,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const N = Number(process.env.BENCH_POINTS ?? 100_000)
 const BATCHES = [5_000, 1_000]
 
-const ticks = Array.from({ length: N }, (_, i) => {
-  const t = sampleTick(i)
-  return { tradeId: String(i), tick: { ...t.tick, last: 30_000 + (i % 100) / 10 } }
-})
+const ticks = Array.from({ length: N }, (_, i) =>
+  sampleTickWith(i, { tradeId: String(i), price: 30_000 + (i % 100) / 10 }),
+)
 
 const measure = (batchLines: number) =>
   Effect.gen(function* () {

@@ -1,9 +1,10 @@
 import { Duration, Effect, Mailbox, Metric, MetricLabel, type Tracer } from "effect"
+import type { EnrichedTrade } from "../domain/Enrichment.js"
 import type { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import type { Watermark } from "../domain/Watermark.js"
 import * as Metrics from "../layers/Metrics.js"
 import type { Candle } from "../schema/Candle.js"
-import type { ExchangeId, Quote, Tick, Trade } from "../schema/Market.js"
+import type { ExchangeId, Quote, Trade } from "../schema/Market.js"
 
 /** Trades between `fromTs` and `toTs` (+∞ while an outage lasts) are missing; `key` names the gap until it closes. */
 export interface GapNotice {
@@ -45,11 +46,8 @@ export interface AggregatorOutputs {
   readonly ticks?: (ticks: ReadonlyArray<TradeTick>) => Effect.Effect<void>
 }
 
-/** A tick with the id of the trade it came from, its natural key downstream. */
-export interface TradeTick {
-  readonly tick: Tick
-  readonly tradeId: string
-}
+/** A tick as the sinks receive it; the trade's id is its natural key downstream. */
+export type TradeTick = EnrichedTrade
 
 export interface AggregatorSpec {
   readonly exchange: ExchangeId
@@ -138,7 +136,7 @@ export const runAggregator = (spec: AggregatorSpec) =>
       const started = clock.unsafeCurrentTimeNanos()
       const trade = (t: Trade) => {
         const tick = pipeline.onTrade(t, now)
-        if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push({ tick, tradeId: t.tradeId })
+        if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push(tick)
         return tick !== undefined || pipeline.lastOutcome === "duplicate"
       }
       for (const m of messages) {

@@ -1,7 +1,7 @@
 import type { Candle } from "../schema/Candle.js"
-import type { ExchangeId, Quote, Tick, Trade } from "../schema/Market.js"
+import type { ExchangeId, Quote, Trade } from "../schema/Market.js"
 import { type AggregatorOptions, CandleAggregator, type TradeOutcome } from "./CandleAggregator.js"
-import { enrich } from "./Enrichment.js"
+import { type EnrichedTrade, enrich } from "./Enrichment.js"
 import { checkTrade, isPriceJump, makeSlot, type TradeRejection } from "./TradeCheck.js"
 
 export interface PipelineOptions extends AggregatorOptions {
@@ -47,8 +47,8 @@ export class SymbolPipeline {
     this.quote = quote
   }
 
-  /** Returns the enriched tick for a trade that counted, undefined for one refused, duplicated or too late. */
-  onTrade(trade: Trade, now: number): Tick | undefined {
+  /** Returns the enriched trade for one that counted, undefined for one refused, duplicated or too late. */
+  onTrade(trade: Trade, now: number): EnrichedTrade | undefined {
     const rejection = checkTrade(trade, now, this.options.futureToleranceMs, this.slot)
     if (rejection !== undefined) {
       this.stats.rejected[rejection] = (this.stats.rejected[rejection] ?? 0) + 1

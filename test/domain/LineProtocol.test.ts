@@ -1,10 +1,22 @@
 import { describe, expect, it } from "vitest"
 import { candleLine, signalLine, subMillisecond, tickLine } from "../../src/domain/LineProtocol.js"
-import { sampleCandle, sampleTick } from "../support/samples.js"
+import type { Tick } from "../../src/schema/Market.js"
+import { sampleCandle } from "../support/samples.js"
 
 describe("line protocol for the seed's measurements", () => {
   it("writes a tick with the BTC_USDT tag, float fields, and a nanosecond time unique within its millisecond", () => {
-    const { tick } = sampleTick(0)
+    const tick: Tick = {
+      exchange: "binance",
+      symbol: "BTC/USDT",
+      bid: 30000,
+      ask: 30000.2,
+      last: 30000.1,
+      volume: 0.01,
+      timestamp: 1_700_000_000_000,
+      mid: 30000.1,
+      spread: 0.2,
+      spreadBps: 0.0667,
+    }
     expect(tickLine(tick, "123456789")).toBe(
       "market_ticks,exchange=binance,symbol=BTC_USDT last=30000.1,bid=30000,ask=30000.2,mid=30000.1,spread=0.2,spread_bps=0.0667,volume=0.01 1700000000000456789",
     )

@@ -21,7 +21,8 @@ import {
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit } from "../../src/layers/Rabbit.js"
-import { sampleCandle, sampleTick } from "../support/samples.js"
+import { tickOf } from "../../src/domain/Enrichment.js"
+import { sampleCandle, sampleTick, sampleTickWith } from "../support/samples.js"
 import { TestConfig } from "../support/config.js"
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"
@@ -252,10 +253,7 @@ describe("RabbitMQ, against the real broker", () => {
     () =>
       Effect.gen(function* () {
         yield* withChannel((ch) => ch.purgeQueue(TICKS_QUEUE))
-        const eth = (i: number) => {
-          const t = sampleTick(i)
-          return { ...t, tick: { ...t.tick, symbol: "ETH/USDT" } }
-        }
+        const eth = (i: number) => sampleTickWith(i, { symbol: "ETH/USDT" })
         const ticks = Array.from({ length: 250 }, (_, i) => (i % 5 === 0 ? eth(i) : sampleTick(i)))
         yield* Effect.gen(function* () {
           yield* rabbitUp
@@ -278,10 +276,10 @@ describe("RabbitMQ, against the real broker", () => {
         ])
         expect(got[0]!.properties.messageId).toBe("binance:BTC/USDT:t1..t124")
         expect(bodies.flatMap((b) => b.ticks.map((t) => t.tradeId))).toEqual([
-          ...ticks.filter((t) => t.tick.symbol === "BTC/USDT").map((t) => t.tradeId),
-          ...ticks.filter((t) => t.tick.symbol === "ETH/USDT").map((t) => t.tradeId),
+          ...ticks.filter((t) => t.trade.symbol === "BTC/USDT").map((t) => t.trade.tradeId),
+          ...ticks.filter((t) => t.trade.symbol === "ETH/USDT").map((t) => t.trade.tradeId),
         ])
-        expect(bodies[2]!.ticks[0]).toEqual({ ...eth(0).tick, tradeId: "t0" })
+        expect(bodies[2]!.ticks[0]).toEqual({ ...tickOf(eth(0)), tradeId: "t0" })
       }),
     120_000,
   )

@@ -25,22 +25,40 @@ export const sampleCandle = (i: number): Candle => ({
   complete: true,
 })
 
-/** The i-th of a series of BTC/USDT ticks, trade id `t<i>`. */
+/** The i-th of a series of BTC/USDT ticks, trade id `t<i>`, seen with a 0.2 wide book around 30,000.1. */
 export const sampleTick = (i: number): TradeTick => ({
-  tradeId: `t${i}`,
-  tick: {
+  trade: {
+    _tag: "Trade",
+    exchange: "binance",
+    symbol: "BTC/USDT",
+    tradeId: `t${i}`,
+    seq: -1,
+    price: 30000.1,
+    qty: 0.01,
+    priceText: "30000.1",
+    qtyText: "0.01",
+    side: "buy",
+    exchangeTs: 1_700_000_000_000 + i,
+    recvTs: 1_700_000_000_005 + i,
+    count: 1,
+  },
+  quote: {
+    _tag: "Quote",
     exchange: "binance",
     symbol: "BTC/USDT",
     bid: 30000,
     ask: 30000.2,
-    last: 30000.1,
-    volume: 0.01,
-    timestamp: 1_700_000_000_000 + i,
-    mid: 30000.1,
-    spread: 0.2,
-    spreadBps: 0.0667,
+    bidQty: 1,
+    askQty: 2,
+    ts: 1_700_000_000_000,
   },
 })
+
+/** The i-th sample tick with some of its trade's fields replaced. */
+export const sampleTickWith = (i: number, trade: Partial<TradeTick["trade"]>): TradeTick => {
+  const t = sampleTick(i)
+  return { ...t, trade: { ...t.trade, ...trade } }
+}
 
 /** A model signal as published on `neuraltrade.signals`, with the given fields replaced. */
 export const sampleSignal = (overrides: Partial<Signal> = {}): Signal => ({

@@ -10,7 +10,7 @@ import { signalLine, subMillisecond } from "../../../src/domain/LineProtocol.js"
 import type { InfluxSettings } from "../../../src/layers/AppConfig.js"
 import { Health } from "../../../src/layers/Health.js"
 import { Influx } from "../../../src/layers/Influx.js"
-import { sampleCandle, sampleSignal, sampleTick } from "../../support/samples.js"
+import { sampleCandle, sampleSignal, sampleTick, sampleTickWith } from "../../support/samples.js"
 import { TestConfig } from "../../support/config.js"
 import { until } from "../../support/daemon.js"
 import { fieldTypes, INFLUX, influxQuery, nanosOf, scratchBucket } from "../../support/influx.js"
@@ -34,10 +34,9 @@ const writerLayer = (influx: InfluxSettings, dataDir: string) =>
   )
 
 /** Two trades of one symbol in one millisecond, as busy streams have them. */
-const sameMillisecond = ["7000001", "7000002"].map((id) => {
-  const t = sampleTick(0)
-  return { tradeId: id, tick: { ...t.tick, timestamp: 1_700_000_000_500, last: 30000 + (Number(id) % 10) } }
-})
+const sameMillisecond = ["7000001", "7000002"].map((id) =>
+  sampleTickWith(0, { tradeId: id, exchangeTs: 1_700_000_000_500, price: 30000 + (Number(id) % 10) }),
+)
 
 const deadLetters = (dataDir: string) => {
   const dir = join(dataDir, "influx-deadletter")
@@ -125,7 +124,7 @@ describe("the InfluxDB sink, against influxd behind the v2-write proxy", () => {
           symbol: "BTC_USDT",
           bid: 30000,
           ask: 30000.2,
-          spread: 0.2,
+          spread: 30000.2 - 30000,
         })
         const candles = yield* Effect.promise(() =>
           influxQuery(INFLUX.engine, bucket.name, "SELECT * FROM market_ohlcv"),

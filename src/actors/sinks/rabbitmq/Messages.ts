@@ -1,5 +1,6 @@
 import { candleMessageId, candleRoutingKey, MARKET, tickRoutingKey } from "../../../domain/Topology.js"
 import type { Candle } from "../../../schema/Candle.js"
+import { tickOf } from "../../../domain/Enrichment.js"
 import type { TradeTick } from "../../Aggregator.js"
 import type { Outbound } from "./ConfirmedPublisher.js"
 
@@ -15,12 +16,12 @@ export const candleMessage = (c: Candle, traceparent?: string): Outbound => ({
 })
 
 /** One tick per message (TICK_BATCH_MAX=1), non-persistent; the id is the trade's natural key. */
-export const tickMessage = ({ tick: t, tradeId }: TradeTick, traceparent?: string): Outbound => ({
+export const tickMessage = (tick: TradeTick, traceparent?: string): Outbound => ({
   exchange: MARKET,
-  routingKey: tickRoutingKey(t.exchange, t.symbol),
-  body: Buffer.from(JSON.stringify(t)),
-  messageId: `${t.exchange}:${t.symbol}:${tradeId}`,
-  timestamp: t.timestamp,
+  routingKey: tickRoutingKey(tick.trade.exchange, tick.trade.symbol),
+  body: Buffer.from(JSON.stringify(tickOf(tick))),
+  messageId: `${tick.trade.exchange}:${tick.trade.symbol}:${tick.trade.tradeId}`,
+  timestamp: tick.trade.exchangeTs,
   persistent: false,
   kind: "tick",
   traceparent,
@@ -30,8 +31,8 @@ export const tickMessage = ({ tick: t, tradeId }: TradeTick, traceparent?: strin
 const tickBatchBody = (exchange: string, symbol: string, ticks: ReadonlyArray<TradeTick>): string => {
   let body = `{"exchange":${JSON.stringify(exchange)},"symbol":${JSON.stringify(symbol)},"ticks":[`
   for (let i = 0; i < ticks.length; i++) {
-    const json = JSON.stringify(ticks[i]!.tick)
-    body += `${i === 0 ? "" : ","}${json.slice(0, -1)},"tradeId":${JSON.stringify(ticks[i]!.tradeId)}}`
+    const json = JSON.stringify(tickOf(ticks[i]!))
+    body += `${i === 0 ? "" : ","}${json.slice(0, -1)},"tradeId":${JSON.stringify(ticks[i]!.trade.tradeId)}}`
   }
   return `${body}]}`
 }
@@ -44,13 +45,13 @@ const tickBatchBody = (exchange: string, symbol: string, ticks: ReadonlyArray<Tr
 export const tickBatchMessage = (ticks: ReadonlyArray<TradeTick>, traceparent?: string): Outbound => {
   const first = ticks[0]!
   const last = ticks.at(-1)!
-  const { exchange, symbol } = first.tick
+  const { exchange, symbol } = first.trade
   return {
     exchange: MARKET,
     routingKey: tickRoutingKey(exchange, symbol),
     body: Buffer.from(tickBatchBody(exchange, symbol, ticks)),
-    messageId: `${exchange}:${symbol}:${first.tradeId}..${last.tradeId}`,
-    timestamp: last.tick.timestamp,
+    messageId: `${exchange}:${symbol}:${first.trade.tradeId}..${last.trade.tradeId}`,
+    timestamp: last.trade.exchangeTs,
     persistent: false,
     kind: "tick",
     count: ticks.length,

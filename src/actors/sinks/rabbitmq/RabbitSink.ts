@@ -17,9 +17,8 @@ type MarketRecord = { readonly c: Candle; readonly tp?: string } | { readonly t:
  */
 const decodeRecord = (line: string): MarketRecord | undefined => {
   try {
-    const r = JSON.parse(line) as { c?: { openTime?: unknown }; t?: { tradeId?: unknown; tick?: unknown } }
-    if (typeof r.c?.openTime === "number" || (typeof r.t?.tradeId === "string" && typeof r.t.tick === "object"))
-      return r as MarketRecord
+    const r = JSON.parse(line) as { c?: { openTime?: unknown }; t?: { trade?: { tradeId?: unknown } } }
+    if (typeof r.c?.openTime === "number" || typeof r.t?.trade?.tradeId === "string") return r as MarketRecord
   } catch {
     // not JSON: counted by the caller
   }
@@ -61,7 +60,7 @@ export const marketMessages = (records: ReadonlyArray<MarketRecord>, max: number
       items.push({ message: candleMessage(r.c, r.tp), records: [r] })
       continue
     }
-    const key = `${r.t.tick.exchange}\u0000${r.t.tick.symbol}`
+    const key = `${r.t.trade.exchange}\u0000${r.t.trade.symbol}`
     let group = open.get(key)
     if (group === undefined) open.set(key, (group = []))
     group.push(r)
