@@ -1,5 +1,6 @@
 import { Cause, Data, Deferred, type Duration, Effect, Metric, Schedule } from "effect"
 import { Health } from "../layers/Health.js"
+import { defectText } from "../layers/Logging.js"
 import { actorRestarts } from "../layers/Metrics.js"
 
 export interface RestartPolicy {
@@ -61,13 +62,17 @@ export class Supervisor extends Effect.Service<Supervisor>()("ingestd/Supervisor
       Effect.suspend(() => health.set(name, "running")).pipe(
         Effect.zipRight(actor),
         Effect.catchAllDefect((defect) => Effect.fail(new ActorDefect({ actor: name, defect }))),
-        Effect.tapErrorCause((cause) =>
-          Effect.all([
-            Effect.logWarning(`actor ${name} crashed; restarting`, Cause.squash(cause)),
-            health.set(name, "restarting", String(Cause.squash(cause))),
+        Effect.tapErrorCause((cause) => {
+          const failure = Cause.squash(cause)
+          const thrown = failure instanceof ActorDefect ? failure.defect : failure
+          const what = defectText(thrown)
+          return Effect.all([
+            // The thrown value as the log's cause, so the line carries its stack, not `"defect": {}`.
+            Effect.logWarning(`actor ${name} crashed; restarting: ${what}`, Cause.die(thrown)),
+            health.set(name, "restarting", what),
             Metric.increment(Metric.tagged(actorRestarts, "actor", name)),
-          ]),
-        ),
+          ])
+        }),
         Effect.retry(restartSchedule(policy)),
         Effect.zipRight(health.set(name, "stopped")),
         Effect.catchAllCause((cause) =>

@@ -50,3 +50,18 @@ export const LoggingLive = Layer.unwrapEffect(
     ),
   ),
 )
+
+/**
+ * What a thrown value says, in one line: `Name: message` for an Error (whose own JSON form is `{}`), the value
+ * itself otherwise. The stack goes to the log line's `cause` field.
+ */
+export const defectText = (u: unknown): string => {
+  if (u instanceof Error) return `${u.name}: ${u.message}`
+  if (typeof u === "object" && u !== null && "_tag" in u) {
+    const tagged = u as { readonly _tag: unknown; readonly message?: unknown }
+    return typeof tagged.message === "string" && tagged.message.length > 0
+      ? `${String(tagged._tag)}: ${tagged.message}`
+      : String(tagged._tag)
+  }
+  return Inspectable.format(u)
+}

@@ -1,11 +1,13 @@
 import { it } from "@effect/vitest"
-import { Clock, Effect, Exit, Fiber, Layer, TestClock } from "effect"
+import { Clock, Effect, Exit, Fiber, Layer, Logger, TestClock } from "effect"
 import { describe, expect } from "vitest"
 import { type RestartPolicy, Supervisor } from "../../src/actors/Supervisor.js"
 import { Health } from "../../src/layers/Health.js"
+import { structuredLogger } from "../../src/layers/Logging.js"
 
 const policy: RestartPolicy = { base: "100 millis", cap: "1 second", maxRestarts: 5, window: "1 minute", jitter: false }
 const TestLayer = Supervisor.Default.pipe(Layer.provideMerge(Health.Default))
+const lines: Array<string> = []
 
 describe("Supervisor", () => {
   it.scoped("restarts a failing actor on an exponential, capped schedule, then escalates to the root", () =>
@@ -49,6 +51,37 @@ describe("Supervisor", () => {
       expect(runs).toBe(3)
       expect((yield* (yield* Health).report).components.thrower?.state).toBe("running")
     }).pipe(Effect.provide(TestLayer)),
+  )
+
+  it.scoped("logs a crash with what was thrown, its stack and the actor, never as an empty object", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      let runs = 0
+      yield* supervisor.spawn(
+        "feed:binance",
+        Effect.suspend(() => {
+          if (runs++ === 0) throw new RangeError("Maximum call stack size exceeded")
+          return Effect.never
+        }),
+        policy,
+      )
+      yield* TestClock.adjust("1 second")
+      const crash = lines.map((l) => JSON.parse(l) as Record<string, string>).find((l) => l.level === "warn")!
+      expect(crash).toMatchObject({
+        message: "actor feed:binance crashed; restarting: RangeError: Maximum call stack size exceeded",
+        actor: "feed:binance",
+      })
+      expect(crash.cause).toContain("Supervisor.test.ts")
+      expect(JSON.stringify(crash)).not.toContain("{}")
+    }).pipe(
+      Effect.provide(TestLayer),
+      Effect.provide(
+        Logger.replace(
+          Logger.defaultLogger,
+          Logger.make((o) => void lines.push(structuredLogger.log(o))),
+        ),
+      ),
+    ),
   )
 
   it.scoped("forgives crashes spread wider apart than the restart window", () =>
