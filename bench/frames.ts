@@ -24,7 +24,10 @@ interface Agg {
  * Real prices, sizes, sides and spacing from the recording, repeated with ids and times shifted per copy. The
  * recording's sessions lie months apart; those pauses shrink to one second so the stream reads as one session.
  */
-export const buildFrames = (fixture: URL, copies: number): { frames: Array<string>; symbols: Array<string> } => {
+export const buildFrames = (
+  fixture: URL,
+  copies: number,
+): { frames: Array<string>; recvTs: Array<number>; symbols: Array<string> } => {
   const recorded = readFileSync(fixture, "utf8")
     .trim()
     .split("\n")
@@ -38,15 +41,18 @@ export const buildFrames = (fixture: URL, copies: number): { frames: Array<strin
   })
   const span = times[times.length - 1]! + 1_000
   const frames: Array<string> = []
+  /** When each frame arrived: 20 ms after its trade, as a recording's receive times have it. */
+  const recvTs: Array<number> = []
   for (let c = 0; c < copies; c++) {
     recorded.forEach((r, i) => {
       const t = r.a + c * 1_000_000
       const T = 1_700_000_000_000 + c * span + times[i]!
+      recvTs.push(T + 20)
       frames.push(
         `{"stream":"${r.s.toLowerCase()}@trade","data":{"e":"trade","E":${T + 3},"s":"${r.s}","t":${t},"p":"${r.p}","q":"${r.q}","T":${T},"m":${r.m},"M":true}}`,
       )
     })
   }
   const symbols = [...new Set(recorded.map((r) => r.s))]
-  return { frames, symbols }
+  return { frames, recvTs, symbols }
 }

@@ -68,6 +68,8 @@ const pipeline = (batch: number) =>
         gaps: { detector: new GapDetector(), span: VENUES.binance.idSpan! },
         graceMs: 2_000,
         activity: new ActivityMonitor(unified, 0, 60_000, 86_400_000),
+        // A benchmark's frames are all valid: a defect is a bug to stop at.
+        defect: (_frame, error) => Effect.die(error),
       })
       const decode = VENUES.binance.decoder(new SymbolMap(unified, binanceInstrument), { binanceTradeStream: "trade" })
       for (let i = 0; i < frames.length; i += batch) {

@@ -1,7 +1,9 @@
-import { Duration, Effect, Mailbox, Metric, MetricLabel, type Tracer } from "effect"
+import { Cause, Duration, Effect, Mailbox, Metric, MetricLabel, type Tracer } from "effect"
+import { preview } from "../domain/Limits.js"
 import type { EnrichedTrade } from "../domain/Enrichment.js"
 import type { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import type { Watermark } from "../domain/Watermark.js"
+import { defectText } from "../layers/Logging.js"
 import * as Metrics from "../layers/Metrics.js"
 import type { Candle } from "../schema/Candle.js"
 import type { ExchangeId, Quote, Trade } from "../schema/Market.js"
@@ -134,10 +136,17 @@ export const runAggregator = (spec: AggregatorSpec) =>
       const [messages, done] = taken
       const now = clock.unsafeCurrentTimeMillis()
       const started = clock.unsafeCurrentTimeNanos()
+      /** Trades whose handling threw: a bug they exposed, set aside one by one rather than crashing the actor. */
+      const defects: Array<{ readonly trade: Trade; readonly error: unknown }> = []
       const trade = (t: Trade) => {
-        const tick = pipeline.onTrade(t, now)
-        if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push(tick)
-        return tick !== undefined || pipeline.lastOutcome === "duplicate"
+        try {
+          const tick = pipeline.onTrade(t, now)
+          if (tick !== undefined && spec.outputs.ticks !== undefined) ticks.push(tick)
+          return tick !== undefined || pipeline.lastOutcome === "duplicate"
+        } catch (error) {
+          defects.push({ trade: t, error })
+          return false
+        }
       }
       for (const m of messages) {
         switch (m._tag) {
@@ -166,6 +175,14 @@ export const runAggregator = (spec: AggregatorSpec) =>
             if (m.span !== undefined) origin = m.span
             break
         }
+      }
+      if (defects.length > 0) {
+        const { trade: t, error } = defects[0]!
+        yield* Metric.incrementBy(counters.rejected("defect"), defects.length)
+        yield* Effect.logError(
+          `${defects.length} trade(s) exposed a defect and were set aside, the first ${preview(t)}: ${defectText(error)}`,
+          Cause.die(error),
+        )
       }
       yield* Metric.update(aggregateDuration, Duration.nanos(clock.unsafeCurrentTimeNanos() - started))
       if (done) {

@@ -1,4 +1,5 @@
 import { Clock, Duration, Effect, Fiber, type Mailbox } from "effect"
+import { isoOrNumber } from "../domain/Limits.js"
 import { DueCandles } from "../domain/Reconciliation.js"
 import { VENUES } from "../domain/venues/index.js"
 import { type IngestionMode, SymbolStats } from "../domain/SymbolStats.js"
@@ -113,7 +114,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
           pipeline.aggregator.restore(point.minutes)
           resume.set(symbol, { lastTradeId, fromTs: point.lastFinal + 60_000 })
           yield* Effect.logInfo(
-            `${feed.exchange} ${symbol}: resuming after trade ${point.lastTradeId} (final candles up to ${new Date(point.lastFinal).toISOString()})`,
+            `${feed.exchange} ${symbol}: resuming after trade ${point.lastTradeId} (final candles up to ${isoOrNumber(point.lastFinal)})`,
           )
         }
         const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)

@@ -2,13 +2,14 @@ import { Clock, Duration, Effect, ExecutionStrategy, Exit, Metric, Option, Sched
 import { ActivityMonitor } from "../domain/ActivityMonitor.js"
 import { GapDetector } from "../domain/GapDetector.js"
 import { SymbolMap } from "../domain/SymbolMap.js"
-import type { Decoder, Venue, VenueOptions } from "../domain/venues/Venue.js"
+import { type Decoder, type Venue, type VenueOptions, withLimits } from "../domain/venues/Venue.js"
 import { AppConfig, type AppConfigShape, type FeedConfig } from "../layers/AppConfig.js"
 import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
 import { WeightBudget } from "../domain/WeightBudget.js"
 import { Aggregators } from "./Aggregators.js"
 import { makeBackfill } from "./Backfill.js"
+import { makeFrameDefects } from "./FrameDefects.js"
 import { makeFrameRouter } from "./FrameRouter.js"
 import { makeReconciler } from "./Reconciler.js"
 import { FeedError, type FeedSocket, open } from "./FeedSocket.js"
@@ -101,6 +102,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
       backfill,
       graceMs: config.candleGraceMs,
       activity: quiet,
+      defect: makeFrameDefects(exchange, config.dataDir),
     })
     /**
      * What a dropped connection may have missed, fetched from REST: from each symbol's newest trade on, or, for a
@@ -164,7 +166,12 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
                 yield* Effect.sleep(Duration.millis(venue.controlIntervalMs))
               }
               const openedAt = yield* Clock.currentTimeMillis
-              return { socket, scope, decode: venue.decoder(symbols, options), openedAt } satisfies Connection
+              return {
+                socket,
+                scope,
+                decode: withLimits(venue.decoder(symbols, options), config.tradeFutureToleranceMs),
+                openedAt,
+              } satisfies Connection
             }).pipe(Effect.tapErrorCause(() => Scope.close(scope, Exit.void)))
           })
 

@@ -1,6 +1,7 @@
-import { Clock, Effect, type Mailbox, Metric, Option } from "effect"
+import { Clock, Effect, LogLevel, type Mailbox, Metric, Option } from "effect"
 import type { ActivityMonitor } from "../domain/ActivityMonitor.js"
 import type { GapDetector, TradeGap } from "../domain/GapDetector.js"
+import { isoOrNumber, preview } from "../domain/Limits.js"
 import type { Decoder } from "../domain/venues/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
 import { bucketStart } from "../schema/Candle.js"
@@ -23,6 +24,8 @@ export interface FrameRouterSpec {
   readonly backfill: Backfill | undefined
   readonly graceMs: number
   readonly activity: ActivityMonitor
+  /** Where a frame that exposed a defect goes, with the error: a bounded sample on disk, a log line, a metric. */
+  readonly defect: (frame: InboundFrame, error: unknown) => Effect.Effect<void>
 }
 
 export interface Routed {
@@ -69,6 +72,12 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
         let shutdown: string | undefined
         let eventTs = Number.NaN
         let arrivalTs = Number.NaN
+        /** The first refusal of each reason in the batch, explained in one debug line with the reason's count. */
+        const examples = new Map<string, () => string>()
+        const refuse = (reason: string, detail: () => string) => {
+          rejected.set(reason, (rejected.get(reason) ?? 0) + 1)
+          if (!examples.has(reason)) examples.set(reason, detail)
+        }
 
         const trade = (t: Trade, recvTs: number) => {
           data++
@@ -76,6 +85,10 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             const seen = gaps.detector.observe(t.symbol, t.seq - gaps.span(t) + 1, t.seq, t.exchangeTs)
             if (seen === "duplicate") {
               duplicates.set(t.symbol, (duplicates.get(t.symbol) ?? 0) + 1)
+              return
+            }
+            if (seen === "implausible") {
+              refuse("out_of_range", () => `${t.symbol}: trade id ${t.seq} skips more ids than a venue plausibly can`)
               return
             }
             if (seen !== undefined) {
@@ -102,31 +115,43 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
           }
         }
 
+        const defect = (f: InboundFrame, error: unknown) => {
+          rejected.set("defect", (rejected.get("defect") ?? 0) + 1)
+          notes.push(spec.defect(f, error))
+        }
+
         for (const f of frames) {
-          const r = decode(f.raw, f.recvTs)
-          switch (r._tag) {
-            case "Trade":
-            case "Quote":
-              item(r, f.recvTs)
-              break
-            case "Batch":
-              for (const x of r.items) item(x, f.recvTs)
-              break
-            case "Control":
-              break
-            case "Shutdown":
-              shutdown = r.detail
-              break
-            case "ServerError":
-              notes.push(Effect.logWarning(`${exchange} refused a request: ${r.message}`))
-              break
-            case "Ignored":
-              ignored.set(r.reason, (ignored.get(r.reason) ?? 0) + 1)
-              break
-            case "Invalid":
-              rejected.set(r.reason, (rejected.get(r.reason) ?? 0) + 1)
-              notes.push(Effect.logDebug(`${exchange}: dropped ${r.reason} frame: ${r.detail}`))
-              break
+          // A defect is caught per frame: the frame is set aside with its error, the rest of the batch goes on.
+          try {
+            const r = decode(f.raw, f.recvTs)
+            switch (r._tag) {
+              case "Trade":
+              case "Quote":
+                item(r, f.recvTs)
+                break
+              case "Batch":
+                for (const x of r.items) item(x, f.recvTs)
+                break
+              case "Control":
+                break
+              case "Shutdown":
+                shutdown = preview(r.detail)
+                break
+              case "ServerError":
+                notes.push(Effect.logWarning(`${exchange} refused a request: ${preview(r.message)}`))
+                break
+              case "Ignored":
+                ignored.set(r.reason, (ignored.get(r.reason) ?? 0) + 1)
+                break
+              case "Invalid":
+                refuse(r.reason, r.detail)
+                break
+              case "Defect":
+                defect(f, r.error)
+                break
+            }
+          } catch (error) {
+            defect(f, error)
           }
         }
         return Effect.gen(function* () {
@@ -162,12 +187,19 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             yield* Metric.increment(Metric.tagged(exchangeTag(Metrics.gapsDetected), "symbol", gap.symbol))
             yield* Metric.incrementBy(Metric.tagged(exchangeTag(Metrics.gapTrades), "symbol", gap.symbol), missing)
             yield* Effect.logWarning(
-              `${exchange} ${gap.symbol}: ${missing} trade(s) missing (ids ${gap.firstMissing}..${gap.lastMissing}) between ${new Date(gap.fromTs).toISOString()} and ${new Date(gap.toTs).toISOString()}; candles in that range marked incomplete${spec.backfill === undefined ? " (this venue has no trade history to fill it from)" : " until backfilled"}`,
+              `${exchange} ${gap.symbol}: ${missing} trade(s) missing (ids ${gap.firstMissing}..${gap.lastMissing}) between ${isoOrNumber(gap.fromTs)} and ${isoOrNumber(gap.toTs)}; candles in that range marked incomplete${spec.backfill === undefined ? " (this venue has no trade history to fill it from)" : " until backfilled"}`,
             )
           }
           for (const t of firsts)
             yield* port.progress.start(t.symbol, t.seq - gaps!.span(t), bucketStart(t.exchangeTs, MINUTE))
           for (const note of notes) yield* note
+          for (const [reason, detail] of examples)
+            yield* Effect.whenLogLevel(
+              Effect.suspend(() =>
+                Effect.logDebug(`${exchange}: dropped ${rejected.get(reason)} ${reason} frame(s), e.g. ${detail()}`),
+              ),
+              LogLevel.Debug,
+            )
           yield* Metric.update(batchFrames, frames.length)
           yield* Effect.annotateCurrentSpan("items", data)
           return { data, shutdown } satisfies Routed

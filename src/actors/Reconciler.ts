@@ -1,4 +1,5 @@
 import { Clock, Data, Duration, Effect, Metric } from "effect"
+import { isoOrNumber } from "../domain/Limits.js"
 import { differences, type DueCandles, type Window, windows } from "../domain/Reconciliation.js"
 import type { CandleHistory } from "../domain/venues/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
@@ -29,7 +30,7 @@ export interface ReconcilerSpec extends FeedRest {
   readonly interval: Duration.Duration
 }
 
-const iso = (ts: number) => new Date(ts).toISOString()
+const iso = isoOrNumber
 
 /**
  * One feed's reconciler: every RECONCILE_INTERVAL_MS it asks the exchange for its own 1m candles of the minutes

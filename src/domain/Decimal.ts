@@ -132,6 +132,24 @@ const scanSlow = (text: string, into: Scanned): boolean => {
   return true
 }
 
+/** A scanned decimal's units as a number, NaN where they are a bigint (past 2^53): JSON-safe, for a cache. */
+export const unitsOrNaN = (d: Scanned): number => (typeof d.units === "number" ? d.units : Number.NaN)
+
+/** Reads `text` into `into`, from `units`/`scale` already read from it where those are known. */
+export const scanCached = (
+  text: string,
+  units: number | undefined,
+  scale: number | undefined,
+  into: Scanned,
+): boolean => {
+  if (units !== undefined && scale !== undefined && units === units) {
+    into.units = units
+    into.scale = scale
+    return true
+  }
+  return scan(text, into)
+}
+
 /**
  * The nearest double to a scanned decimal: an integer below 2^53 divided by an exact power of ten is correctly
  * rounded, so this equals `Number(text)` at a fraction of its cost.

@@ -1,3 +1,5 @@
+import { MAX_ID_JUMP } from "./Limits.js"
+
 /** Trade ids that should have arrived between two that did. */
 export interface TradeGap {
   readonly symbol: string
@@ -17,17 +19,27 @@ export interface TradeGap {
 export class GapDetector {
   private readonly newest = new Map<string, { id: number; ts: number }>()
 
+  /** `maxJump`: more ids skipped than this is a corrupt id, refused unrecorded (Limits.MAX_ID_JUMP). */
+  constructor(private readonly maxJump: number = MAX_ID_JUMP) {}
+
   /**
    * Records a trade record spanning ids `firstId..lastId` (one id, or an aggregated record's fills). Returns the gap
-   * before it, "duplicate" when every id in it was seen already, or undefined.
+   * before it, "duplicate" when every id in it was seen already, "implausible" (not recorded) when it skips more
+   * than `maxJump` ids, or undefined.
    */
-  observe(symbol: string, firstId: number, lastId: number, ts: number): TradeGap | "duplicate" | undefined {
+  observe(
+    symbol: string,
+    firstId: number,
+    lastId: number,
+    ts: number,
+  ): TradeGap | "duplicate" | "implausible" | undefined {
     const prev = this.newest.get(symbol)
     if (prev === undefined) {
       this.newest.set(symbol, { id: lastId, ts })
       return undefined
     }
     if (lastId <= prev.id) return "duplicate"
+    if (firstId - prev.id - 1 > this.maxJump) return "implausible"
     const gap =
       firstId > prev.id + 1
         ? { symbol, firstMissing: prev.id + 1, lastMissing: firstId - 1, fromTs: prev.ts, toTs: ts }

@@ -1,4 +1,5 @@
 import type { SymbolStat } from "./SymbolStats.js"
+import { isoOrNumber } from "./Limits.js"
 
 export type AlertRule = "symbol_silent" | "all_silent" | "trade_gap" | "feed_backoff"
 export type Severity = "warning" | "error"
@@ -71,7 +72,7 @@ export const evaluateRules = (
           message:
             s.lastTradeAt === undefined
               ? `${feed.exchange} ${s.symbol}: no trade since start ${seconds(now - last)} ago`
-              : `${feed.exchange} ${s.symbol}: no trade for ${seconds(now - last)} (last at ${new Date(last).toISOString()})`,
+              : `${feed.exchange} ${s.symbol}: no trade for ${seconds(now - last)} (last at ${isoOrNumber(last)})`,
         })
       if (s.unfilledSince !== undefined && now - s.unfilledSince >= thresholds.gapUnfilledMs)
         out.push({
@@ -153,7 +154,7 @@ const notification = (
     state,
     ...condition,
     message,
-    since: new Date(since).toISOString(),
-    at: new Date(at).toISOString(),
+    since: isoOrNumber(since),
+    at: isoOrNumber(at),
   }
 }

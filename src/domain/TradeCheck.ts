@@ -1,9 +1,11 @@
 import type { Trade } from "../schema/Market.js"
 import type { CandleTrade } from "./CandleBuilder.js"
 import * as Decimal from "./Decimal.js"
+import { EARLIEST_TRADE_TS } from "./Limits.js"
 
 /** Why a decoded trade is refused; each is a metric label. */
-export type TradeRejection = "bad_decimal" | "non_positive_price" | "negative_qty" | "future_timestamp"
+export type TradeRejection =
+  "bad_decimal" | "non_positive_price" | "negative_qty" | "future_timestamp" | "bad_timestamp"
 
 /** Price moves beyond this fraction of the previous trade are flagged (and kept): real crashes happen. */
 export const JUMP_THRESHOLD = 0.1
@@ -37,13 +39,15 @@ export const checkTrade = (
   futureToleranceMs: number,
   slot: CandleTradeSlot,
 ): TradeRejection | undefined => {
-  if (!Decimal.scan(t.priceText, scratch)) return "bad_decimal"
+  if (!Decimal.scanCached(t.priceText, t.priceUnits, t.priceScale, scratch)) return "bad_decimal"
   if (!Decimal.isPositive(scratch.units)) return "non_positive_price"
   slot.priceUnits = scratch.units
   slot.priceScale = scratch.scale
-  if (!Decimal.scan(t.qtyText, scratch)) return "bad_decimal"
+  if (!Decimal.scanCached(t.qtyText, t.qtyUnits, t.qtyScale, scratch)) return "bad_decimal"
   if (Decimal.isNegative(scratch.units)) return "negative_qty"
   if (t.exchangeTs > now + futureToleranceMs) return "future_timestamp"
+  // REST pages reach here without the feed's edge check (Venue.withLimits); a broken time must not open a candle.
+  if (!Number.isSafeInteger(t.exchangeTs) || t.exchangeTs < EARLIEST_TRADE_TS) return "bad_timestamp"
   slot.qtyUnits = scratch.units
   slot.qtyScale = scratch.scale
   slot.tradeId = t.tradeId

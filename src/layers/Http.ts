@@ -1,4 +1,5 @@
 import { createServer } from "node:http"
+import { isoOrNumber } from "../domain/Limits.js"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
@@ -25,7 +26,7 @@ const CandlesParams = Schema.Struct({
 
 const badRequest = (message: string) => HttpServerResponse.unsafeJson({ error: message }, { status: 400 })
 
-const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
+const iso = (ms: number | undefined) => (ms === undefined ? null : isoOrNumber(ms))
 
 /**
  * Each feed with its connections and, per symbol, what it delivered (last trade, rate, gaps) beside its row in

@@ -5,7 +5,7 @@ import { ExchangeId } from "../schema/Market.js"
 import type { Ledger, Outbound, ReplayProtocol } from "./Protocol.js"
 import { PROTOCOLS } from "./protocols/index.js"
 import type { MarketEvent, SyntheticTrade } from "./Synthetic.js"
-import type { Tape, TapeItem } from "./Tape.js"
+import type { RawItem, Tape, TapeItem } from "./Tape.js"
 
 /** `fast`: as fast as the slowest subscribed client reads; `paced`: the tape's own pace times `speed`. */
 export type Pace = { readonly mode: "fast" } | { readonly mode: "paced"; readonly speed: number }
@@ -267,6 +267,10 @@ export class ReplayVenue {
   }
 
   private encode(item: TapeItem, shift: number): ReadonlyArray<Outbound> {
+    if ("raw" in item) {
+      for (const c of this.clients) if (c.topics.has(item.topic)) c.send(item.raw)
+      return []
+    }
     if ("frame" in item)
       return [{ topic: item.topic, frame: shift === 0 ? item.frame : this.protocol.shift(item.frame, shift) }]
     const e = item.event
@@ -318,8 +322,9 @@ export class ReplayVenue {
           if (generation !== this.generation) return
         }
       }
-      if (shift === undefined) shift = this.options.shiftToNow === true ? Date.now() - this.firstTime(item) : 0
-      this.broadcast(this.encode(item, shift))
+      if (shift === undefined && !("raw" in item))
+        shift = this.options.shiftToNow === true ? Date.now() - this.firstTime(item) : 0
+      this.broadcast(this.encode(item, shift ?? 0))
       this.sent++
       if (dropAt !== undefined && this.sent === dropAt) await this.dropAll()
       while ([...this.clients].some((c) => c.topics.size > 0 && c.ws.bufferedAmount > CLIENT_HIGH_WATER)) await sleep(2)
@@ -328,7 +333,7 @@ export class ReplayVenue {
     this.done = true
   }
 
-  private firstTime(item: TapeItem): number {
+  private firstTime(item: Exclude<TapeItem, RawItem>): number {
     if ("event" in item) return item.event.kind === "trade" ? item.event.trade.ts : item.event.quote.ts
     const m = /"(?:T|ts|E)":"?(\d{13})/.exec(item.frame) ?? /"(\d{4}-\d\d-\d\dT[^"]+)"/.exec(item.frame)
     if (m === null) return Date.now()

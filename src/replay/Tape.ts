@@ -12,7 +12,17 @@ export interface RecordedItem {
   readonly frame: string
 }
 
-export type TapeItem = RecordedItem | { readonly at: number; readonly event: MarketEvent }
+/**
+ * A frame sent as it is to the topic's subscribers and nothing else: no REST history, no re-send on reconnect, no
+ * time shift. What a fault test interleaves (malformed, hostile or oversized frames).
+ */
+export interface RawItem {
+  readonly at: number
+  readonly topic: string
+  readonly raw: string
+}
+
+export type TapeItem = RecordedItem | RawItem | { readonly at: number; readonly event: MarketEvent }
 
 export type Tape = Iterable<TapeItem>
 

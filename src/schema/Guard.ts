@@ -10,13 +10,23 @@ export interface Guard<A> {
   readonly explain: (u: unknown) => string
 }
 
+const EXPLAIN_CHARS = 300
+
 export const compile = <A, I>(schema: Schema.Schema<A, I, never>): Guard<A> => {
   const decode = Schema.decodeUnknownEither(schema)
-  const explain = (u: unknown): string =>
-    Either.match(decode(u), {
-      onLeft: (e) => ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s+/g, " "),
-      onRight: () => "valid",
-    })
+  // On the refusal path only; the formatter prints the offending value and recurses into it, so a hostile value
+  // (nested thousands deep) makes it throw, and a huge one makes it long.
+  const explain = (u: unknown): string => {
+    try {
+      const text = Either.match(decode(u), {
+        onLeft: (e) => ParseResult.TreeFormatter.formatErrorSync(e).replace(/\s+/g, " "),
+        onRight: () => "valid",
+      })
+      return text.length > EXPLAIN_CHARS ? `${text.slice(0, EXPLAIN_CHARS)}…` : text
+    } catch (e) {
+      return `does not match, and cannot be printed (${e instanceof Error ? e.message : String(e)})`
+    }
+  }
   return { is: generate(schema.ast) as (u: unknown) => u is A, explain }
 }
 

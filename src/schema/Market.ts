@@ -36,6 +36,15 @@ export const Trade = Schema.TaggedStruct("Trade", {
   isBuyerMaker: Schema.optional(Schema.Boolean),
   /** Raw trades this record stands for: `l - f + 1` for a Binance aggTrade, 1 elsewhere. */
   count: Schema.Number,
+  /**
+   * The decimal texts as the decoder read them (`units × 10^-scale`), a cache that spares validation a second
+   * read; NaN units where they exceed a double's integers, absent on a trade built by hand. Either way the texts
+   * are what counts.
+   */
+  priceUnits: Schema.optional(Schema.Number),
+  priceScale: Schema.optional(Schema.Number),
+  qtyUnits: Schema.optional(Schema.Number),
+  qtyScale: Schema.optional(Schema.Number),
 })
 export type Trade = typeof Trade.Type
 

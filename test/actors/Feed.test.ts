@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { it } from "@effect/vitest"
 import { Duration, Effect, Layer, Mailbox, Metric, Option, TestClock } from "effect"
 import { describe, expect } from "vitest"
@@ -5,6 +8,7 @@ import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
 import { Aggregators } from "../../src/actors/Aggregators.js"
 import { runFeed } from "../../src/actors/Feed.js"
 import { VENUES } from "../../src/domain/venues/index.js"
+import type { Venue } from "../../src/domain/venues/Venue.js"
 import type { AppConfigShape } from "../../src/layers/AppConfig.js"
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
@@ -40,6 +44,7 @@ const setup = (
   symbols: ReadonlyArray<string>,
   overrides: Partial<AppConfigShape> = {},
   routeCapacity = 4_096,
+  venueModule: Venue = VENUES[exchange],
 ) =>
   Effect.gen(function* () {
     const server = yield* Effect.acquireRelease(
@@ -57,7 +62,7 @@ const setup = (
       Health.Default,
       Layer.succeed(Aggregators, Aggregators.make({ port: () => port, ports: new Map([[exchange, port]]) })),
     )
-    yield* Effect.forkScoped(runFeed(VENUES[exchange], feed).pipe(Effect.provide(layer)))
+    yield* Effect.forkScoped(runFeed(venueModule, feed).pipe(Effect.provide(layer)))
     const received: Array<Trade> = []
     const subscribeMessages = VENUES[exchange].subscribe(symbols.map(VENUES[exchange].instrument), {
       binanceTradeStream: "trade",
@@ -372,6 +377,58 @@ describe("overload and bad input", () => {
         expect(yield* counter(Metrics.framesIgnored, ...tag("unknown_stream"))).toBe(before.unknown + 1)
         expect(yield* counter(Metrics.framesIgnored, ...tag("unsubscribed_symbol"))).toBe(before.unsubscribed + 1)
         expect(yield* counter(Metrics.framesRejected, ["reason", "oversize"])).toBe(before.oversize + 1)
+      }),
+    30_000,
+  )
+})
+
+describe("a frame that exposes a defect", () => {
+  it.scoped(
+    "is dead-lettered with its error and counted; the connection and the frames around it carry on",
+    () =>
+      Effect.gen(function* () {
+        const dataDir = mkdtempSync(join(tmpdir(), "ingest-defect-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dataDir, { recursive: true, force: true })))
+        // A venue module with a bug that one marked frame sets off.
+        const buggy: Venue = {
+          ...VENUES.binance,
+          decoder: (symbols, options) => {
+            const decode = VENUES.binance.decoder(symbols, options)
+            return (raw, recvTs) => {
+              if (raw.includes("PLANTED")) throw new TypeError("planted: cannot read properties of undefined")
+              return decode(raw, recvTs)
+            }
+          },
+        }
+        const { venue, received, subscribed, collect } = yield* setup(
+          "binance",
+          ["BTC/USDT"],
+          { dataDir },
+          4_096,
+          buggy,
+        )
+        yield* subscribed(1)
+        const defectsBefore = yield* counter(Metrics.framesRejected, ["exchange", "binance"], ["reason", "defect"])
+        venue.publish(tradeEvents("BTC/USDT", range(1, 10)))
+        venue.sendRaw('{"stream":"btcusdt@trade","data":{"PLANTED":true}}')
+        venue.publish(tradeEvents("BTC/USDT", range(11, 20)))
+        yield* collect(() => received.length >= 20)
+        expect(received.map((t) => t.tradeId)).toEqual(range(1, 20).map(String))
+        expect(venue.connections).toBe(1)
+        expect(yield* counter(Metrics.framesRejected, ["exchange", "binance"], ["reason", "defect"])).toBe(
+          defectsBefore + 1,
+        )
+        const dir = join(dataDir, "frames-deadletter")
+        yield* waitUntil("the dead-letter file", () => existsSync(dir) && readdirSync(dir).length > 0)
+        const lines = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), "utf8").trim().split("\n"))
+        expect(lines).toHaveLength(1)
+        const record = JSON.parse(lines[0]!) as { exchange: string; error: string; stack: string; frame: string }
+        expect(record).toMatchObject({
+          exchange: "binance",
+          error: "TypeError: planted: cannot read properties of undefined",
+          frame: '{"stream":"btcusdt@trade","data":{"PLANTED":true}}',
+        })
+        expect(record.stack).toContain("Feed.test.ts")
       }),
     30_000,
   )

@@ -13,7 +13,11 @@ export interface Sent {
   readonly trades: ReadonlyMap<string, ReadonlyArray<RefTrade>>
 }
 
-const lastEventOf = (sent: Sent) => Math.max(...[...sent.trades.values()].flatMap((ts) => ts.map((t) => t.ts)))
+const lastEventOf = (sent: Sent) => {
+  let last = Number.NEGATIVE_INFINITY
+  for (const trades of sent.trades.values()) for (const t of trades) last = Math.max(last, t.ts)
+  return last
+}
 
 /** The trades a synthetic tape sends, per symbol. */
 export const sentOf = (exchange: ExchangeId, spec: SyntheticSpec & { readonly count: number }): Sent => {

@@ -1,6 +1,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import * as Binance from "../../schema/Binance.js"
 import * as Guard from "../../schema/Guard.js"
+import { preview } from "../Limits.js"
 import type { Trade } from "../../schema/Market.js"
 import * as Decimal from "../Decimal.js"
 import type { SymbolMap } from "../SymbolMap.js"
@@ -11,9 +12,12 @@ import {
   type Decoder,
   type TradeHistory,
   invalid,
+  notDecimal,
   isRecord,
   pageTrades,
   parseJson,
+  refuse,
+  scanDecimal,
   UNKNOWN_STREAM,
   UNSUBSCRIBED,
   type Venue,
@@ -72,31 +76,31 @@ export const makeParser =
     if (!parsed.ok) return parsed.error
     const msg = parsed.value
     if (envelope.is(msg)) return parseStream(msg.stream, msg.data, symbols, recvTs)
-    if (!isRecord(msg)) return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+    if (!isRecord(msg)) return invalid("unknown_frame", () => preview(raw))
     // Errors first: an error answer also has an `id`, and `result: unknown` is satisfied by its absence.
-    if ("error" in msg) return { _tag: "ServerError", message: JSON.stringify(msg.error) }
+    if ("error" in msg) return { _tag: "ServerError", message: preview(msg.error) }
     if (isShutdown(msg)) return { _tag: "Shutdown", detail: "serverShutdown" }
     if (control.is(msg)) return CONTROL
-    return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+    return invalid("unknown_frame", () => preview(raw))
   }
 
 const parseStream = (stream: string, data: unknown, symbols: SymbolMap, recvTs: number): Decoded => {
   const kind = stream.slice(stream.indexOf("@") + 1)
   switch (kind) {
     case "trade": {
-      if (!trade.is(data)) return invalid("schema", `${stream}: ${trade.explain(data)}`)
+      if (!trade.is(data)) return refuse(stream, trade, data)
       const symbol = symbols.unified(data.s)
       if (symbol === undefined) return UNSUBSCRIBED
       return toTrade(symbol, data.t, data, 1, recvTs)
     }
     case "aggTrade": {
-      if (!aggTrade.is(data)) return invalid("schema", `${stream}: ${aggTrade.explain(data)}`)
+      if (!aggTrade.is(data)) return refuse(stream, aggTrade, data)
       const symbol = symbols.unified(data.s)
       if (symbol === undefined) return UNSUBSCRIBED
       return toTrade(symbol, data.a, data, data.l - data.f + 1, recvTs)
     }
     case "bookTicker": {
-      if (!bookTicker.is(data)) return invalid("schema", `${stream}: ${bookTicker.explain(data)}`)
+      if (!bookTicker.is(data)) return refuse(stream, bookTicker, data)
       const symbol = symbols.unified(data.s)
       if (symbol === undefined) return UNSUBSCRIBED
       return {
@@ -125,11 +129,7 @@ const toTrade = (
   count: number,
   recvTs: number,
 ): Decoded => {
-  if (!Decimal.scan(d.p, price) || !Decimal.scan(d.q, qty))
-    return invalid(
-      "schema",
-      `${symbol}: price ${JSON.stringify(d.p)} or quantity ${JSON.stringify(d.q)} is not a decimal`,
-    )
+  if (!scanDecimal(d.p, price) || !scanDecimal(d.q, qty)) return notDecimal(symbol, d.p, d.q)
   return {
     _tag: "Trade",
     exchange: "binance",
@@ -146,6 +146,10 @@ const toTrade = (
     recvTs,
     isBuyerMaker: d.m,
     count,
+    priceUnits: Decimal.unitsOrNaN(price),
+    priceScale: price.scale,
+    qtyUnits: Decimal.unitsOrNaN(qty),
+    qtyScale: qty.scale,
   }
 }
 

@@ -1,5 +1,6 @@
 import * as Bybit from "../../schema/Bybit.js"
 import * as Guard from "../../schema/Guard.js"
+import { preview } from "../Limits.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
   CONTROL,
@@ -7,6 +8,7 @@ import {
   type Decoder,
   invalid,
   parseJson,
+  refuse,
   quoteOf,
   type RecordReader,
   type TradeFields,
@@ -59,12 +61,12 @@ const makeDecoder = (symbols: SymbolMap): Decoder => {
   const books = new Map<string, Book>()
 
   const tickers = (type: string | undefined, data: unknown, ts: number): Decoded => {
-    if (!tickerItem.is(data)) return invalid("schema", `tickers: ${tickerItem.explain(data)}`)
+    if (!tickerItem.is(data)) return refuse("tickers", tickerItem, data)
     const symbol = symbols.unified(data.symbol)
     if (symbol === undefined) return UNSUBSCRIBED
     const previous = type === "delta" ? books.get(symbol) : undefined
     if (type === "delta" && previous === undefined)
-      return invalid("schema", `tickers.${data.symbol}: delta before any snapshot`)
+      return invalid("schema", () => `tickers.${data.symbol}: delta before any snapshot`)
     const book: Book = {
       bid1Price: data.bid1Price ?? previous?.bid1Price,
       bid1Size: data.bid1Size ?? previous?.bid1Size,
@@ -93,7 +95,7 @@ const makeDecoder = (symbols: SymbolMap): Decoder => {
         case "publicTrade":
           return Array.isArray(msg.data)
             ? tradesOf("publicTrade", msg.data, symbols, TRADES, recvTs)
-            : invalid("schema", `${msg.topic}: data is not a list`)
+            : invalid("schema", () => `${msg.topic}: data is not a list`)
         case "tickers":
           return tickers(msg.type, msg.data, msg.ts ?? recvTs)
         default:
@@ -104,7 +106,7 @@ const makeDecoder = (symbols: SymbolMap): Decoder => {
       return msg.success === false
         ? { _tag: "ServerError", message: `${msg.op}: ${msg.ret_msg ?? "refused"}` }
         : CONTROL
-    return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+    return invalid("unknown_frame", () => preview(raw))
   }
 }
 

@@ -1,5 +1,6 @@
 import * as Coinbase from "../../schema/Coinbase.js"
 import * as Guard from "../../schema/Guard.js"
+import { preview } from "../Limits.js"
 import type { Quote, Trade } from "../../schema/Market.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import {
@@ -11,6 +12,7 @@ import {
   isoMillis,
   pageTrades,
   parseJson,
+  refuse,
   quoteOf,
   quotesOf,
   type RecordReader,
@@ -50,9 +52,9 @@ const makeDecoder =
     const msg = parsed.value
     if (!envelope.is(msg)) {
       if (errorMessage.is(msg)) return { _tag: "ServerError", message: msg.message }
-      return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+      return invalid("unknown_frame", () => preview(raw))
     }
-    if (!Array.isArray(msg.events)) return invalid("schema", `${msg.channel}: events is not a list`)
+    if (!Array.isArray(msg.events)) return invalid("schema", () => `${msg.channel}: events is not a list`)
     switch (msg.channel) {
       case "market_trades": {
         // Updates list trades newest first; tradesOf puts them in id order.
@@ -82,7 +84,7 @@ const eventRecords = <E>(
   const records: Array<unknown> = []
   for (const event of events) {
     const items = guard.is(event) ? list(event) : undefined
-    if (!Array.isArray(items)) return invalid("schema", `${channel}: ${guard.explain(event)}`)
+    if (!Array.isArray(items)) return refuse(channel, guard, event)
     records.push(...items)
   }
   return records

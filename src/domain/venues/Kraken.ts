@@ -1,5 +1,6 @@
 import { Either, Schema } from "effect"
 import * as Guard from "../../schema/Guard.js"
+import { preview } from "../Limits.js"
 import * as Kraken from "../../schema/Kraken.js"
 import type { Quote, Trade } from "../../schema/Market.js"
 import type { SymbolMap } from "../SymbolMap.js"
@@ -70,11 +71,11 @@ const makeDecoder =
         case "trade":
           return Array.isArray(msg.data)
             ? tradesOf("trade", msg.data, symbols, TRADES, recvTs)
-            : invalid("schema", "trade: data is not a list")
+            : invalid("schema", () => "trade: data is not a list")
         case "ticker":
           return Array.isArray(msg.data)
             ? quotesOf("ticker", msg.data, symbols, TICKERS, recvTs)
-            : invalid("schema", "ticker: data is not a list")
+            : invalid("schema", () => "ticker: data is not a list")
         case "heartbeat":
         case "status":
           return CONTROL
@@ -87,7 +88,7 @@ const makeDecoder =
         ? { _tag: "ServerError", message: `${msg.method}: ${msg.error ?? "refused"}` }
         : CONTROL
     if (isRecord(msg) && msg.channel === "heartbeat") return CONTROL
-    return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+    return invalid("unknown_frame", () => preview(raw))
   }
 
 const TRADES: RecordReader<typeof Kraken.TradeItem.Type, TradeFields> = {
@@ -134,12 +135,12 @@ const restMillis = (seconds: number) => Math.floor(Math.round(seconds * 1e6) / 1
 
 const readPage = (body: unknown, symbol: string, recvTs: number): ReadonlyArray<Trade> | string => {
   const answer = restTrades(body)
-  if (Either.isLeft(answer)) return `Trades answer: ${JSON.stringify(body).slice(0, 160)}`
+  if (Either.isLeft(answer)) return `Trades answer: ${preview(body)}`
   if (answer.right.error.length > 0) return `Kraken error: ${answer.right.error.join("; ")}`
   const rows = Object.entries(answer.right.result ?? {}).find(([key]) => key !== "last")?.[1] ?? []
   return pageTrades(rows, (row) => {
     const r = restTrade(row)
-    if (Either.isLeft(r)) return `Trades row: ${JSON.stringify(row).slice(0, 160)}`
+    if (Either.isLeft(r)) return `Trades row: ${preview(row)}`
     const [price, volume, time, side, , , id] = r.right
     return tradeOf(
       {

@@ -1,4 +1,5 @@
 import * as Guard from "../../schema/Guard.js"
+import { preview } from "../Limits.js"
 import type { Quote } from "../../schema/Market.js"
 import * as Okx from "../../schema/Okx.js"
 import type { SymbolMap } from "../SymbolMap.js"
@@ -8,6 +9,7 @@ import {
   type Decoder,
   invalid,
   parseJson,
+  refuse,
   quoteOf,
   quotesOf,
   type RecordReader,
@@ -77,8 +79,9 @@ const makeDecoder =
       return CONTROL
     }
     if (push.is(msg)) {
-      if (!arg.is(msg.arg)) return invalid("schema", `arg: ${arg.explain(msg.arg)}`)
-      if (!Array.isArray(msg.data)) return invalid("schema", `${msg.arg.channel}: data is not a list`)
+      if (!arg.is(msg.arg)) return refuse("arg", arg, msg.arg)
+      const channel = msg.arg.channel
+      if (!Array.isArray(msg.data)) return invalid("schema", () => `${channel}: data is not a list`)
       switch (msg.arg.channel) {
         case "trades":
         case "trades-all":
@@ -89,7 +92,7 @@ const makeDecoder =
           return UNKNOWN_STREAM
       }
     }
-    return invalid("unknown_frame", JSON.stringify(raw.slice(0, 120)))
+    return invalid("unknown_frame", () => preview(raw))
   }
 
 const TRADES: RecordReader<typeof Okx.TradeItem.Type, TradeFields> = {

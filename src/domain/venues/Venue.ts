@@ -1,6 +1,16 @@
 import type { ExchangeId, Quote, Side, Trade } from "../../schema/Market.js"
 import type { Guard } from "../../schema/Guard.js"
 import * as Decimal from "../Decimal.js"
+import {
+  EARLIEST_TRADE_TS,
+  MAX_DECIMAL_CHARS,
+  MAX_EXPLAIN_DEPTH,
+  isoOrNumber,
+  MAX_ID_CHARS,
+  nestsDeeperThan,
+  preview,
+  timeRefusal,
+} from "../Limits.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import type { VenueCandle } from "../Reconciliation.js"
 
@@ -16,10 +26,14 @@ export type Decoded =
   | { readonly _tag: "Shutdown"; readonly detail: string }
   | { readonly _tag: "ServerError"; readonly message: string }
   | { readonly _tag: "Ignored"; readonly reason: IgnoredReason }
-  | { readonly _tag: "Invalid"; readonly reason: InvalidReason; readonly detail: string }
+  /** `detail` is worked out only when asked for: explaining a refusal costs more than refusing it. */
+  | { readonly _tag: "Invalid"; readonly reason: InvalidReason; readonly detail: () => string }
+  /** Decoding threw: a bug the frame exposed. The frame is set aside with the error; the connection carries on. */
+  | { readonly _tag: "Defect"; readonly error: unknown }
 
 export type IgnoredReason = "unsubscribed_symbol" | "unknown_stream" | "no_book"
-export type InvalidReason = "malformed_json" | "schema" | "unknown_frame"
+/** `out_of_range`: a value beyond the limits of Limits.ts (time, id, length, a non-finite number). */
+export type InvalidReason = "malformed_json" | "schema" | "unknown_frame" | "too_deep" | "out_of_range"
 
 /** Turns one frame into trades, quotes or a classification; never throws. Stateful (Bybit merges ticker deltas). */
 export type Decoder = (raw: string, recvTs: number) => Decoded
@@ -119,7 +133,7 @@ export const anchorAt = (
   const i = trades.findIndex((t) => t.exchangeTs >= fromTs)
   if (i < 0) return undefined
   if (i === 0 && !reachesBack)
-    return `the oldest trade it returns (${new Date(trades[0]!.exchangeTs).toISOString()}) is later than ${new Date(fromTs).toISOString()}`
+    return `the oldest trade it returns (${isoOrNumber(trades[0]!.exchangeTs)}) is later than ${isoOrNumber(fromTs)}`
   return trades[i]!.seq - trades[i]!.count
 }
 
@@ -131,18 +145,24 @@ export const pageTrades = (
   records: unknown,
   toTrade: (record: unknown) => Trade | Decoded | string,
 ): ReadonlyArray<Trade> | string => {
-  if (!Array.isArray(records)) return `expected an array of trades, got ${JSON.stringify(records).slice(0, 120)}`
+  if (!Array.isArray(records)) return `expected an array of trades, got ${preview(records)}`
   const out: Array<Trade> = []
   for (const r of records) {
     const t = toTrade(r)
     if (typeof t === "string") return t
-    if (t._tag !== "Trade") return t._tag === "Invalid" ? t.detail : t._tag
+    if (t._tag !== "Trade") return t._tag === "Invalid" ? t.detail() : t._tag
     out.push(t)
   }
   return out
 }
 
-export const invalid = (reason: InvalidReason, detail: string): Decoded => ({ _tag: "Invalid", reason, detail })
+export const invalid = (reason: InvalidReason, detail: () => string): Decoded => ({ _tag: "Invalid", reason, detail })
+
+/** A value that failed its guard: `too_deep` when it nests past MAX_EXPLAIN_DEPTH, else the schema's own words. */
+export const refuse = <A>(what: string, guard: Guard<A>, u: unknown): Decoded =>
+  nestsDeeperThan(u, MAX_EXPLAIN_DEPTH)
+    ? invalid("too_deep", () => `${what}: nested more than ${MAX_EXPLAIN_DEPTH} levels deep`)
+    : invalid("schema", () => `${what}: ${guard.explain(u)}`)
 export const CONTROL: Decoded = { _tag: "Control" }
 export const UNSUBSCRIBED: Decoded = { _tag: "Ignored", reason: "unsubscribed_symbol" }
 export const UNKNOWN_STREAM: Decoded = { _tag: "Ignored", reason: "unknown_stream" }
@@ -154,7 +174,7 @@ export const parseJson = (raw: string): { ok: true; value: unknown } | { ok: fal
   } catch (e) {
     return {
       ok: false,
-      error: invalid("malformed_json", `${(e as Error).message}; frame starts ${JSON.stringify(raw.slice(0, 80))}`),
+      error: invalid("malformed_json", () => `${(e as Error).message}; frame starts ${preview(raw, 80)}`),
     }
   }
 }
@@ -189,22 +209,35 @@ export interface TradeFields {
   readonly count: number
 }
 
+/** Reads a decimal text an exchange sent, refusing it unread past MAX_DECIMAL_CHARS. */
+export const scanDecimal = (text: string, into: Decimal.Scanned): boolean =>
+  text.length <= MAX_DECIMAL_CHARS && Decimal.scan(text, into)
+
+export const notDecimal = (symbol: string, priceText: string, qtyText: string): Decoded =>
+  invalid(
+    "schema",
+    () =>
+      `${symbol}: price ${preview(priceText, 48)} or quantity ${preview(qtyText, 48)} is not a decimal of at most ${MAX_DECIMAL_CHARS} characters`,
+  )
+
 /** A unified Trade from exact decimal texts; Invalid when either is not a decimal or the time is unreadable. */
 export const tradeOf = (f: TradeFields, recvTs: number): Trade | Decoded => {
-  if (!Decimal.scan(f.priceText, scannedPrice) || !Decimal.scan(f.qtyText, scannedQty))
-    return invalid(
-      "schema",
-      `${f.symbol}: price ${JSON.stringify(f.priceText)} or quantity ${JSON.stringify(f.qtyText)} is not a decimal`,
-    )
-  if (!Number.isFinite(f.exchangeTs)) return invalid("schema", `${f.symbol}: trade ${f.tradeId} has no readable time`)
+  if (!scanDecimal(f.priceText, scannedPrice) || !scanDecimal(f.qtyText, scannedQty))
+    return notDecimal(f.symbol, f.priceText, f.qtyText)
+  if (!Number.isFinite(f.exchangeTs))
+    return invalid("schema", () => `${f.symbol}: trade ${f.tradeId} has no readable time`)
   if (!(Number.isSafeInteger(f.count) && f.count >= 1))
-    return invalid("schema", `${f.symbol}: trade ${f.tradeId} count ${f.count} is not a positive integer`)
+    return invalid("schema", () => `${f.symbol}: trade ${f.tradeId} count ${f.count} is not a positive integer`)
   return {
     _tag: "Trade",
     ...f,
     price: Decimal.toNumber(scannedPrice),
     qty: Decimal.toNumber(scannedQty),
     recvTs,
+    priceUnits: Decimal.unitsOrNaN(scannedPrice),
+    priceScale: scannedPrice.scale,
+    qtyUnits: Decimal.unitsOrNaN(scannedQty),
+    qtyScale: scannedQty.scale,
   }
 }
 
@@ -257,7 +290,7 @@ export const tradesOf = <A>(
 ): Decoded => {
   const out: Array<Trade> = []
   for (const record of records) {
-    if (!reader.guard.is(record)) return invalid("schema", `${channel}: ${reader.guard.explain(record)}`)
+    if (!reader.guard.is(record)) return refuse(channel, reader.guard, record)
     const symbol = symbols.unified(reader.instrument(record))
     if (symbol === undefined) continue
     const t = tradeOf(reader.read(record, symbol, recvTs), recvTs)
@@ -280,7 +313,7 @@ export const quotesOf = <A>(
   const out: Array<Quote> = []
   let skipped: Decoded = UNSUBSCRIBED
   for (const record of records) {
-    if (!reader.guard.is(record)) return invalid("schema", `${channel}: ${reader.guard.explain(record)}`)
+    if (!reader.guard.is(record)) return refuse(channel, reader.guard, record)
     const symbol = symbols.unified(reader.instrument(record))
     if (symbol === undefined) continue
     const q = reader.read(record, symbol, frameTs)
@@ -289,3 +322,75 @@ export const quotesOf = <A>(
   }
   return out.length === 0 ? skipped : batchOf(out)
 }
+
+/** Why a decoded trade breaks the limits a frame must keep (Limits.ts); undefined when it keeps them. */
+const tradeLimits = (t: Trade, recvTs: number, futureToleranceMs: number): string | undefined => {
+  const time = timeRefusal(t.exchangeTs, recvTs, futureToleranceMs)
+  if (time !== undefined) return `${t.symbol} trade ${preview(t.tradeId, 48)}: ${time}`
+  if (t.tradeId.length === 0 || t.tradeId.length > MAX_ID_CHARS)
+    return `${t.symbol}: trade id ${preview(t.tradeId, 48)} is empty or longer than ${MAX_ID_CHARS} characters`
+  if (!(Number.isSafeInteger(t.seq) && t.seq >= -1))
+    return `${t.symbol}: trade id ${preview(t.tradeId, 48)} is not a whole number below 2^53`
+  if (!(Number.isSafeInteger(t.count) && t.count >= 1))
+    return `${t.symbol}: trade ${preview(t.tradeId, 48)} stands for ${t.count} trades`
+  if (!Number.isFinite(t.price) || !Number.isFinite(t.qty))
+    return `${t.symbol}: trade ${preview(t.tradeId, 48)} has a price or quantity beyond a double's range`
+  return undefined
+}
+
+const quoteLimits = (q: Quote): string | undefined =>
+  Number.isFinite(q.bid) && Number.isFinite(q.ask) && Number.isSafeInteger(q.ts)
+    ? undefined
+    : `${q.symbol}: book top ${q.bid} / ${q.ask} at ${q.ts} is not finite`
+
+/** The good path of tradeLimits, as one expression of plain comparisons: `x - x === 0` is false for NaN and ±∞. */
+const withinLimits = (t: Trade, latest: number): boolean =>
+  Number.isSafeInteger(t.exchangeTs) &&
+  t.exchangeTs >= EARLIEST_TRADE_TS &&
+  t.exchangeTs <= latest &&
+  t.tradeId.length > 0 &&
+  t.tradeId.length <= MAX_ID_CHARS &&
+  Number.isSafeInteger(t.seq) &&
+  t.seq >= -1 &&
+  Number.isSafeInteger(t.count) &&
+  t.count >= 1 &&
+  t.price - t.price === 0 &&
+  t.qty - t.qty === 0
+
+const itemLimits = (x: Trade | Quote, recvTs: number, futureToleranceMs: number): string | undefined =>
+  x._tag === "Trade"
+    ? withinLimits(x, recvTs + futureToleranceMs)
+      ? undefined
+      : tradeLimits(x, recvTs, futureToleranceMs)
+    : quoteLimits(x)
+
+/**
+ * A venue's decoder held to the limits at the edge: whatever the venue module makes of a frame, a trade or quote
+ * beyond the limits refuses the frame (`out_of_range`), and a decoder that throws yields a Defect instead of taking
+ * the connection down. Two comparisons per trade on the good path.
+ */
+export const withLimits =
+  (decode: Decoder, futureToleranceMs: number): Decoder =>
+  (raw, recvTs) => {
+    let d: Decoded
+    try {
+      d = decode(raw, recvTs)
+    } catch (error) {
+      return { _tag: "Defect", error }
+    }
+    switch (d._tag) {
+      case "Trade":
+      case "Quote": {
+        const refusal = itemLimits(d, recvTs, futureToleranceMs)
+        return refusal === undefined ? d : invalid("out_of_range", () => refusal)
+      }
+      case "Batch":
+        for (const x of d.items) {
+          const refusal = itemLimits(x, recvTs, futureToleranceMs)
+          if (refusal !== undefined) return invalid("out_of_range", () => refusal)
+        }
+        return d
+      default:
+        return d
+    }
+  }
