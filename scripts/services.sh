@@ -19,7 +19,7 @@ start_postgres() {
 }
 
 start_rabbitmq() {
-  if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then log "RabbitMQ is up"; return; fi
+  if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then log "RabbitMQ is up"; bound_dead_letters; return; fi
   if ! command -v rabbitmq-server >/dev/null 2>&1; then
     log "installing RabbitMQ"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
@@ -29,6 +29,15 @@ start_rabbitmq() {
   for _ in $(seq 1 60); do rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break; sleep 1; done
   rabbitmqctl await_startup >/dev/null 2>&1 || { log "ERROR: RabbitMQ did not start (see /var/log/rabbitmq)"; exit 1; }
   log "RabbitMQ is up"
+  bound_dead_letters
+}
+
+# Dead-letter queues are bounded by a policy, not by declaration arguments, so no service's declaration of them
+# conflicts with another's (README, "RabbitMQ topology").
+bound_dead_letters() {
+  rabbitmqctl -q set_policy --apply-to queues --priority 0 dead-letters-bounded '\.dlq$' \
+    '{"max-length":100000,"max-length-bytes":268435456,"overflow":"drop-head","message-ttl":604800000}' >/dev/null &&
+    log "RabbitMQ: dead-letter queues bounded by policy dead-letters-bounded"
 }
 
 # Debian has influxd 1.6.7 only, which lacks /api/v2/write: it runs behind the project's v2-write proxy.

@@ -1,5 +1,5 @@
 import { Effect, Layer, Option } from "effect"
-import { OHLCV_QUEUE } from "../domain/Topology.js"
+import { INGEST_OHLCV_QUEUE, MARKET, ownQueue } from "../domain/Topology.js"
 import { AppConfig, ConfigInvalid } from "../layers/AppConfig.js"
 import { CandleStore } from "../layers/CandleStore.js"
 import { Rabbit } from "../layers/Rabbit.js"
@@ -10,10 +10,11 @@ import { PermanentError, RetryableError, runConsumer } from "./Consumer.js"
 import { Supervisor } from "./Supervisor.js"
 
 /**
- * CANDLE_SINK=queue: candles reach PostgreSQL through `market.ohlcv` and this consumer instead of the direct
- * writer, so that a fleet of daemons (competing consumers on one queue) shares the writing. A message is acked only
- * after its upsert; a database outage is waited out with the message unacked; a row the database refuses goes to
- * `market.ohlcv.dlq` with the reason.
+ * CANDLE_SINK=queue: candles reach PostgreSQL through the daemon's own `ingest.ohlcv` (bound to `ohlcv.#`, no TTL,
+ * so a database outage of any length loses nothing; `market.ohlcv` stays the ML engine's) and this consumer instead
+ * of the direct writer, so that a fleet of daemons (competing consumers on one queue) shares the writing. A message
+ * is acked only after its upsert; a database outage is waited out with the message unacked; a row the database
+ * refuses goes to `ingest.ohlcv.dlq` with the reason.
  */
 export const CandleQueueSinkLive = Layer.scopedDiscard(
   Effect.gen(function* () {
@@ -30,7 +31,8 @@ export const CandleQueueSinkLive = Layer.scopedDiscard(
       "consumer:ohlcv",
       runConsumer(rabbit.broker.value, {
         name: "consumer:ohlcv",
-        queue: OHLCV_QUEUE,
+        queue: INGEST_OHLCV_QUEUE,
+        declare: ownQueue(INGEST_OHLCV_QUEUE, [{ exchange: MARKET, key: "ohlcv.#" }], config.queueType),
         prefetch: config.storeBatchSize,
         concurrency: 1,
         schema: Candle,

@@ -13,7 +13,7 @@ import {
   Schedule,
   Schema,
 } from "effect"
-import { DLX } from "../domain/Topology.js"
+import { deadLetterQueueOf, DLX, type QueueDeclaration } from "../domain/Topology.js"
 import * as Metrics from "../layers/Metrics.js"
 import { type RabbitBroker, RabbitError } from "../layers/Rabbit.js"
 import { spanFromHeaders } from "../layers/Tracing.js"
@@ -25,7 +25,9 @@ export class PermanentError extends Data.TaggedError("PermanentError")<{ readonl
 
 export interface ConsumerSpec<A, I> {
   readonly name: string
+  /** One of the daemon's own queues, declared (with its dead-letter queue) before each session. */
   readonly queue: string
+  readonly declare: ReadonlyArray<QueueDeclaration>
   /** Messages the broker hands over before the first is acked: the consumer's back-pressure. */
   readonly prefetch: number
   /** Messages handled at once (at most `prefetch`); 1 handles them in delivery order. */
@@ -68,6 +70,19 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
     const session = Effect.gen(function* () {
       const { channel, closed } = yield* broker.confirmChannel
       yield* Effect.tryPromise({
+        try: async () => {
+          for (const q of spec.declare) {
+            await channel.assertQueue(q.name, { durable: true, arguments: q.arguments })
+            for (const b of q.bindings) await channel.bindQueue(q.name, b.exchange, b.key)
+          }
+        },
+        catch: (e) =>
+          new RabbitError({
+            op: `declare ${spec.declare.map((q) => q.name).join(", ")}`,
+            reason: `${String(e)} (a queue of that name declared with other arguments must be deleted first; see the README)`,
+          }),
+      })
+      yield* Effect.tryPromise({
         try: () => channel.prefetch(spec.prefetch),
         catch: (e) => new RabbitError({ op: "prefetch", reason: String(e) }),
       })
@@ -86,7 +101,7 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
         Effect.async<void, RabbitError>((resume) => {
           channel.publish(
             DLX,
-            spec.queue,
+            deadLetterQueueOf(spec.queue),
             m.content,
             {
               ...m.properties,

@@ -1,7 +1,7 @@
 import { Clock, Effect, LogLevel, type Mailbox, Metric, Option } from "effect"
 import type { ActivityMonitor } from "../domain/ActivityMonitor.js"
 import type { GapDetector, TradeGap } from "../domain/GapDetector.js"
-import { isoOrNumber, preview } from "../domain/Limits.js"
+import { clip, isoOrNumber } from "../domain/Limits.js"
 import type { Decoder } from "../domain/venues/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
 import { bucketStart } from "../schema/Candle.js"
@@ -135,10 +135,10 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
               case "Control":
                 break
               case "Shutdown":
-                shutdown = preview(r.detail)
+                shutdown = clip(r.detail)
                 break
               case "ServerError":
-                notes.push(Effect.logWarning(`${exchange} refused a request: ${preview(r.message)}`))
+                notes.push(Effect.logWarning(`${exchange} refused a request: ${clip(r.message)}`))
                 break
               case "Ignored":
                 ignored.set(r.reason, (ignored.get(r.reason) ?? 0) + 1)

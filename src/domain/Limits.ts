@@ -60,6 +60,10 @@ export const nestsDeeperThan = (u: unknown, max: number): boolean => {
   return false
 }
 
+/** A text an exchange sent, cut to `max` characters for a log line. */
+export const clip = (text: string, max: number = PREVIEW_CHARS): string =>
+  text.length > max ? `${text.slice(0, max)}…` : text
+
 /**
  * A short, printable rendering of any value for a log line or error detail; never throws (JSON.stringify recurses
  * and throws on deep nesting, BigInt and cycles) and never longer than `max` characters plus an ellipsis.

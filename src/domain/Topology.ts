@@ -19,8 +19,12 @@ export interface QueueDeclaration {
   readonly bindings: ReadonlyArray<{ readonly exchange: string; readonly key: string }>
 }
 
-/** A queue's dead letters go to `neuraltrade.dlx` under the queue's own name, where `<queue>.dlq` is bound. */
-const deadLettered = (queue: string) => ({ "x-dead-letter-exchange": DLX, "x-dead-letter-routing-key": queue })
+export const TICKS_DLQ = "market.ticks.dlq"
+export const OHLCV_DLQ = "market.ohlcv.dlq"
+export const SIGNALS_DLQ = "signals.dlq"
+
+/** A queue's dead letters go to `neuraltrade.dlx` under the dead-letter queue's own name, as the seed declares it. */
+const deadLettered = (dlq: string) => ({ "x-dead-letter-exchange": DLX, "x-dead-letter-routing-key": dlq })
 
 export const EXCHANGES: ReadonlyArray<ExchangeDeclaration> = [
   { name: MARKET, type: "topic" },
@@ -33,7 +37,7 @@ export const QUEUES: ReadonlyArray<QueueDeclaration> = [
   {
     name: TICKS_QUEUE,
     arguments: {
-      ...deadLettered(TICKS_QUEUE),
+      ...deadLettered(TICKS_DLQ),
       "x-message-ttl": 60_000,
       "x-max-length": 100_000,
       "x-overflow": "reject-publish",
@@ -42,26 +46,43 @@ export const QUEUES: ReadonlyArray<QueueDeclaration> = [
   },
   {
     name: OHLCV_QUEUE,
-    arguments: { ...deadLettered(OHLCV_QUEUE), "x-message-ttl": 300_000 },
+    arguments: { ...deadLettered(OHLCV_DLQ), "x-message-ttl": 300_000 },
     bindings: [{ exchange: MARKET, key: "ohlcv.#" }],
   },
   {
     name: SIGNALS_QUEUE,
-    arguments: { ...deadLettered(SIGNALS_QUEUE), "x-max-priority": 10 },
+    arguments: { ...deadLettered(SIGNALS_DLQ), "x-max-priority": 10 },
     bindings: [{ exchange: SIGNALS, key: "signal.high" }],
   },
-  ...(
-    [
-      [TICKS_QUEUE, "market.ticks.dlq"],
-      [OHLCV_QUEUE, "market.ohlcv.dlq"],
-      [SIGNALS_QUEUE, "signals.dlq"],
-    ] as const
-  ).map(([source, dlq]): QueueDeclaration => ({
+  ...[TICKS_DLQ, OHLCV_DLQ, SIGNALS_DLQ].map((dlq): QueueDeclaration => ({
     name: dlq,
     arguments: {},
-    bindings: [{ exchange: DLX, key: source }],
+    bindings: [{ exchange: DLX, key: dlq }],
   })),
 ]
+
+/** The daemon's own queues, which only it consumes (the seed's are left to their owners). */
+export const INGEST_SIGNALS_QUEUE = "ingest.signals"
+export const INGEST_OHLCV_QUEUE = "ingest.ohlcv"
+
+/** Where a consumer of our own queue `queue` sets aside a message it cannot handle. */
+export const deadLetterQueueOf = (queue: string): string => `${queue}.dlq`
+
+/**
+ * One of the daemon's own queues, no TTL, dead-lettering into a queue of its own (`<name>.dlq`), both of `type`;
+ * declared by the consumer that reads it, so a queue nobody reads is never declared to fill up.
+ */
+export const ownQueue = (
+  name: string,
+  bindings: QueueDeclaration["bindings"],
+  type: "quorum" | "classic",
+): ReadonlyArray<QueueDeclaration> => {
+  const dlq = deadLetterQueueOf(name)
+  return [
+    { name, arguments: { "x-queue-type": type, ...deadLettered(dlq) }, bindings },
+    { name: dlq, arguments: { "x-queue-type": type }, bindings: [{ exchange: DLX, key: dlq }] },
+  ]
+}
 
 /** `BTC/USDT` → `BTC_USDT`, as routing keys and Influx tags write symbols. */
 export const symbolKey = (symbol: string): string => symbol.replace("/", "_")

@@ -90,6 +90,10 @@ export interface AppConfigShape {
   readonly influx: Option.Option<InfluxSettings>
   /** Signals the broker hands the signals consumer before the first is acked (and written at once at most). */
   readonly signalsPrefetch: number
+  /** Routing keys on `neuraltrade.signals` whose signals `ingest.signals` takes (and `ml_signals` stores). */
+  readonly signalsKeys: ReadonlyArray<string>
+  /** The daemon's own queues (`ingest.*`): quorum (replicated, the default) or classic. */
+  readonly queueType: "quorum" | "classic"
   /** OpenTelemetry tracing; unset OTEL_EXPORTER_OTLP_ENDPOINT turns the exporter off. */
   readonly telemetry: Option.Option<TelemetrySettings>
   readonly alerts: AlertSettings
@@ -332,6 +336,11 @@ const baseConfig = Config.all({
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
   influx: influxConfig,
   signalsPrefetch: positive("SIGNALS_PREFETCH", 256),
+  signalsKeys: list("SIGNALS_KEYS").pipe(
+    Config.validate({ message: "must name at least one routing key", validation: (keys) => keys.length > 0 }),
+    Config.withDefault(["signal.new", "signal.high"]),
+  ),
+  queueType: Config.literal("quorum", "classic")("RABBITMQ_QUEUE_TYPE").pipe(Config.withDefault("quorum")),
   telemetry: telemetryConfig,
   alerts: alertsConfig,
   backfill: backfillConfig,

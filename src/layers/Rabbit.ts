@@ -39,23 +39,58 @@ interface Live {
   readonly lost: Deferred.Deferred<void>
 }
 
-/** Declares every exchange, queue (with its arguments) and binding of the seed; idempotent. */
+/**
+ * Runs `f` on a channel of its own. The broker closes a channel whose request it refuses (406 PRECONDITION_FAILED
+ * for a queue declared elsewhere with other arguments); amqplib emits that as an `'error'` event, which would kill
+ * the process unheard, so it is listened to here and the refusal comes back as the rejected promise.
+ */
+const onOwnChannel = async <A>(model: ChannelModel, f: (ch: amqp.Channel) => Promise<A>): Promise<A> => {
+  const ch = await model.createChannel()
+  ch.on("error", () => undefined)
+  try {
+    return await f(ch)
+  } finally {
+    await ch.close().catch(() => undefined)
+  }
+}
+
+/** A seed queue the broker already holds with other arguments: declared elsewhere, left as it is. */
+export interface QueueConflict {
+  readonly queue: string
+  readonly wanted: Readonly<Record<string, string | number>>
+  readonly broker: string
+}
+
+/**
+ * Declares every exchange, queue (with its arguments) and binding of the seed; idempotent. The exchanges are all
+ * the daemon needs to publish, so their failure fails the declaration; a queue that already exists with other
+ * arguments does not: it is returned as a conflict (and still bound), and publishing goes on.
+ */
 export const declareTopology = (model: ChannelModel) =>
   Effect.tryPromise({
     try: async () => {
-      const ch = await model.createChannel()
-      try {
+      await onOwnChannel(model, async (ch) => {
         for (const x of EXCHANGES) await ch.assertExchange(x.name, x.type, { durable: true })
-        for (const q of QUEUES) {
-          await ch.assertQueue(q.name, { durable: true, arguments: q.arguments })
+      })
+      const conflicts: Array<QueueConflict> = []
+      for (const q of QUEUES) {
+        await onOwnChannel(model, (ch) => ch.assertQueue(q.name, { durable: true, arguments: q.arguments })).catch(
+          (e: unknown) => conflicts.push({ queue: q.name, wanted: q.arguments, broker: reason(e) }),
+        )
+        await onOwnChannel(model, async (ch) => {
           for (const b of q.bindings) await ch.bindQueue(q.name, b.exchange, b.key)
-        }
-      } finally {
-        await ch.close().catch(() => undefined)
+        })
       }
+      return conflicts
     },
     catch: (e) => new RabbitError({ op: "declare topology", reason: reason(e) }),
   })
+
+/** The one line a reconnect logs about queues it found declared with other arguments. */
+export const conflictLine = (conflicts: ReadonlyArray<QueueConflict>): string =>
+  `RabbitMQ: ${conflicts.length} queue(s) already exist with other arguments and were left as they are; publishing to their exchanges goes on. ${conflicts
+    .map((c) => `${c.queue}: wanted ${JSON.stringify(c.wanted)}; the broker said: ${c.broker}`)
+    .join(" | ")}. To move to the seed's declarations, see the README ("RabbitMQ topology: migrating a broker").`
 
 /**
  * One broker connection for the process, re-established with backoff whenever it is lost, the seed topology
@@ -87,9 +122,12 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
         try: () => amqp.connect(url, { clientProperties: { connection_name: "neuraltrade-ingest" } }),
         catch: (e) => new RabbitError({ op: "connect", reason: reason(e) }),
       })
-      yield* declareTopology(model).pipe(
+      // Listened to before anything else: an unheard 'error' event would end the process.
+      model.on("error", (e: Error) => Effect.runFork(Effect.logWarning(`RabbitMQ connection error: ${e.message}`)))
+      const conflicts = yield* declareTopology(model).pipe(
         Effect.tapError(() => Effect.promise(() => model.close().catch(() => undefined))),
       )
+      if (conflicts.length > 0) yield* Effect.logWarning(conflictLine(conflicts))
       return model
     })
 
@@ -108,7 +146,6 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
         )
         const lost = yield* Deferred.make<void>()
         model.on("close", () => Deferred.unsafeDone(lost, Exit.void))
-        model.on("error", (e: Error) => Effect.runFork(Effect.logWarning(`RabbitMQ connection error: ${e.message}`)))
         // The broker blocks publishers under memory or disk alarms; publishing waits for `unblocked`.
         model.on("blocked", (why: string) => {
           blocked ??= Deferred.unsafeMake<void>(Effect.runSync(Effect.fiberId))

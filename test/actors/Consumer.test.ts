@@ -4,7 +4,7 @@ import { Duration, Effect, Layer, Metric, Option, Redacted, Schedule } from "eff
 import { describe, expect } from "vitest"
 import { PermanentError, RetryableError, runConsumer } from "../../src/actors/Consumer.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
-import { SIGNALS, SIGNALS_QUEUE } from "../../src/domain/Topology.js"
+import { ownQueue, SIGNALS } from "../../src/domain/Topology.js"
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit } from "../../src/layers/Rabbit.js"
@@ -12,6 +12,12 @@ import { Signal } from "../../src/schema/Signal.js"
 import { TestConfig } from "../support/config.js"
 import { until } from "../support/daemon.js"
 import { sampleSignal } from "../support/samples.js"
+
+/** A queue of the test's own, on a routing key of its own, declared as the daemon declares its queues. */
+const QUEUE = "ingest.consumer-test"
+const DLQ = `${QUEUE}.dlq`
+const KEY = "signal.consumer-test"
+const DECLARE = ownQueue(QUEUE, [{ exchange: SIGNALS, key: KEY }], "quorum")
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"
 
@@ -23,7 +29,7 @@ const layer = Rabbit.Default.pipe(
 
 const outcome = (o: string) =>
   Effect.map(
-    Metric.value(Metric.tagged(Metric.tagged(Metrics.consumerMessages, "queue", SIGNALS_QUEUE), "outcome", o)),
+    Metric.value(Metric.tagged(Metric.tagged(Metrics.consumerMessages, "queue", QUEUE), "outcome", o)),
     (s) => s.count,
   )
 
@@ -43,8 +49,13 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
         yield* settled("the broker connection", () =>
           Effect.runPromise(Effect.map(health.report, (r) => r.components.rabbitmq?.state === "up")),
         )
-        yield* Effect.promise(() => ch.purgeQueue(SIGNALS_QUEUE))
-        yield* Effect.promise(() => ch.purgeQueue("signals.dlq"))
+        yield* Effect.promise(async () => {
+          for (const q of DECLARE) {
+            await ch.assertQueue(q.name, { durable: true, arguments: q.arguments })
+            for (const b of q.bindings) await ch.bindQueue(q.name, b.exchange, b.key)
+            await ch.purgeQueue(q.name)
+          }
+        })
         const before = {
           acked: yield* outcome("acked"),
           dup: yield* outcome("duplicate"),
@@ -56,7 +67,8 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
         yield* Effect.forkScoped(
           runConsumer(Option.getOrThrow(rabbit.broker), {
             name: "consumer:test",
-            queue: SIGNALS_QUEUE,
+            queue: QUEUE,
+            declare: DECLARE,
             prefetch: 16,
             // Several at once, so that the two copies of "twice" are in flight together.
             concurrency: 8,
@@ -77,7 +89,7 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
           Effect.promise(
             () =>
               new Promise<void>((resolve, reject) =>
-                ch.publish(SIGNALS, "signal.high", Buffer.from(body), { messageId: id, persistent: true }, (err) =>
+                ch.publish(SIGNALS, KEY, Buffer.from(body), { messageId: id, persistent: true }, (err) =>
                   err ? reject(err) : resolve(),
                 ),
               ),
@@ -91,8 +103,8 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
 
         // The dead-letter copy is confirmed before the original is acked and counted: wait for the counts too.
         yield* settled("every message settled", async () => {
-          const q = await ch.checkQueue(SIGNALS_QUEUE)
-          const dlq = await ch.checkQueue("signals.dlq")
+          const q = await ch.checkQueue(QUEUE)
+          const dlq = await ch.checkQueue(DLQ)
           const dead = Effect.runSync(outcome("dead_lettered"))
           const acked = Effect.runSync(outcome("acked"))
           return (
@@ -108,7 +120,7 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
 
         const dead: Array<amqp.GetMessage> = []
         for (let i = 0; i < 3; i++) {
-          const m = yield* Effect.promise(() => ch.get("signals.dlq", { noAck: true }))
+          const m = yield* Effect.promise(() => ch.get(DLQ, { noAck: true }))
           if (m !== false) dead.push(m)
         }
         const reasons = Object.fromEntries(
@@ -119,7 +131,7 @@ describe("the generic consumer, on signals.high_confidence of the real broker", 
         expect(reasons.refused).toBe("PermanentError: sink refused the row")
         // Nothing is left unacked or requeued behind our back.
         yield* Effect.sleep(Duration.millis(300))
-        expect((yield* Effect.promise(() => ch.checkQueue(SIGNALS_QUEUE))).messageCount).toBe(0)
+        expect((yield* Effect.promise(() => ch.checkQueue(QUEUE))).messageCount).toBe(0)
       }).pipe(Effect.provide(layer)),
     60_000,
   )

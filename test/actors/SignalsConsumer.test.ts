@@ -9,7 +9,7 @@ import { Duration, Effect, Layer, Metric, Option, Redacted } from "effect"
 import { describe, expect } from "vitest"
 import { SignalsConsumerLive } from "../../src/actors/SignalsConsumer.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
-import { SIGNALS, SIGNALS_QUEUE } from "../../src/domain/Topology.js"
+import { INGEST_SIGNALS_QUEUE, ownQueue, SIGNALS, SIGNALS_QUEUE } from "../../src/domain/Topology.js"
 import { Health } from "../../src/layers/Health.js"
 import { Influx } from "../../src/layers/Influx.js"
 import * as Metrics from "../../src/layers/Metrics.js"
@@ -27,11 +27,13 @@ const unacked = () => {
       encoding: "utf8",
     }),
   ) as Array<{ name: string; messages_unacknowledged: number }>
-  return rows.find((r) => r.name === SIGNALS_QUEUE)?.messages_unacknowledged ?? 0
+  return rows.find((r) => r.name === INGEST_SIGNALS_QUEUE)?.messages_unacknowledged ?? 0
 }
 
 const acked = Effect.map(
-  Metric.value(Metric.tagged(Metric.tagged(Metrics.consumerMessages, "queue", SIGNALS_QUEUE), "outcome", "acked")),
+  Metric.value(
+    Metric.tagged(Metric.tagged(Metrics.consumerMessages, "queue", INGEST_SIGNALS_QUEUE), "outcome", "acked"),
+  ),
   (s) => s.count,
 )
 
@@ -64,7 +66,15 @@ describe("the signals consumer, from the real broker into the real engine", () =
         const ch = yield* Effect.promise(() => conn.createConfirmChannel())
         // Declared first: a purge of a queue that does not exist yet closes the channel with an unhandled error.
         yield* declareTopology(conn).pipe(Effect.orDie)
-        yield* Effect.promise(() => ch.purgeQueue(SIGNALS_QUEUE))
+        yield* Effect.promise(async () => {
+          for (const q of ownQueue(INGEST_SIGNALS_QUEUE, [{ exchange: SIGNALS, key: "signal.high" }], "quorum")) {
+            // Bound here too: the signals published below must not race the consumer's own declaration.
+            await ch.assertQueue(q.name, { durable: true, arguments: q.arguments })
+            for (const b of q.bindings) await ch.bindQueue(q.name, b.exchange, b.key)
+            await ch.purgeQueue(q.name)
+          }
+          await ch.purgeQueue(SIGNALS_QUEUE)
+        })
         const send = (id: string, body: unknown) =>
           Effect.promise(
             () =>
@@ -126,7 +136,9 @@ describe("the signals consumer, from the real broker into the real engine", () =
           expect(yield* acked).toBe(before + 2)
           expect((yield* Effect.promise(points)).map((p) => p.model_version)).toEqual(["v2.0.0", "v2.0.0"])
         }).pipe(Effect.provide(layer))
-        expect((yield* Effect.promise(() => ch.checkQueue(SIGNALS_QUEUE))).messageCount).toBe(0)
+        expect((yield* Effect.promise(() => ch.checkQueue(INGEST_SIGNALS_QUEUE))).messageCount).toBe(0)
+        // The Execution Service's queue kept its copy of each: the daemon consumes only its own.
+        expect((yield* Effect.promise(() => ch.checkQueue(SIGNALS_QUEUE))).messageCount).toBe(2)
       }),
     90_000,
   )

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process"
 import amqp from "amqplib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { OHLCV_QUEUE } from "../../src/domain/Topology.js"
+import { INGEST_OHLCV_QUEUE, OHLCV_QUEUE } from "../../src/domain/Topology.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import type { SyntheticSpec } from "../../src/replay/Synthetic.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
@@ -36,7 +36,7 @@ const scenario = async (
   during: (server: ReplayServer) => Promise<void> = async () => {},
   extraEnv: Record<string, string> = {},
 ) => {
-  // Through the queue, the open candles' shutdown snapshots wait in market.ohlcv for the next consumer.
+  // Through the queue, the open candles' shutdown snapshots wait in ingest.ohlcv for the next consumer.
   const openMayBeMissing = extraEnv.CANDLE_SINK === "queue"
   const server = await ReplayServer.start()
   const sent = exchanges.map((exchange) => {
@@ -110,12 +110,14 @@ describe("the daemon against the replay exchange, per exchange", () => {
     await scenario(await db.create(), EXCHANGES)
   }, 180_000)
 
-  it("CANDLE_SINK=queue: candles reach PostgreSQL through market.ohlcv and a consumer, exactly as written directly", async () => {
+  it("CANDLE_SINK=queue: candles reach PostgreSQL through ingest.ohlcv and a consumer, exactly as written directly", async () => {
     const conn = await amqp.connect("amqp://guest:guest@127.0.0.1:5672")
     try {
       // Candles left by other tests would be consumed into this database.
       const ch = await conn.createChannel()
-      await ch.purgeQueue(OHLCV_QUEUE).catch(() => undefined)
+      // The queue does not exist before the first queue-mode run: the broker then closes the channel.
+      ch.on("error", () => undefined)
+      await ch.purgeQueue(INGEST_OHLCV_QUEUE).catch(() => undefined)
     } finally {
       await conn.close()
     }

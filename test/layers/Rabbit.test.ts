@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
 import amqp from "amqplib"
-import { Duration, Effect, Layer, Metric, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Logger, Metric, Option, Redacted } from "effect"
 import { describe, expect } from "vitest"
 import { RabbitSink } from "../../src/actors/sinks/rabbitmq/RabbitSink.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
@@ -20,7 +20,7 @@ import {
 } from "../../src/domain/Topology.js"
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
-import { Rabbit } from "../../src/layers/Rabbit.js"
+import { declareTopology, Rabbit } from "../../src/layers/Rabbit.js"
 import { tickOf } from "../../src/domain/Enrichment.js"
 import { sampleCandle, sampleTick, sampleTickWith } from "../support/samples.js"
 import { TestConfig } from "../support/config.js"
@@ -60,6 +60,14 @@ const withChannel = <A>(f: (ch: amqp.Channel) => Promise<A>) =>
       await conn.close()
     }
   })
+
+/** A vhost of its own for a test that declares conflicting queues, with guest allowed in. */
+const freshVhost = (name: string): string => {
+  const vhost = `ingest-test-${name}-${Date.now()}`
+  ctl("add_vhost", vhost)
+  ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+  return vhost
+}
 
 const deleteTopology = withChannel(async (ch) => {
   for (const q of QUEUES) await ch.deleteQueue(q.name)
@@ -130,7 +138,7 @@ describe("RabbitMQ, against the real broker", () => {
           durable: true,
           arguments: {
             "x-dead-letter-exchange": DLX,
-            "x-dead-letter-routing-key": "market.ticks",
+            "x-dead-letter-routing-key": "market.ticks.dlq",
             "x-max-length": 100000,
             "x-message-ttl": 60000,
             "x-overflow": "reject-publish",
@@ -138,10 +146,14 @@ describe("RabbitMQ, against the real broker", () => {
         })
         expect(queue("market.ohlcv")?.arguments).toEqual({
           "x-dead-letter-exchange": DLX,
-          "x-dead-letter-routing-key": "market.ohlcv",
+          "x-dead-letter-routing-key": "market.ohlcv.dlq",
           "x-message-ttl": 300000,
         })
-        expect(queue("signals.high_confidence")?.arguments).toMatchObject({ "x-max-priority": 10 })
+        expect(queue("signals.high_confidence")?.arguments).toEqual({
+          "x-dead-letter-exchange": DLX,
+          "x-dead-letter-routing-key": "signals.dlq",
+          "x-max-priority": 10,
+        })
         for (const dlq of ["market.ticks.dlq", "market.ohlcv.dlq", "signals.dlq"])
           expect(queue(dlq)?.durable).toBe(true)
         expect(first.bindings).toEqual(
@@ -149,15 +161,124 @@ describe("RabbitMQ, against the real broker", () => {
             { source_name: MARKET, destination_name: "market.ticks", routing_key: "tick.#" },
             { source_name: MARKET, destination_name: "market.ohlcv", routing_key: "ohlcv.#" },
             { source_name: SIGNALS, destination_name: "signals.high_confidence", routing_key: "signal.high" },
-            { source_name: DLX, destination_name: "market.ticks.dlq", routing_key: "market.ticks" },
-            { source_name: DLX, destination_name: "market.ohlcv.dlq", routing_key: "market.ohlcv" },
-            { source_name: DLX, destination_name: "signals.dlq", routing_key: "signals.high_confidence" },
+            { source_name: DLX, destination_name: "market.ticks.dlq", routing_key: "market.ticks.dlq" },
+            { source_name: DLX, destination_name: "market.ohlcv.dlq", routing_key: "market.ohlcv.dlq" },
+            { source_name: DLX, destination_name: "signals.dlq", routing_key: "signals.dlq" },
           ]),
         )
         yield* Effect.scoped(Effect.provide(rabbitUp, layer()))
         expect(brokerTopology()).toEqual(first)
       }),
     120_000,
+  )
+
+  it.live(
+    "agrees with the seed's own declarations, made first by a plain amqplib script in a fresh vhost",
+    () =>
+      Effect.gen(function* () {
+        const vhost = freshVhost("seed-first")
+        // The seed's setupTopology, as written there.
+        yield* Effect.promise(async () => {
+          const conn = await amqp.connect(`${URL}/${vhost}`)
+          const ch = await conn.createChannel()
+          await ch.assertExchange("neuraltrade.market", "topic", { durable: true })
+          await ch.assertExchange("neuraltrade.signals", "direct", { durable: true })
+          await ch.assertExchange("neuraltrade.notifications", "fanout", { durable: true })
+          await ch.assertExchange("neuraltrade.dlx", "direct", { durable: true })
+          const dlx = { "x-dead-letter-exchange": "neuraltrade.dlx" }
+          await ch.assertQueue("market.ticks", {
+            durable: true,
+            arguments: {
+              ...dlx,
+              "x-dead-letter-routing-key": "market.ticks.dlq",
+              "x-message-ttl": 60000,
+              "x-max-length": 100000,
+              "x-overflow": "reject-publish",
+            },
+          })
+          await ch.assertQueue("market.ohlcv", {
+            durable: true,
+            arguments: { ...dlx, "x-dead-letter-routing-key": "market.ohlcv.dlq", "x-message-ttl": 300000 },
+          })
+          await ch.assertQueue("signals.high_confidence", {
+            durable: true,
+            arguments: { ...dlx, "x-dead-letter-routing-key": "signals.dlq", "x-max-priority": 10 },
+          })
+          for (const dlq of ["market.ticks.dlq", "market.ohlcv.dlq", "signals.dlq"]) {
+            await ch.assertQueue(dlq, { durable: true })
+            await ch.bindQueue(dlq, "neuraltrade.dlx", dlq)
+          }
+          await conn.close()
+        })
+        const conflicts = yield* Effect.acquireUseRelease(
+          Effect.promise(() => amqp.connect(`${URL}/${vhost}`)),
+          (model) => declareTopology(model),
+          (model) => Effect.promise(() => model.close()),
+        )
+        expect(conflicts).toEqual([])
+        ctl("delete_vhost", vhost)
+      }),
+    60_000,
+  )
+
+  it.live(
+    "a queue declared elsewhere with other arguments: one line per connect naming it and both argument sets; candles are still published and routed",
+    () =>
+      Effect.gen(function* () {
+        const vhost = freshVhost("conflict")
+        const url = `${URL}/${vhost}`
+        // The daemon's earlier declaration of market.ohlcv (dead letters under the queue's own name).
+        yield* Effect.promise(async () => {
+          const conn = await amqp.connect(url)
+          const ch = await conn.createChannel()
+          await ch.assertQueue(OHLCV_QUEUE, {
+            durable: true,
+            arguments: {
+              "x-dead-letter-exchange": DLX,
+              "x-dead-letter-routing-key": OHLCV_QUEUE,
+              "x-message-ttl": 300000,
+            },
+          })
+          await conn.close()
+        })
+        const lines: Array<string> = []
+        const capture = Logger.replace(
+          Logger.defaultLogger,
+          Logger.make(({ message }) => void lines.push(String(Array.isArray(message) ? message[0] : message))),
+        )
+        yield* Effect.gen(function* () {
+          yield* rabbitUp
+          const sink = yield* marketSink
+          yield* sink.candles([sampleCandle(0), sampleCandle(1)])
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(layer({ rabbitmqUrl: Option.some(Redacted.make(url)) })),
+          Effect.provide(capture),
+        )
+        const conflictLines = lines.filter((l) => l.includes("other arguments"))
+        expect(conflictLines).toHaveLength(1)
+        expect(conflictLines[0]).toContain(
+          `${OHLCV_QUEUE}: wanted {"x-dead-letter-exchange":"neuraltrade.dlx","x-dead-letter-routing-key":"market.ohlcv.dlq"`,
+        )
+        expect(conflictLines[0]).toContain("PRECONDITION_FAILED")
+        expect(conflictLines[0]).toContain("inequivalent arg 'x-dead-letter-routing-key'")
+        const got = yield* Effect.promise(async () => {
+          const conn = await amqp.connect(url)
+          const ch = await conn.createChannel()
+          const out: Array<string | undefined> = []
+          for (
+            let m = await ch.get(OHLCV_QUEUE, { noAck: true });
+            m !== false;
+            m = await ch.get(OHLCV_QUEUE, { noAck: true })
+          )
+            out.push(m.properties.messageId as string | undefined)
+          await conn.close()
+          return out
+        })
+        expect(got).toHaveLength(2)
+        ctl("delete_vhost", vhost)
+      }),
+    60_000,
   )
 
   it.live(

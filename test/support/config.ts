@@ -29,6 +29,8 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   candleSink: "direct",
   influx: Option.none(),
   signalsPrefetch: 16,
+  signalsKeys: ["signal.new", "signal.high"],
+  queueType: "quorum",
   telemetry: Option.none(),
   alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapUnfilledMs: 60_000 },
   backfill: {
