@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process"
 import amqp, { type ConsumeMessage } from "amqplib"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { MARKET, NOTIFICATIONS, OHLCV_QUEUE, TICKS_QUEUE } from "../../src/domain/Topology.js"
+import { INGEST_OHLCV_QUEUE, MARKET, NOTIFICATIONS, TICKS_QUEUE } from "../../src/domain/Topology.js"
 import type { Notification } from "../../src/domain/Incidents.js"
 import { declareTopology } from "../../src/layers/Rabbit.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
@@ -18,10 +18,21 @@ const ctl = (...args: Array<string>) =>
   execFileSync("rabbitmqctl", ["-q", ...args], { encoding: "utf8", timeout: 60_000 })
 
 /** A broker connection of the test's own, with the seed topology declared. */
+/** OTLP's SpanKind numbers. */
+const SPAN_KIND_PRODUCER = 4
+const SPAN_KIND_CONSUMER = 5
+
 const observer = async () => {
   const conn = await amqp.connect(RABBIT)
   await Effect.runPromise(declareTopology(conn))
   const ch = await conn.createChannel()
+  /** Empties a queue if it exists; on a channel of its own, which the broker closes when it does not. */
+  const purge = async (queue: string) => {
+    const own = await conn.createChannel()
+    own.on("error", () => undefined)
+    await own.purgeQueue(queue).catch(() => undefined)
+    await own.close().catch(() => undefined)
+  }
   /** Every message routed to a fresh exclusive queue bound as given, from now on. */
   const tap = async (exchange: string, key: string) => {
     const got: Array<ConsumeMessage> = []
@@ -30,7 +41,7 @@ const observer = async () => {
     await ch.consume(q.queue, (m) => m && got.push(m), { noAck: true })
     return got
   }
-  return { conn, ch, tap }
+  return { conn, ch, tap, purge }
 }
 
 const rows = async (databaseUrl: string) =>
@@ -62,7 +73,7 @@ describe("observability against the real broker and database", () => {
     const server = await ReplayServer.start()
     const venue = server.venue("binance")
     try {
-      await broker.ch.purgeQueue(OHLCV_QUEUE)
+      await broker.purge(INGEST_OHLCV_QUEUE)
       const notifications = await broker.tap(NOTIFICATIONS, "")
       const candleMessages = await broker.tap(MARKET, "ohlcv.#")
       // Three minutes of exchange time on two symbols, played at 8× (about 22 s).
@@ -106,7 +117,7 @@ describe("observability against the real broker and database", () => {
           const counts = {
             emitted,
             published: total(m, "rabbitmq_published_total", { kind: "candle" }),
-            acked: total(m, "rabbitmq_consumed_total", { queue: OHLCV_QUEUE, outcome: "acked" }),
+            acked: total(m, "rabbitmq_consumed_total", { queue: INGEST_OHLCV_QUEUE, outcome: "acked" }),
             stored: total(m, "candles_stored_total", { sink: "postgres" }),
             rows: (await rows(databaseUrl)) + total(m, "candle_revisions_total"),
           }
@@ -119,7 +130,7 @@ describe("observability against the real broker and database", () => {
         expect(counts.emitted).toBeGreaterThanOrEqual(4)
         expect(total(m, "trades_received_total", { exchange: "binance", symbol: "BTC/USDT" })).toBeGreaterThan(1_000)
         expect(total(m, "trade_gaps_total", { symbol: "ETH/USDT" })).toBe(1)
-        expect(total(m, "rabbitmq_consumers", { queue: OHLCV_QUEUE })).toBe(1)
+        expect(total(m, "rabbitmq_consumers", { queue: INGEST_OHLCV_QUEUE })).toBe(1)
         expect(total(m, "component_up", { component: "rabbitmq" })).toBe(1)
         expect(total(m, "component_up", { component: "feed:binance" })).toBe(1)
         expect(total(m, "mailbox_capacity", { actor: "aggregator:binance:BTC/USDT" })).toBe(4_096)
@@ -169,22 +180,26 @@ describe("observability against the real broker and database", () => {
       expect(all.filter((n) => n.rule === "all_silent")).toEqual([])
       expect(daemon.output()).toMatch(/"level":"warn","message":"alert \(symbol_silent\): binance ETH\/USDT/)
 
-      // The trace: Feed.frames → Aggregator.finalise → (RabbitMQ) → Consumer.message → CandleStore.upsert.
+      // The trace: Feed.frames → Aggregator.finalise ⇠ (linked from) Publisher.batch, the PRODUCER span each message
+      // names → (RabbitMQ) → Consumer.message, its CONSUMER child → CandleStore.upsert.
       const spans = otlp.spans
       const byId = new Map(spans.map((s) => [s.spanId, s]))
       expect(new Set(spans.map((s) => s.service))).toEqual(new Set(["ingest-under-test"]))
       const named = (name: string) => spans.filter((s) => s.name === name)
       const consumed = named("Consumer.message").filter(
-        (s) => s.attributes["messaging.destination.name"] === OHLCV_QUEUE,
+        (s) => s.attributes["messaging.destination.name"] === INGEST_OHLCV_QUEUE,
       )
       expect(consumed.length).toBeGreaterThanOrEqual(counts.acked)
       for (const c of consumed) {
-        const finalise = byId.get(c.parentSpanId!)
-        expect(finalise?.name).toBe("Aggregator.finalise")
-        expect(finalise!.traceId).toBe(c.traceId)
+        const publish = byId.get(c.parentSpanId!)
+        expect(publish?.name).toBe("Publisher.batch")
+        expect([publish!.kind, c.kind]).toEqual([SPAN_KIND_PRODUCER, SPAN_KIND_CONSUMER])
+        expect(publish!.traceId).toBe(c.traceId)
+        const finalise = publish!.links.map((l) => byId.get(l.spanId)).find((s) => s?.name === "Aggregator.finalise")
+        expect(finalise).toBeDefined()
         const frames = byId.get(finalise!.parentSpanId!)
         expect(frames?.name).toBe("Feed.frames")
-        expect(frames!.traceId).toBe(c.traceId)
+        expect(frames!.traceId).toBe(finalise!.traceId)
         expect(frames!.attributes["exchange"]).toBe("binance")
         expect(frames!.attributes["frames"]).toBeGreaterThanOrEqual(1)
         expect(SYMBOLS).toContain(finalise!.attributes["symbol"])
@@ -206,7 +221,8 @@ describe("observability against the real broker and database", () => {
         const tp = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(msg.properties.headers?.["traceparent"]))
         expect(tp).not.toBeNull()
         const producer = byId.get(tp![2]!)
-        expect(producer?.name).toBe("Aggregator.finalise")
+        expect(producer?.name).toBe("Publisher.batch")
+        expect(producer!.kind).toBe(SPAN_KIND_PRODUCER)
         expect(producer!.traceId).toBe(tp![1])
         const candle = JSON.parse(msg.content.toString()) as { symbol: string; openTime: number; closeTime: number }
         expect(msg.properties.messageId).toMatch(new RegExp(`^binance:${candle.symbol}:1m:${candle.openTime}:\\d+$`))

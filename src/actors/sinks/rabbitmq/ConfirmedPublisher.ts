@@ -2,7 +2,7 @@ import type { ConfirmChannel } from "amqplib"
 import { Deferred, Duration, Effect, Exit, Metric, Option, Scope, type Tracer } from "effect"
 import * as Metrics from "../../../layers/Metrics.js"
 import { type RabbitBroker, RabbitError } from "../../../layers/Rabbit.js"
-import { spanFromHeaders } from "../../../layers/Tracing.js"
+import { spanFromHeaders, traceparentOf } from "../../../layers/Tracing.js"
 
 /** One message for the broker, with everything needed to publish it again. */
 export interface Outbound {
@@ -15,7 +15,7 @@ export interface Outbound {
   readonly kind: "candle" | "tick" | "alert"
   /** Records the message carries (ticks of a batch); metrics count records, not messages. */
   readonly count?: number
-  /** W3C trace context of the span that produced the message (a candle's finalisation, a tick's frame batch). */
+  /** W3C trace context of the span that made the message (a candle's finalisation, a tick's frame batch): the publish links to it. */
   readonly traceparent: string | undefined
 }
 
@@ -83,9 +83,19 @@ export const makeConfirmedPublisher = (broker: RabbitBroker, window: number) =>
       return live
     })
 
-    /** Publishes every item, keeping at most `window` unconfirmed, until all are answered or the channel is gone. */
-    const sendAll = <M extends { readonly message: Outbound }>(l: Live, items: ReadonlyArray<M>) =>
+    /**
+     * Publishes every item, keeping at most `window` unconfirmed, until all are answered or the channel is gone.
+     * Each message's `traceparent` names the batch's PRODUCER span (`producer`), whose links lead back to the spans
+     * that made the messages, so that a consumer's span is the child of the publish, as the messaging conventions
+     * have it.
+     */
+    const sendAll = <M extends { readonly message: Outbound }>(
+      l: Live,
+      items: ReadonlyArray<M>,
+      producer: string | undefined,
+    ) =>
       Effect.gen(function* () {
+        const headers = producer === undefined ? {} : { headers: { traceparent: producer } }
         const settled: Array<boolean> = new Array<boolean>(items.length).fill(false)
         const nacked: Array<M> = []
         const confirms = Effect.async<void>((resume) => {
@@ -107,7 +117,7 @@ export const makeConfirmedPublisher = (broker: RabbitBroker, window: number) =>
                     messageId: m.messageId,
                     timestamp: Math.floor(m.timestamp / 1_000),
                     contentType: "application/json",
-                    ...(m.traceparent === undefined ? {} : { headers: { traceparent: m.traceparent } }),
+                    ...headers,
                   },
                   (err: unknown) => {
                     if (settled[i]) return
@@ -164,7 +174,7 @@ export const makeConfirmedPublisher = (broker: RabbitBroker, window: number) =>
         const open = yield* broker.unblocked.pipe(Effect.timeout(BROKER_WAIT), Effect.option)
         if (Option.isNone(open))
           return yield* fail("RabbitMQ blocked the connection (a memory or disk alarm on the broker)", items)
-        const { nacked, unsettled, outcome } = yield* sendAll(l.right, items)
+        const { nacked, unsettled, outcome } = yield* sendAll(l.right, items, traceparentOf(span))
         if (outcome !== "confirmed")
           return yield* fail(
             outcome === "closed" ? "the channel closed before the broker confirmed" : "the broker stopped confirming",
