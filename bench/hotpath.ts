@@ -1,6 +1,6 @@
 /**
- * Hot-path benchmark: raw Binance `@trade` frames (strings) → decode → validate → enrich → candles for all six
- * default timeframes, against two baselines over the same frames in the same process:
+ * Hot-path benchmark: raw Binance `@trade` frames (strings) → decode (held to the edge limits) → validate → enrich →
+ * candles for all six default timeframes, against two baselines over the same frames in the same process:
  *   - bare JSON.parse of each frame (the ceiling), and
  *   - tardis-dev's Binance normaliser + computeTradeBars for the same six timeframes (the best TypeScript peer).
  * Rounds interleave the three so drift in machine load hits them alike; the report is the median of the rounds.
@@ -80,7 +80,7 @@ const runTardis = (): number => {
 const contenders = [
   { name: "JSON.parse only (ceiling)", run: runJsonParse },
   { name: "tardis-dev normalizeTrades + computeTradeBars x6", run: runTardis },
-  { name: "neuraltrade decode+validate+enrich+candles x6", run: runOurs },
+  { name: "neuraltrade decode+limits+validate+enrich+candles x6", run: runOurs },
 ] as const
 
 const rates = new Map<string, Array<number>>(contenders.map((c) => [c.name, []]))
