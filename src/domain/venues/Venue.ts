@@ -367,7 +367,7 @@ const itemLimits = (x: Trade | Quote, recvTs: number, futureToleranceMs: number)
 /**
  * A venue's decoder held to the limits at the edge: whatever the venue module makes of a frame, a trade or quote
  * beyond the limits refuses the frame (`out_of_range`), and a decoder that throws yields a Defect instead of taking
- * the connection down. Two comparisons per trade on the good path.
+ * the connection down. A dozen plain comparisons per trade on the good path.
  */
 export const withLimits =
   (decode: Decoder, futureToleranceMs: number): Decoder =>
