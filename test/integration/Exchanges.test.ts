@@ -194,6 +194,38 @@ describe("the daemon against the replay exchange, per exchange", () => {
       expect(byId.has(`binance:${c.symbol}:${c.timeframe}:${c.timestamp}:${c.revision}`)).toBe(true)
   }, 180_000)
 
+  it("a broker whose market.ohlcv was declared elsewhere with other arguments: the daemon stays up, says so once per connect, and candles reach PostgreSQL and the exchange", async () => {
+    const vhost = `ingest-conflict-${Date.now()}`
+    const ctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { timeout: 60_000 })
+    ctl("add_vhost", vhost)
+    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    const rabbit = `amqp://guest:guest@127.0.0.1:5672/${vhost}`
+    try {
+      const conn = await amqp.connect(rabbit)
+      const ch = await conn.createChannel()
+      // The earlier declaration: dead letters under the queue's own name, not the seed's DLQ name.
+      await ch.assertQueue(OHLCV_QUEUE, {
+        durable: true,
+        arguments: {
+          "x-dead-letter-exchange": "neuraltrade.dlx",
+          "x-dead-letter-routing-key": OHLCV_QUEUE,
+          "x-message-ttl": 300_000,
+        },
+      })
+      await conn.close()
+      const { output } = await scenario(await db.create(), ["okx"], async () => {}, { RABBITMQ_URL: rabbit })
+      const conflicts = output.split("\n").filter((l) => l.includes("already exist with other arguments"))
+      expect(conflicts).toHaveLength(1)
+      expect(conflicts[0]).toContain("inequivalent arg 'x-dead-letter-routing-key'")
+      const check = await amqp.connect(rabbit)
+      const stored = (await (await check.createChannel()).checkQueue(OHLCV_QUEUE)).messageCount
+      await check.close()
+      expect(stored).toBeGreaterThan(0)
+    } finally {
+      ctl("delete_vhost", vhost)
+    }
+  }, 120_000)
+
   it("rotates a Binance connection on serverShutdown mid-stream with candles equal to an uninterrupted run", async () => {
     const { metrics, output } = await scenario(
       await db.create(),
