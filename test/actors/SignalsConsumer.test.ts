@@ -67,7 +67,8 @@ describe("the signals consumer, from the real broker into the real engine", () =
         // Declared first: a purge of a queue that does not exist yet closes the channel with an unhandled error.
         yield* declareTopology(conn).pipe(Effect.orDie)
         yield* Effect.promise(async () => {
-          for (const q of ownQueue(INGEST_SIGNALS_QUEUE, [{ exchange: SIGNALS, key: "signal.high" }], "quorum")) {
+          const keys = ["signal.new", "signal.high"].map((key) => ({ exchange: SIGNALS, key }))
+          for (const q of ownQueue(INGEST_SIGNALS_QUEUE, keys, "quorum")) {
             // Bound here too: the signals published below must not race the consumer's own declaration.
             await ch.assertQueue(q.name, { durable: true, arguments: q.arguments })
             for (const b of q.bindings) await ch.bindQueue(q.name, b.exchange, b.key)
@@ -75,13 +76,13 @@ describe("the signals consumer, from the real broker into the real engine", () =
           }
           await ch.purgeQueue(SIGNALS_QUEUE)
         })
-        const send = (id: string, body: unknown) =>
+        const send = (id: string, body: unknown, key = "signal.high") =>
           Effect.promise(
             () =>
               new Promise<void>((resolve, reject) =>
                 ch.publish(
                   SIGNALS,
-                  "signal.high",
+                  key,
                   Buffer.from(JSON.stringify(body)),
                   { messageId: id, persistent: true },
                   (err) => (err ? reject(err) : resolve()),
@@ -135,6 +136,41 @@ describe("the signals consumer, from the real broker into the real engine", () =
           )
           expect(yield* acked).toBe(before + 2)
           expect((yield* Effect.promise(points)).map((p) => p.model_version)).toEqual(["v2.0.0", "v2.0.0"])
+
+          // The seed's MLSignal, on `signal.new` (which signals.high_confidence does not take): stored with every field.
+          yield* send(
+            "sig-3",
+            {
+              symbol: "ETH/USDT",
+              signalType: "sell",
+              riskLevel: "high",
+              confidence: 0.7,
+              probabilities: { buy: 0.1, hold: 0.2, sell: 0.7 },
+              riskScore: 0.8,
+              inferenceTimeMs: 9,
+              modelVersion: "seed-1",
+              timestamp: "2023-11-14T22:15:00.000Z",
+            },
+            "signal.new",
+          )
+          yield* wait("the seed-form signal stored and acked", async () => (await points()).length === 3)
+          const seed = yield* Effect.promise(() =>
+            influxQuery(engine, "signals", "SELECT * FROM ml_signals WHERE model_version = 'seed-1'"),
+          )
+          expect(seed).toHaveLength(1)
+          expect(seed[0]).toMatchObject({
+            time: "2023-11-14T22:15:00Z",
+            exchange: "binance",
+            symbol: "ETH_USDT",
+            signal: "sell",
+            risk_level: "high",
+            confidence: 0.7,
+            prob_buy: 0.1,
+            prob_hold: 0.2,
+            prob_sell: 0.7,
+            risk_score: 0.8,
+            inference_time_ms: 9,
+          })
         }).pipe(Effect.provide(layer))
         expect((yield* Effect.promise(() => ch.checkQueue(INGEST_SIGNALS_QUEUE))).messageCount).toBe(0)
         // The Execution Service's queue kept its copy of each: the daemon consumes only its own.
