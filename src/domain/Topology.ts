@@ -22,6 +22,7 @@ export interface QueueDeclaration {
 export const TICKS_DLQ = "market.ticks.dlq"
 export const OHLCV_DLQ = "market.ohlcv.dlq"
 export const SIGNALS_DLQ = "signals.dlq"
+export const SEED_DLQS: ReadonlyArray<string> = [TICKS_DLQ, OHLCV_DLQ, SIGNALS_DLQ]
 
 /** A queue's dead letters go to `neuraltrade.dlx` under the dead-letter queue's own name, as the seed declares it. */
 const deadLettered = (dlq: string) => ({ "x-dead-letter-exchange": DLX, "x-dead-letter-routing-key": dlq })
@@ -33,12 +34,22 @@ export const EXCHANGES: ReadonlyArray<ExchangeDeclaration> = [
   { name: DLX, type: "direct" },
 ]
 
-export const QUEUES: ReadonlyArray<QueueDeclaration> = [
+/** How long the seed's queues keep an unconsumed message before dead-lettering it. */
+export interface SeedTtls {
+  readonly ticksMs: number
+  readonly ohlcvMs: number
+}
+
+/** The seed's own values; anything else conflicts with a broker where the seed's services declared first. */
+export const SEED_TTLS: SeedTtls = { ticksMs: 60_000, ohlcvMs: 300_000 }
+
+/** The seed's queues and their dead-letter queues, as the seed declares them (with `ttls` from settings). */
+export const seedQueues = (ttls: SeedTtls = SEED_TTLS): ReadonlyArray<QueueDeclaration> => [
   {
     name: TICKS_QUEUE,
     arguments: {
       ...deadLettered(TICKS_DLQ),
-      "x-message-ttl": 60_000,
+      "x-message-ttl": ttls.ticksMs,
       "x-max-length": 100_000,
       "x-overflow": "reject-publish",
     },
@@ -46,7 +57,7 @@ export const QUEUES: ReadonlyArray<QueueDeclaration> = [
   },
   {
     name: OHLCV_QUEUE,
-    arguments: { ...deadLettered(OHLCV_DLQ), "x-message-ttl": 300_000 },
+    arguments: { ...deadLettered(OHLCV_DLQ), "x-message-ttl": ttls.ohlcvMs },
     bindings: [{ exchange: MARKET, key: "ohlcv.#" }],
   },
   {
@@ -54,7 +65,7 @@ export const QUEUES: ReadonlyArray<QueueDeclaration> = [
     arguments: { ...deadLettered(SIGNALS_DLQ), "x-max-priority": 10 },
     bindings: [{ exchange: SIGNALS, key: "signal.high" }],
   },
-  ...[TICKS_DLQ, OHLCV_DLQ, SIGNALS_DLQ].map((dlq): QueueDeclaration => ({
+  ...SEED_DLQS.map((dlq): QueueDeclaration => ({
     name: dlq,
     arguments: {},
     bindings: [{ exchange: DLX, key: dlq }],

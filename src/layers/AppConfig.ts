@@ -13,6 +13,7 @@ import {
   type Redacted,
   Schema,
 } from "effect"
+import { SEED_TTLS, type SeedTtls } from "../domain/Topology.js"
 import { DEFAULT_TIMEFRAMES, Timeframe } from "../schema/Candle.js"
 import { ExchangeId, UnifiedSymbol } from "../schema/Market.js"
 
@@ -94,6 +95,15 @@ export interface AppConfigShape {
   readonly signalsKeys: ReadonlyArray<string>
   /** The daemon's own queues (`ingest.*`): quorum (replicated, the default) or classic. */
   readonly queueType: "quorum" | "classic"
+  /** The seed queues' message TTLs, as declared; the seed's values unless a test or a broker of its own wants others. */
+  readonly seedTtls: SeedTtls
+  /**
+   * The broker's management API, used to check that every dead-letter queue has a bound; by default RABBITMQ_URL's
+   * host on port 15672 with its credentials. Unreachable = unchecked, said once.
+   */
+  readonly rabbitmqManagementUrl: Option.Option<Redacted.Redacted>
+  /** How often the dead-letter queues' depths are read for /metrics and /api/status. */
+  readonly deadLetterPollMs: number
   /** OpenTelemetry tracing; unset OTEL_EXPORTER_OTLP_ENDPOINT turns the exporter off. */
   readonly telemetry: Option.Option<TelemetrySettings>
   readonly alerts: AlertSettings
@@ -341,6 +351,12 @@ const baseConfig = Config.all({
     Config.withDefault(["signal.new", "signal.high"]),
   ),
   queueType: Config.literal("quorum", "classic")("RABBITMQ_QUEUE_TYPE").pipe(Config.withDefault("quorum")),
+  seedTtls: Config.all({
+    ticksMs: positive("RABBITMQ_TICKS_TTL_MS", SEED_TTLS.ticksMs),
+    ohlcvMs: positive("RABBITMQ_OHLCV_TTL_MS", SEED_TTLS.ohlcvMs),
+  }),
+  rabbitmqManagementUrl: Config.option(Config.redacted("RABBITMQ_MANAGEMENT_URL")),
+  deadLetterPollMs: positive("RABBITMQ_DLQ_POLL_MS", 15_000),
   telemetry: telemetryConfig,
   alerts: alertsConfig,
   backfill: backfillConfig,

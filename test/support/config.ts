@@ -6,6 +6,7 @@ import { Watermark } from "../../src/domain/Watermark.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
 import { AppConfig, type AppConfigShape } from "../../src/layers/AppConfig.js"
 import { DEFAULT_TIMEFRAMES } from "../../src/schema/Candle.js"
+import { SEED_TTLS } from "../../src/domain/Topology.js"
 
 export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigShape => ({
   feeds: [
@@ -31,6 +32,9 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   signalsPrefetch: 16,
   signalsKeys: ["signal.new", "signal.high"],
   queueType: "quorum",
+  seedTtls: SEED_TTLS,
+  rabbitmqManagementUrl: Option.none(),
+  deadLetterPollMs: 15_000,
   telemetry: Option.none(),
   alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapUnfilledMs: 60_000 },
   backfill: {
