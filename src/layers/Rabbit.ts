@@ -1,6 +1,6 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib"
-import { Data, Deferred, Duration, Effect, Exit, Option, Redacted, Ref, Schedule, type Scope } from "effect"
-import { EXCHANGES, QUEUES } from "../domain/Topology.js"
+import { Data, Deferred, Duration, Effect, Exit, Option, Redacted, Ref, Runtime, Schedule, type Scope } from "effect"
+import { EXCHANGES, type QueueDeclaration, seedQueues } from "../domain/Topology.js"
 import { AppConfig } from "./AppConfig.js"
 import { Health } from "./Health.js"
 
@@ -31,12 +31,17 @@ export interface RabbitBroker {
   readonly unblocked: Effect.Effect<void>
   /** The broker's address without credentials, for logs. */
   readonly where: string
+  /**
+   * Messages waiting in each of `queues` that exists (a passive declare per queue, so it needs no management
+   * plugin); fails while there is no connection.
+   */
+  readonly depths: (queues: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, number>, RabbitError>
 }
 
 interface Live {
   readonly model: ChannelModel
-  /** Completes when this connection is gone. */
-  readonly lost: Deferred.Deferred<void>
+  /** Completes, with what the broker or the socket said, when this connection is gone. */
+  readonly lost: Deferred.Deferred<string>
 }
 
 /**
@@ -66,14 +71,14 @@ export interface QueueConflict {
  * the daemon needs to publish, so their failure fails the declaration; a queue that already exists with other
  * arguments does not: it is returned as a conflict (and still bound), and publishing goes on.
  */
-export const declareTopology = (model: ChannelModel) =>
+export const declareTopology = (model: ChannelModel, queues: ReadonlyArray<QueueDeclaration> = seedQueues()) =>
   Effect.tryPromise({
     try: async () => {
       await onOwnChannel(model, async (ch) => {
         for (const x of EXCHANGES) await ch.assertExchange(x.name, x.type, { durable: true })
       })
       const conflicts: Array<QueueConflict> = []
-      for (const q of QUEUES) {
+      for (const q of queues) {
         await onOwnChannel(model, (ch) => ch.assertQueue(q.name, { durable: true, arguments: q.arguments })).catch(
           (e: unknown) => conflicts.push({ queue: q.name, wanted: q.arguments, broker: reason(e) }),
         )
@@ -102,6 +107,9 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
   scoped: Effect.gen(function* () {
     const config = yield* AppConfig
     const health = yield* Health
+    // amqplib reports on event callbacks; their log lines go through the daemon's logger like every other.
+    const log = Runtime.runFork(yield* Effect.runtime<never>())
+    const queues = seedQueues(config.seedTtls)
     const current = yield* Ref.make(yield* Deferred.make<Live>())
     let blocked: Deferred.Deferred<void> | undefined
 
@@ -122,20 +130,33 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
         try: () => amqp.connect(url, { clientProperties: { connection_name: "neuraltrade-ingest" } }),
         catch: (e) => new RabbitError({ op: "connect", reason: reason(e) }),
       })
-      // Listened to before anything else: an unheard 'error' event would end the process.
-      model.on("error", (e: Error) => Effect.runFork(Effect.logWarning(`RabbitMQ connection error: ${e.message}`)))
-      const conflicts = yield* declareTopology(model).pipe(
+      // Listened to before anything else: an unheard 'error' event would end the process, and a 'close' missed
+      // between here and `connectionLoop` would leave it waiting on a dead connection. The 'close' that always
+      // follows an 'error' ends the connection's life, with the broker's reason, and the loop reconnects.
+      model.on("error", () => undefined)
+      const lost = yield* Deferred.make<string>()
+      model.on("close", (e?: Error) => Deferred.unsafeDone(lost, Exit.succeed(e === undefined ? "closed" : e.message)))
+      // The broker blocks publishers under memory or disk alarms; publishing waits for `unblocked`.
+      model.on("blocked", (why: string) => {
+        blocked ??= Deferred.unsafeMake<void>(Effect.runSync(Effect.fiberId))
+        log(Effect.logWarning(`RabbitMQ blocked publishing: ${why}; publishing waits until it unblocks`))
+      })
+      model.on("unblocked", () => {
+        if (blocked !== undefined) Deferred.unsafeDone(blocked, Exit.void)
+        blocked = undefined
+      })
+      const conflicts = yield* declareTopology(model, queues).pipe(
         Effect.tapError(() => Effect.promise(() => model.close().catch(() => undefined))),
       )
       if (conflicts.length > 0) yield* Effect.logWarning(conflictLine(conflicts))
-      return model
+      return { model, lost }
     })
 
     const connectionLoop = Effect.gen(function* () {
       while (true) {
         // Not ready until connected: a required sink that is reconnecting is down, however hopeful.
         yield* health.set("rabbitmq", "down", `connecting to ${where}`)
-        const model = yield* connectOnce.pipe(
+        const { model, lost } = yield* connectOnce.pipe(
           Effect.tapError((e) =>
             Effect.zipRight(
               health.set("rabbitmq", "down", e.message),
@@ -144,28 +165,19 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
           ),
           Effect.retry(rabbitReconnectSchedule),
         )
-        const lost = yield* Deferred.make<void>()
-        model.on("close", () => Deferred.unsafeDone(lost, Exit.void))
-        // The broker blocks publishers under memory or disk alarms; publishing waits for `unblocked`.
-        model.on("blocked", (why: string) => {
-          blocked ??= Deferred.unsafeMake<void>(Effect.runSync(Effect.fiberId))
-          Effect.runFork(Effect.logWarning(`RabbitMQ blocked publishing: ${why}`))
-        })
-        model.on("unblocked", () => {
-          if (blocked !== undefined) Deferred.unsafeDone(blocked, Exit.void)
-          blocked = undefined
-        })
         const waiting = yield* Ref.get(current)
         yield* Deferred.succeed(waiting, { model, lost })
         yield* health.set("rabbitmq", "up", where)
         yield* Effect.logInfo(`RabbitMQ: connected to ${where}, topology declared`)
-        yield* Effect.onInterrupt(Deferred.await(lost), () =>
+        const why = yield* Effect.onInterrupt(Deferred.await(lost), () =>
           Effect.promise(() => model.close().catch(() => undefined)),
         )
+        // Whoever waited for this connection to unblock now waits for the next one instead.
+        if (blocked !== undefined) Deferred.unsafeDone(blocked, Exit.void)
         blocked = undefined
         yield* Ref.set(current, yield* Deferred.make<Live>())
-        yield* health.set("rabbitmq", "down", "connection lost")
-        yield* Effect.logWarning(`RabbitMQ: connection to ${where} lost; reconnecting`)
+        yield* health.set("rabbitmq", "down", `connection lost: ${why}`)
+        yield* Effect.logWarning(`RabbitMQ: connection to ${where} lost (${why}); reconnecting`)
       }
     })
     yield* Effect.forkScoped(connectionLoop)
@@ -191,6 +203,26 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
 
     const unblocked = Effect.suspend(() => (blocked === undefined ? Effect.void : Deferred.await(blocked)))
 
-    return { broker: Option.some<RabbitBroker>({ confirmChannel, unblocked, where }) }
+    const depths: RabbitBroker["depths"] = (names) =>
+      Effect.gen(function* () {
+        const live = yield* Effect.flatMap(Ref.get(current), Deferred.poll)
+        if (Option.isNone(live)) return yield* new RabbitError({ op: "read queue depths", reason: "not connected" })
+        const model = (yield* live.value).model
+        return yield* Effect.tryPromise({
+          try: async () => {
+            const found = new Map<string, number>()
+            for (const name of names)
+              // A queue that does not exist closes the channel with 404: it is left out, not an error.
+              await onOwnChannel(model, (ch) => ch.checkQueue(name)).then(
+                (q) => found.set(name, q.messageCount),
+                () => undefined,
+              )
+            return found
+          },
+          catch: (e) => new RabbitError({ op: "read queue depths", reason: reason(e) }),
+        })
+      })
+
+    return { broker: Option.some<RabbitBroker>({ confirmChannel, unblocked, where, depths }) }
   }),
 }) {}
