@@ -2,6 +2,7 @@ import { Effect, Layer, Schedule } from "effect"
 import { Aggregators } from "./actors/Aggregators.js"
 import { Alerts } from "./actors/Alerts.js"
 import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
+import { DeadLetterWatch } from "./actors/DeadLetterWatch.js"
 import { FeedsLive } from "./actors/Feeds.js"
 import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
 import { Sinks } from "./actors/Sinks.js"
@@ -28,6 +29,7 @@ const DatabaseLive = PostgresLive.pipe(
  */
 export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Alerts.Default),
+  Layer.provideMerge(DeadLetterWatch.Default),
   Layer.provideMerge(Aggregators.Default),
   Layer.provideMerge(Sinks.Default),
   Layer.provideMerge(Layer.merge(CandleQueueSinkLive, SignalsConsumerLive)),

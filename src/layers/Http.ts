@@ -2,12 +2,13 @@ import { createServer } from "node:http"
 import { isoOrNumber } from "../domain/Limits.js"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import { Timeframe } from "../schema/Candle.js"
 import { ExchangeId } from "../schema/Market.js"
 import { Aggregators } from "../actors/Aggregators.js"
 import { Sinks } from "../actors/Sinks.js"
 import { Alerts } from "../actors/Alerts.js"
+import { DeadLetterWatch } from "../actors/DeadLetterWatch.js"
 import { AppConfig } from "./AppConfig.js"
 import { CandleStore } from "./CandleStore.js"
 import { Health } from "./Health.js"
@@ -39,6 +40,7 @@ const status = Effect.gen(function* () {
   const { ports } = yield* Aggregators
   const incidents = yield* (yield* Alerts).open
   const sinks = (yield* Sinks).status()
+  const deadLetters = yield* (yield* DeadLetterWatch).status
   const stored = yield* (yield* CandleStore).ingestionStatus.pipe(
     Effect.either,
     Effect.tap((r) => (r._tag === "Left" ? Effect.logWarning("ingestion_status query failed", r.left) : Effect.void)),
@@ -102,6 +104,8 @@ const status = Effect.gen(function* () {
     feeds,
     components: others,
     sinks,
+    // The dead-letter queues' depths and whether a bound caps them; null without a broker.
+    deadLetters: Option.getOrNull(deadLetters),
     alerts: incidents,
     ...(stored._tag === "Left" ? { ingestionStatusError: "store unavailable" } : {}),
   }

@@ -134,6 +134,9 @@ export const componentUp = Metric.gauge("component_up", {
 export const consumers = Metric.gauge("rabbitmq_consumers", {
   description: "Consumers this process runs on a queue (0 while reconnecting)",
 })
+export const deadLetterDepth = Metric.gauge("rabbitmq_dead_letter_messages", {
+  description: "Messages in a dead-letter queue at the last read; a policy's bound caps it, dropping the oldest",
+})
 export const endToEndLatency = Metric.timerWithBoundaries(
   "end_to_end_latency_ms",
   [10, 50, 100, 250, 500, 1000, 2000, 2500, 3000, 5000, 10000, 30000, 60000, 300000],
