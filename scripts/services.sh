@@ -19,7 +19,7 @@ start_postgres() {
 }
 
 start_rabbitmq() {
-  if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then log "RabbitMQ is up"; bound_dead_letters; return; fi
+  if rabbitmq-diagnostics -q ping >/dev/null 2>&1; then log "RabbitMQ is up"; bound_dead_letters; enable_management; return; fi
   if ! command -v rabbitmq-server >/dev/null 2>&1; then
     log "installing RabbitMQ"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
@@ -30,6 +30,13 @@ start_rabbitmq() {
   rabbitmqctl await_startup >/dev/null 2>&1 || { log "ERROR: RabbitMQ did not start (see /var/log/rabbitmq)"; exit 1; }
   log "RabbitMQ is up"
   bound_dead_letters
+  enable_management
+}
+
+# The management API lets the daemon check its dead-letter queues' bounds at start (and tests read broker alarms).
+enable_management() {
+  rabbitmq-plugins -q list -e -m 2>/dev/null | grep -qx rabbitmq_management && return
+  rabbitmq-plugins -q enable rabbitmq_management >/dev/null && log "RabbitMQ: management plugin enabled (:15672)"
 }
 
 # Dead-letter queues are bounded by a policy, not by declaration arguments, so no service's declaration of them
