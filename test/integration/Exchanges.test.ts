@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process"
 import amqp from "amqplib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { INGEST_OHLCV_QUEUE, OHLCV_QUEUE } from "../../src/domain/Topology.js"
@@ -9,6 +8,7 @@ import type { ExchangeId } from "../../src/schema/Market.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp, sentOf } from "../support/candles.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
+import { freshVhost, RABBIT_URL, rabbitctl } from "../support/rabbit.js"
 
 const GRACE_MS = 2_000
 const EXCHANGES: ReadonlyArray<ExchangeId> = ["binance", "coinbase", "kraken", "bybit", "okx"]
@@ -130,8 +130,8 @@ describe("the daemon against the replay exchange, per exchange", () => {
   }, 120_000)
 
   it("publishes every final candle to market.ohlcv through a dropped connection and a broker restart", async () => {
-    const rabbit = "amqp://guest:guest@127.0.0.1:5672"
-    const ctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { timeout: 60_000 })
+    const rabbit = RABBIT_URL
+    const ctl = rabbitctl
     const withChannel = async <A>(f: (ch: amqp.Channel) => Promise<A>) => {
       const conn = await amqp.connect(rabbit)
       try {
@@ -195,11 +195,7 @@ describe("the daemon against the replay exchange, per exchange", () => {
   }, 180_000)
 
   it("a broker whose market.ohlcv was declared elsewhere with other arguments: the daemon stays up, says so once per connect, and candles reach PostgreSQL and the exchange", async () => {
-    const vhost = `ingest-conflict-${Date.now()}`
-    const ctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { timeout: 60_000 })
-    ctl("add_vhost", vhost)
-    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    const rabbit = `amqp://guest:guest@127.0.0.1:5672/${vhost}`
+    const { url: rabbit, drop } = freshVhost("conflict")
     try {
       const conn = await amqp.connect(rabbit)
       const ch = await conn.createChannel()
@@ -222,7 +218,7 @@ describe("the daemon against the replay exchange, per exchange", () => {
       await check.close()
       expect(stored).toBeGreaterThan(0)
     } finally {
-      ctl("delete_vhost", vhost)
+      drop()
     }
   }, 120_000)
 

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process"
 import amqp, { type ConsumeMessage } from "amqplib"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -11,11 +10,11 @@ import { freePort, startDaemon, until } from "../support/daemon.js"
 import { startOtlpReceiver } from "../support/otlp.js"
 import { query, scratchDatabase } from "../support/postgres.js"
 import { scrape, total } from "../support/prometheus.js"
+import { RABBIT_URL, rabbitctl } from "../support/rabbit.js"
 
-const RABBIT = "amqp://guest:guest@127.0.0.1:5672"
+const RABBIT = RABBIT_URL
+const ctl = rabbitctl
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"]
-const ctl = (...args: Array<string>) =>
-  execFileSync("rabbitmqctl", ["-q", ...args], { encoding: "utf8", timeout: 60_000 })
 
 /** A broker connection of the test's own, with the seed topology declared. */
 /** OTLP's SpanKind numbers. */

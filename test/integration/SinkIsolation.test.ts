@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -10,12 +9,12 @@ import { syntheticTrades } from "../../src/replay/Synthetic.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase } from "../support/postgres.js"
+import { RABBIT_URL, rabbitctl } from "../support/rabbit.js"
 
-const RABBIT = "amqp://guest:guest@127.0.0.1:5672"
+const RABBIT = RABBIT_URL
+const ctl = rabbitctl
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 const OUTAGE_MS = 60_000
-
-const ctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { timeout: 120_000 })
 
 /**
  * Everything the market exchange routes, through a quorum queue of the test's own (it keeps even non-persistent

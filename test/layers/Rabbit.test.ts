@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,7 +13,7 @@ import {
   MARKET,
   NOTIFICATIONS,
   OHLCV_QUEUE,
-  QUEUES,
+  seedQueues,
   SIGNALS,
   TICKS_QUEUE,
 } from "../../src/domain/Topology.js"
@@ -24,17 +23,17 @@ import { declareTopology, Rabbit } from "../../src/layers/Rabbit.js"
 import { tickOf } from "../../src/domain/Enrichment.js"
 import { sampleCandle, sampleTick, sampleTickWith } from "../support/samples.js"
 import { TestConfig } from "../support/config.js"
+import { freshVhost, rabbitctl, seedSetupTopology } from "../support/rabbit.js"
 
 const URL = "amqp://guest:guest@127.0.0.1:5672"
 
-const ctl = (...args: Array<string>) =>
-  execFileSync("rabbitmqctl", ["-q", ...args], { encoding: "utf8", timeout: 60_000 })
+const ctl = rabbitctl
 const listing = (what: string, ...columns: Array<string>) =>
   JSON.parse(ctl(what, ...columns, "--formatter", "json")) as Array<Record<string, unknown>>
 
 /** The broker's own view of our part of the topology. */
 const brokerTopology = () => {
-  const names = new Set([...EXCHANGES.map((x) => x.name), ...QUEUES.map((q) => q.name)])
+  const names = new Set([...EXCHANGES.map((x) => x.name), ...seedQueues().map((q) => q.name)])
   return {
     exchanges: listing("list_exchanges", "name", "type", "durable").filter((x) => names.has(x.name as string)),
     // rabbitmqctl lists arguments as [name, type, value] triples.
@@ -61,16 +60,8 @@ const withChannel = <A>(f: (ch: amqp.Channel) => Promise<A>) =>
     }
   })
 
-/** A vhost of its own for a test that declares conflicting queues, with guest allowed in. */
-const freshVhost = (name: string): string => {
-  const vhost = `ingest-test-${name}-${Date.now()}`
-  ctl("add_vhost", vhost)
-  ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-  return vhost
-}
-
 const deleteTopology = withChannel(async (ch) => {
-  for (const q of QUEUES) await ch.deleteQueue(q.name)
+  for (const q of seedQueues()) await ch.deleteQueue(q.name)
   for (const x of EXCHANGES) await ch.deleteExchange(x.name)
 })
 
@@ -176,47 +167,15 @@ describe("RabbitMQ, against the real broker", () => {
     "agrees with the seed's own declarations, made first by a plain amqplib script in a fresh vhost",
     () =>
       Effect.gen(function* () {
-        const vhost = freshVhost("seed-first")
-        // The seed's setupTopology, as written there.
-        yield* Effect.promise(async () => {
-          const conn = await amqp.connect(`${URL}/${vhost}`)
-          const ch = await conn.createChannel()
-          await ch.assertExchange("neuraltrade.market", "topic", { durable: true })
-          await ch.assertExchange("neuraltrade.signals", "direct", { durable: true })
-          await ch.assertExchange("neuraltrade.notifications", "fanout", { durable: true })
-          await ch.assertExchange("neuraltrade.dlx", "direct", { durable: true })
-          const dlx = { "x-dead-letter-exchange": "neuraltrade.dlx" }
-          await ch.assertQueue("market.ticks", {
-            durable: true,
-            arguments: {
-              ...dlx,
-              "x-dead-letter-routing-key": "market.ticks.dlq",
-              "x-message-ttl": 60000,
-              "x-max-length": 100000,
-              "x-overflow": "reject-publish",
-            },
-          })
-          await ch.assertQueue("market.ohlcv", {
-            durable: true,
-            arguments: { ...dlx, "x-dead-letter-routing-key": "market.ohlcv.dlq", "x-message-ttl": 300000 },
-          })
-          await ch.assertQueue("signals.high_confidence", {
-            durable: true,
-            arguments: { ...dlx, "x-dead-letter-routing-key": "signals.dlq", "x-max-priority": 10 },
-          })
-          for (const dlq of ["market.ticks.dlq", "market.ohlcv.dlq", "signals.dlq"]) {
-            await ch.assertQueue(dlq, { durable: true })
-            await ch.bindQueue(dlq, "neuraltrade.dlx", dlq)
-          }
-          await conn.close()
-        })
+        const { url, drop } = freshVhost("seed-first")
+        yield* Effect.promise(() => seedSetupTopology(url))
         const conflicts = yield* Effect.acquireUseRelease(
-          Effect.promise(() => amqp.connect(`${URL}/${vhost}`)),
+          Effect.promise(() => amqp.connect(url)),
           (model) => declareTopology(model),
           (model) => Effect.promise(() => model.close()),
         )
         expect(conflicts).toEqual([])
-        ctl("delete_vhost", vhost)
+        drop()
       }),
     60_000,
   )
@@ -225,8 +184,7 @@ describe("RabbitMQ, against the real broker", () => {
     "a queue declared elsewhere with other arguments: one line per connect naming it and both argument sets; candles are still published and routed",
     () =>
       Effect.gen(function* () {
-        const vhost = freshVhost("conflict")
-        const url = `${URL}/${vhost}`
+        const { url, drop } = freshVhost("conflict")
         // The daemon's earlier declaration of market.ohlcv (dead letters under the queue's own name).
         yield* Effect.promise(async () => {
           const conn = await amqp.connect(url)
@@ -276,7 +234,7 @@ describe("RabbitMQ, against the real broker", () => {
           return out
         })
         expect(got).toHaveLength(2)
-        ctl("delete_vhost", vhost)
+        drop()
       }),
     60_000,
   )

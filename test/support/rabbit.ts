@@ -1,0 +1,93 @@
+import { execFileSync } from "node:child_process"
+import amqp from "amqplib"
+
+/** The machine's broker (scripts/services.sh), as guest. */
+export const RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672"
+const MANAGEMENT = "http://127.0.0.1:15672"
+
+export const rabbitctl = (...args: Array<string>): string =>
+  execFileSync("rabbitmqctl", ["-q", ...args], { encoding: "utf8", timeout: 120_000 })
+
+/** A vhost of the test's own, guest allowed in; `drop` deletes it with everything in it. */
+export const freshVhost = (name: string) => {
+  const vhost = `ingest-test-${name}-${Date.now()}`
+  rabbitctl("add_vhost", vhost)
+  rabbitctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+  return { vhost, url: `${RABBIT_URL}/${vhost}`, drop: () => void rabbitctl("delete_vhost", vhost) }
+}
+
+/**
+ * The seed's `setupTopology`, as written there: a plain amqplib script, no constant shared with the daemon, so a
+ * drift in the daemon's declarations shows as a conflict. `ttl` shortens the two TTLs the way the daemon's
+ * RABBITMQ_TICKS_TTL_MS / RABBITMQ_OHLCV_TTL_MS do.
+ */
+export const seedSetupTopology = async (url: string, ttl = { ticks: 60000, ohlcv: 300000 }): Promise<void> => {
+  const conn = await amqp.connect(url)
+  const ch = await conn.createChannel()
+  await ch.assertExchange("neuraltrade.market", "topic", { durable: true })
+  await ch.assertExchange("neuraltrade.signals", "direct", { durable: true })
+  await ch.assertExchange("neuraltrade.notifications", "fanout", { durable: true })
+  await ch.assertExchange("neuraltrade.dlx", "direct", { durable: true })
+  const dlx = { "x-dead-letter-exchange": "neuraltrade.dlx" }
+  await ch.assertQueue("market.ticks", {
+    durable: true,
+    arguments: {
+      ...dlx,
+      "x-dead-letter-routing-key": "market.ticks.dlq",
+      "x-message-ttl": ttl.ticks,
+      "x-max-length": 100000,
+      "x-overflow": "reject-publish",
+    },
+  })
+  await ch.bindQueue("market.ticks", "neuraltrade.market", "tick.#")
+  await ch.assertQueue("market.ohlcv", {
+    durable: true,
+    arguments: { ...dlx, "x-dead-letter-routing-key": "market.ohlcv.dlq", "x-message-ttl": ttl.ohlcv },
+  })
+  await ch.bindQueue("market.ohlcv", "neuraltrade.market", "ohlcv.#")
+  await ch.assertQueue("signals.high_confidence", {
+    durable: true,
+    arguments: { ...dlx, "x-dead-letter-routing-key": "signals.dlq", "x-max-priority": 10 },
+  })
+  await ch.bindQueue("signals.high_confidence", "neuraltrade.signals", "signal.high")
+  for (const dlq of ["market.ticks.dlq", "market.ohlcv.dlq", "signals.dlq"]) {
+    await ch.assertQueue(dlq, { durable: true })
+    await ch.bindQueue(dlq, "neuraltrade.dlx", dlq)
+  }
+  await conn.close()
+}
+
+/** Messages in each queue of `url`'s vhost that exists (a passive declare each, on a channel of its own). */
+export const queueDepths = async (url: string, queues: ReadonlyArray<string>): Promise<Map<string, number>> => {
+  const conn = await amqp.connect(url)
+  const out = new Map<string, number>()
+  try {
+    for (const q of queues) {
+      const ch = await conn.createChannel()
+      ch.on("error", () => undefined)
+      await ch.checkQueue(q).then(
+        (r) => out.set(q, r.messageCount),
+        () => undefined,
+      )
+      await ch.close().catch(() => undefined)
+    }
+  } finally {
+    await conn.close()
+  }
+  return out
+}
+
+/** A GET on the broker's management API (the plugin scripts/services.sh enables). */
+export const management = async <A>(path: string): Promise<A> => {
+  const res = await fetch(`${MANAGEMENT}${path}`, {
+    headers: { authorization: `Basic ${Buffer.from("guest:guest").toString("base64")}` },
+  })
+  if (!res.ok) throw new Error(`management API ${path}: HTTP ${res.status}`)
+  return (await res.json()) as A
+}
+
+/** Memory or disk alarms the broker has raised, per node; empty when none. */
+export const brokerAlarms = async (): Promise<Array<string>> =>
+  (await management<Array<{ name: string; mem_alarm: boolean; disk_free_alarm: boolean }>>("/api/nodes")).flatMap(
+    (n) => [...(n.mem_alarm ? [`${n.name}: memory`] : []), ...(n.disk_free_alarm ? [`${n.name}: disk`] : [])],
+  )
