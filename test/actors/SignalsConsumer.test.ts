@@ -16,7 +16,7 @@ import * as Metrics from "../../src/layers/Metrics.js"
 import { Rabbit, declareTopology } from "../../src/layers/Rabbit.js"
 import { TestConfig } from "../support/config.js"
 import { freePort, until } from "../support/daemon.js"
-import { sampleSignal } from "../support/samples.js"
+import { sampleSignal, seedSignal, seedSignalPoint } from "../support/samples.js"
 import { engineUp, INFLUX, influxQuery, spawnInfluxd, startInfluxProxy } from "../support/influx.js"
 
 const RABBIT = "amqp://guest:guest@127.0.0.1:5672"
@@ -138,39 +138,13 @@ describe("the signals consumer, from the real broker into the real engine", () =
           expect((yield* Effect.promise(points)).map((p) => p.model_version)).toEqual(["v2.0.0", "v2.0.0"])
 
           // The seed's MLSignal, on `signal.new` (which signals.high_confidence does not take): stored with every field.
-          yield* send(
-            "sig-3",
-            {
-              symbol: "ETH/USDT",
-              signalType: "sell",
-              riskLevel: "high",
-              confidence: 0.7,
-              probabilities: { buy: 0.1, hold: 0.2, sell: 0.7 },
-              riskScore: 0.8,
-              inferenceTimeMs: 9,
-              modelVersion: "seed-1",
-              timestamp: "2023-11-14T22:15:00.000Z",
-            },
-            "signal.new",
-          )
+          yield* send("sig-3", seedSignal("seed-1"), "signal.new")
           yield* wait("the seed-form signal stored and acked", async () => (await points()).length === 3)
           const seed = yield* Effect.promise(() =>
             influxQuery(engine, "signals", "SELECT * FROM ml_signals WHERE model_version = 'seed-1'"),
           )
           expect(seed).toHaveLength(1)
-          expect(seed[0]).toMatchObject({
-            time: "2023-11-14T22:15:00Z",
-            exchange: "binance",
-            symbol: "ETH_USDT",
-            signal: "sell",
-            risk_level: "high",
-            confidence: 0.7,
-            prob_buy: 0.1,
-            prob_hold: 0.2,
-            prob_sell: 0.7,
-            risk_score: 0.8,
-            inference_time_ms: 9,
-          })
+          expect(seed[0]).toMatchObject(seedSignalPoint("seed-1"))
         }).pipe(Effect.provide(layer))
         expect((yield* Effect.promise(() => ch.checkQueue(INGEST_SIGNALS_QUEUE))).messageCount).toBe(0)
         // The Execution Service's queue kept its copy of each: the daemon consumes only its own.

@@ -76,3 +76,32 @@ export const sampleSignal = (overrides: Partial<Signal> = {}): Signal => ({
   timestamp: 1_700_000_000_000,
   ...overrides,
 })
+
+/** A signal as the seed's ML engine publishes it (`MLSignal`: camelCase, nested probabilities, ISO date). */
+export const seedSignal = (modelVersion: string) => ({
+  symbol: "ETH/USDT",
+  signalType: "sell",
+  riskLevel: "high",
+  confidence: 0.7,
+  probabilities: { buy: 0.1, hold: 0.2, sell: 0.7 },
+  riskScore: 0.8,
+  inferenceTimeMs: 9,
+  modelVersion,
+  timestamp: "2023-11-14T22:15:00.000Z",
+})
+
+/** The `ml_signals` point a `seedSignal` becomes, on a daemon whose exchange is binance: every field. */
+export const seedSignalPoint = (modelVersion: string) => ({
+  time: "2023-11-14T22:15:00Z",
+  exchange: "binance",
+  symbol: "ETH_USDT",
+  signal: "sell",
+  risk_level: "high",
+  confidence: 0.7,
+  prob_buy: 0.1,
+  prob_hold: 0.2,
+  prob_sell: 0.7,
+  risk_score: 0.8,
+  inference_time_ms: 9,
+  model_version: modelVersion,
+})
