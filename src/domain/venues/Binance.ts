@@ -5,6 +5,7 @@ import { preview } from "../Limits.js"
 import type { Trade } from "../../schema/Market.js"
 import * as Decimal from "../Decimal.js"
 import type { SymbolMap } from "../SymbolMap.js"
+import { carries, emptyScan, FIELD, KIND, type ScannedEvent, scanEvent } from "./BinanceScan.js"
 import {
   type CandleHistory,
   CONTROL,
@@ -68,8 +69,42 @@ export const combinedStreamUrl = (base: string): string =>
 
 const isShutdown = (u: Record<string, unknown>): boolean => u.e === "serverShutdown" || u.event === "serverShutdown"
 
-/** Never throws: anything that is not a trade, quote or control answer comes back as Invalid or Ignored. */
-export const makeParser =
+const TRADE_FIELDS = FIELD.e | FIELD.s | FIELD.t | FIELD.p | FIELD.q | FIELD.T | FIELD.m | FIELD.E
+const AGG_TRADE_FIELDS =
+  FIELD.e | FIELD.s | FIELD.a | FIELD.p | FIELD.q | FIELD.f | FIELD.l | FIELD.T | FIELD.m | FIELD.E
+
+/**
+ * A trade or aggTrade frame in the compact shape, decoded as `parseStream` would decode it; undefined for any frame
+ * whose decoding is the general path's to decide (other streams, a missing or mistyped field).
+ */
+const scannedTrade = (scan: ScannedEvent, symbols: SymbolMap, recvTs: number): Decoded | undefined => {
+  const aggregated = scan.stream === KIND.aggTrade
+  if (
+    !(aggregated
+      ? scan.e === KIND.aggTrade && carries(scan, AGG_TRADE_FIELDS)
+      : scan.stream === KIND.trade && scan.e === KIND.trade && carries(scan, TRADE_FIELDS))
+  )
+    return undefined
+  const symbol = symbols.unified(scan.s)
+  if (symbol === undefined) return UNSUBSCRIBED
+  return aggregated
+    ? toTrade(symbol, scan.a, scan, scan.l - scan.f + 1, recvTs)
+    : toTrade(symbol, scan.t, scan, 1, recvTs)
+}
+
+/**
+ * Never throws: anything that is not a trade, quote or control answer comes back as Invalid or Ignored. Trades in
+ * the compact shape are read by `scanEvent`; every other frame, and any that shape does not settle, by the
+ * general path, which decides as `decodeGeneral` alone would (test/domain/BinanceScan.test.ts holds the two equal).
+ */
+export const makeParser = (symbols: SymbolMap): Decoder => {
+  const scan = emptyScan()
+  const general = decodeGeneral(symbols)
+  return (raw, recvTs) => (scanEvent(raw, scan) && scannedTrade(scan, symbols, recvTs)) || general(raw, recvTs)
+}
+
+/** Every frame through JSON.parse and the schema. */
+export const decodeGeneral =
   (symbols: SymbolMap): Decoder =>
   (raw, recvTs) => {
     const parsed = parseJson(raw)
