@@ -15,10 +15,19 @@ const pow10 = (n: number): bigint => {
   return POW10[n]!
 }
 
+/**
+ * How far an exponent may move the point: a price or quantity never needs more, and without a bound a hostile
+ * `"1e9999999"` would have this module build a number of ten million digits (and cache every power of ten below it).
+ */
+export const MAX_EXPONENT = 64
+
 const PLAIN = /^-?\d+(\.\d+)?$/
 const EXPONENT = /^(-?)(\d+)(?:\.(\d+))?[eE]([+-]?\d+)$/
 
-/** Parses a decimal string such as `"0.21448000"`, `"15"` or `"1e-7"`; `undefined` when it is not a finite decimal. */
+/**
+ * Parses a decimal string such as `"0.21448000"`, `"15"` or `"1e-7"`; `undefined` when it is not a finite decimal,
+ * or its exponent is beyond ±MAX_EXPONENT.
+ */
 export const parse = (text: string): Decimal | undefined => {
   if (PLAIN.test(text)) {
     const dot = text.indexOf(".")
@@ -28,8 +37,10 @@ export const parse = (text: string): Decimal | undefined => {
   const m = EXPONENT.exec(text)
   if (m === null) return undefined
   const fraction = m[3] ?? ""
+  const exponent = Number(m[4])
+  if (Math.abs(exponent) > MAX_EXPONENT) return undefined
   const digits = BigInt(m[1]! + m[2]! + fraction)
-  const scale = fraction.length - Number(m[4])
+  const scale = fraction.length - exponent
   return scale >= 0 ? { units: digits, scale } : { units: digits * pow10(-scale), scale: 0 }
 }
 

@@ -17,6 +17,12 @@ describe("Decimal", () => {
     for (const bad of ["", "-", ".", "1.2.3", "abc", "1e", "0x10"]) expect(scan(bad), bad).toBeUndefined()
   })
 
+  it("refuses an exponent past ±64 at once, rather than build a number of millions of digits", () => {
+    for (const bad of ["0.9e9204000", "1e-9999999", "1E65", "-2.5e-65"]) expect(scan(bad), bad).toBeUndefined()
+    expect(scan("1e64")).toEqual({ units: 10n ** 64n, scale: 0 })
+    expect(scan("2.5e-64")).toEqual({ units: 25, scale: 65 })
+  })
+
   it("converts to the same double as Number(text)", () => {
     for (const text of ["0.21448000", "0.00009392", "50123.45", "1e-7", "8.14000000", "0.1", "0.3", "123456.789"])
       expect(Decimal.toNumber(scan(text)!)).toBe(Number(text))

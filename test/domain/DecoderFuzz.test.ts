@@ -74,6 +74,9 @@ const hostileValue = fc.oneof(
     "",
     "-0",
     "1e400",
+    // An exponent that would make a decimal of ten million digits.
+    "0.9e9204000",
+    "1e-9999999",
     "NaN",
     "Infinity",
     "0x10",
