@@ -73,34 +73,40 @@ const TRADE_FIELDS = FIELD.e | FIELD.s | FIELD.t | FIELD.p | FIELD.q | FIELD.T |
 const AGG_TRADE_FIELDS =
   FIELD.e | FIELD.s | FIELD.a | FIELD.p | FIELD.q | FIELD.f | FIELD.l | FIELD.T | FIELD.m | FIELD.E
 
+const BOOK_TICKER_FIELDS = FIELD.u | FIELD.s | FIELD.b | FIELD.B | FIELD.aStr | FIELD.A
+
 /**
- * A trade or aggTrade frame in the compact shape, decoded as `parseStream` would decode it; undefined for any frame
- * whose decoding is the general path's to decide (other streams, a missing or mistyped field).
+ * A trade, aggTrade or bookTicker frame in the compact shape, decoded as `parseStream` would decode it; undefined
+ * for any frame whose decoding is the general path's to decide (other streams, a missing or mistyped field).
  */
-const scannedTrade = (scan: ScannedEvent, symbols: SymbolMap, recvTs: number): Decoded | undefined => {
-  const aggregated = scan.stream === KIND.aggTrade
-  if (
-    !(aggregated
-      ? scan.e === KIND.aggTrade && carries(scan, AGG_TRADE_FIELDS)
-      : scan.stream === KIND.trade && scan.e === KIND.trade && carries(scan, TRADE_FIELDS))
-  )
-    return undefined
+const decodeScanned = (scan: ScannedEvent, symbols: SymbolMap, recvTs: number): Decoded | undefined => {
+  const kind = scan.stream
+  const complete =
+    kind === KIND.trade
+      ? scan.e === KIND.trade && carries(scan, TRADE_FIELDS)
+      : kind === KIND.aggTrade
+        ? scan.e === KIND.aggTrade && carries(scan, AGG_TRADE_FIELDS)
+        : kind === KIND.bookTicker && carries(scan, BOOK_TICKER_FIELDS)
+  if (!complete) return undefined
   const symbol = symbols.unified(scan.s)
   if (symbol === undefined) return UNSUBSCRIBED
-  return aggregated
-    ? toTrade(symbol, scan.a, scan, scan.l - scan.f + 1, recvTs)
-    : toTrade(symbol, scan.t, scan, 1, recvTs)
+  return kind === KIND.trade
+    ? toTrade(symbol, scan.t, scan, 1, recvTs)
+    : kind === KIND.aggTrade
+      ? toTrade(symbol, scan.a, scan, scan.l - scan.f + 1, recvTs)
+      : toQuote(symbol, scan.b, scan.aStr, scan.B, scan.A, recvTs)
 }
 
 /**
- * Never throws: anything that is not a trade, quote or control answer comes back as Invalid or Ignored. Trades in
- * the compact shape are read by `scanEvent`; every other frame, and any that shape does not settle, by the
- * general path, which decides as `decodeGeneral` alone would (test/domain/BinanceScan.test.ts holds the two equal).
+ * Never throws: anything that is not a trade, quote or control answer comes back as Invalid or Ignored. Trades
+ * and book tickers in the compact shape are read by `scanEvent`; every other frame, and any that shape does not
+ * settle, by the general path, which decides as `decodeGeneral` alone would (test/domain/BinanceScan.test.ts holds
+ * the two equal).
  */
 export const makeParser = (symbols: SymbolMap): Decoder => {
   const scan = emptyScan()
   const general = decodeGeneral(symbols)
-  return (raw, recvTs) => (scanEvent(raw, scan) && scannedTrade(scan, symbols, recvTs)) || general(raw, recvTs)
+  return (raw, recvTs) => (scanEvent(raw, scan) && decodeScanned(scan, symbols, recvTs)) || general(raw, recvTs)
 }
 
 /** Every frame through JSON.parse and the schema. */
@@ -138,21 +144,31 @@ const parseStream = (stream: string, data: unknown, symbols: SymbolMap, recvTs: 
       if (!bookTicker.is(data)) return refuse(stream, bookTicker, data)
       const symbol = symbols.unified(data.s)
       if (symbol === undefined) return UNSUBSCRIBED
-      return {
-        _tag: "Quote",
-        exchange: "binance",
-        symbol,
-        bid: Number(data.b),
-        ask: Number(data.a),
-        bidQty: Number(data.B),
-        askQty: Number(data.A),
-        ts: recvTs,
-      }
+      return toQuote(symbol, data.b, data.a, data.B, data.A, recvTs)
     }
     default:
       return isRecord(data) && isShutdown(data) ? { _tag: "Shutdown", detail: "serverShutdown" } : UNKNOWN_STREAM
   }
 }
+
+/** A book ticker carries no time of its own: it is stamped with its arrival. */
+const toQuote = (
+  symbol: string,
+  bid: string,
+  ask: string,
+  bidQty: string,
+  askQty: string,
+  recvTs: number,
+): Decoded => ({
+  _tag: "Quote",
+  exchange: "binance",
+  symbol,
+  bid: Number(bid),
+  ask: Number(ask),
+  bidQty: Number(bidQty),
+  askQty: Number(askQty),
+  ts: recvTs,
+})
 
 const price: Decimal.Scanned = { units: 0, scale: 0 }
 const qty: Decimal.Scanned = { units: 0, scale: 0 }

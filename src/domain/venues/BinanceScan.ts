@@ -1,6 +1,6 @@
 /**
- * A scanner for the one shape nearly every Binance trade frame has: `{"stream":"…","data":{…}}` written compactly,
- * `data` flat (strings, whole numbers, booleans), no escapes. It reads the fields a trade needs straight from the
+ * A scanner for the one shape nearly every Binance trade and book-ticker frame has: `{"stream":"…","data":{…}}` written compactly,
+ * `data` flat (strings, whole numbers, booleans), no escapes. It reads the fields a trade or quote needs straight from the
  * text into a reused record, so the hot path skips building the objects JSON.parse would. Anything else (spaces,
  * escapes, fractions, exponents, negatives, nesting, a repeated field, a field of the wrong kind) makes it answer
  * false, and the frame takes the general path (JSON.parse and the schema), which then decides exactly as it
@@ -8,9 +8,9 @@
  */
 
 /** What the stream name (after its `@`) or the event type `e` says the frame is. */
-export const KIND = { other: 0, trade: 1, aggTrade: 2 } as const
+export const KIND = { other: 0, trade: 1, aggTrade: 2, bookTicker: 3 } as const
 
-/** The fields of a `trade` or `aggTrade` event the decoder reads, and which of them the frame had. */
+/** The fields of a `trade`, `aggTrade` or `bookTicker` event the decoder reads, and which of them the frame had. */
 export interface ScannedEvent {
   /** The kind the stream name says, as the general path reads it: what follows its first `@`, or all of it. */
   stream: number
@@ -22,10 +22,17 @@ export interface ScannedEvent {
   E: number
   t: number
   T: number
+  /** `a` as a number: an aggTrade's id. */
   a: number
   f: number
   l: number
   m: boolean
+  u: number
+  b: string
+  B: string
+  /** `a` as a string: a book ticker's ask. */
+  aStr: string
+  A: string
   /** One bit per field above that the frame carried (see `FIELD`). */
   seen: number
 }
@@ -43,12 +50,97 @@ export const emptyScan = (): ScannedEvent => ({
   f: 0,
   l: 0,
   m: false,
+  u: 0,
+  b: "",
+  B: "",
+  aStr: "",
+  A: "",
   seen: 0,
 })
 
-export const FIELD = { e: 1, s: 2, p: 4, q: 8, E: 16, t: 32, T: 64, a: 128, f: 256, l: 512, m: 1024 } as const
-const STRINGS = FIELD.e | FIELD.s | FIELD.p | FIELD.q
-const NUMBERS = FIELD.E | FIELD.t | FIELD.T | FIELD.a | FIELD.f | FIELD.l
+/** A field, by name and the kind of value it had (a name may stand for two: `a` is an id or an ask). */
+export const FIELD = {
+  e: 1 << 0,
+  s: 1 << 1,
+  p: 1 << 2,
+  q: 1 << 3,
+  E: 1 << 4,
+  t: 1 << 5,
+  T: 1 << 6,
+  a: 1 << 7,
+  f: 1 << 8,
+  l: 1 << 9,
+  m: 1 << 10,
+  u: 1 << 11,
+  b: 1 << 12,
+  B: 1 << 13,
+  aStr: 1 << 14,
+  A: 1 << 15,
+} as const
+
+/** A value of a kind the general path refuses for that name: the frame goes its way. */
+const REFUSE = -1
+/** A value the decoder does not read (an old trade frame's numeric `b`): checked, then skipped. */
+const SKIP = 0
+
+/**
+ * Per name the decoder reads (by index, see `nameIndex`): the field a string, a number or a boolean goes to, or
+ * REFUSE or SKIP.
+ */
+const AS_STRING = [
+  SKIP,
+  FIELD.e,
+  FIELD.s,
+  FIELD.p,
+  FIELD.q,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  FIELD.aStr,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  FIELD.b,
+  FIELD.B,
+  FIELD.A,
+]
+const AS_NUMBER = [
+  SKIP,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  FIELD.E,
+  FIELD.t,
+  FIELD.T,
+  FIELD.a,
+  FIELD.f,
+  FIELD.l,
+  REFUSE,
+  FIELD.u,
+  SKIP,
+  REFUSE,
+  REFUSE,
+]
+const AS_BOOLEAN = [
+  SKIP,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  FIELD.m,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+  REFUSE,
+]
 
 const QUOTE = 34
 const COMMA = 44
@@ -73,32 +165,40 @@ const holdsAt = (raw: string, at: number, text: string): boolean => {
   return true
 }
 
-/** The bit of a one-letter field name the decoder reads; 0 for any other name (its value is checked, then skipped). */
-const fieldBit = (raw: string, keyStart: number, keyEnd: number): number => {
+/** The index of a one-letter name the decoder reads (e s p q E t T a f l m u b B A: 1 to 15); 0 for any other. */
+const nameIndex = (raw: string, keyStart: number, keyEnd: number): number => {
   if (keyEnd !== keyStart + 1) return 0
   switch (raw.charCodeAt(keyStart)) {
-    case 101:
-      return FIELD.e
-    case 115:
-      return FIELD.s
-    case 112:
-      return FIELD.p
-    case 113:
-      return FIELD.q
-    case 69:
-      return FIELD.E
-    case 116:
-      return FIELD.t
-    case 84:
-      return FIELD.T
-    case 97:
-      return FIELD.a
-    case 102:
-      return FIELD.f
-    case 108:
-      return FIELD.l
-    case 109:
-      return FIELD.m
+    case 101: // e
+      return 1
+    case 115: // s
+      return 2
+    case 112: // p
+      return 3
+    case 113: // q
+      return 4
+    case 69: // E
+      return 5
+    case 116: // t
+      return 6
+    case 84: // T
+      return 7
+    case 97: // a
+      return 8
+    case 102: // f
+      return 9
+    case 108: // l
+      return 10
+    case 109: // m
+      return 11
+    case 117: // u
+      return 12
+    case 98: // b
+      return 13
+    case 66: // B
+      return 14
+    case 65: // A
+      return 15
     default:
       return 0
   }
@@ -110,22 +210,29 @@ const kindOf = (raw: string, from: number, to: number): number =>
     ? KIND.trade
     : to - from === 8 && holdsAt(raw, from, "aggTrade")
       ? KIND.aggTrade
-      : KIND.other
+      : to - from === 10 && holdsAt(raw, from, "bookTicker")
+        ? KIND.bookTicker
+        : KIND.other
 
-const setString = (out: ScannedEvent, bit: number, raw: string, from: number, to: number): void => {
-  if (bit === FIELD.e) out.e = kindOf(raw, from, to)
-  else if (bit === FIELD.s) out.s = raw.slice(from, to)
-  else if (bit === FIELD.p) out.p = raw.slice(from, to)
-  else out.q = raw.slice(from, to)
+const setString = (out: ScannedEvent, field: number, raw: string, from: number, to: number): void => {
+  if (field === FIELD.e) out.e = kindOf(raw, from, to)
+  else if (field === FIELD.s) out.s = raw.slice(from, to)
+  else if (field === FIELD.p) out.p = raw.slice(from, to)
+  else if (field === FIELD.q) out.q = raw.slice(from, to)
+  else if (field === FIELD.b) out.b = raw.slice(from, to)
+  else if (field === FIELD.B) out.B = raw.slice(from, to)
+  else if (field === FIELD.aStr) out.aStr = raw.slice(from, to)
+  else out.A = raw.slice(from, to)
 }
 
-const setNumber = (out: ScannedEvent, bit: number, value: number): void => {
-  if (bit === FIELD.E) out.E = value
-  else if (bit === FIELD.t) out.t = value
-  else if (bit === FIELD.T) out.T = value
-  else if (bit === FIELD.a) out.a = value
-  else if (bit === FIELD.f) out.f = value
-  else out.l = value
+const setNumber = (out: ScannedEvent, field: number, value: number): void => {
+  if (field === FIELD.E) out.E = value
+  else if (field === FIELD.t) out.t = value
+  else if (field === FIELD.T) out.T = value
+  else if (field === FIELD.a) out.a = value
+  else if (field === FIELD.f) out.f = value
+  else if (field === FIELD.l) out.l = value
+  else out.u = value
 }
 
 /** Reads `raw` into `out` when it has the compact shape; false (with `out` meaningless) when it does not. */
@@ -137,37 +244,45 @@ export const scanEvent = (raw: string, out: ScannedEvent): boolean => {
   const at = raw.indexOf("@", PREFIX.length)
   out.stream = kindOf(raw, at < 0 || at > streamEnd ? PREFIX.length : at + 1, streamEnd)
   out.seen = 0
+  let names = 0
   let i = streamEnd + 1 + DATA.length
   for (;;) {
     if (raw.charCodeAt(i) !== QUOTE) return false
     // Binance's names are one letter: the quote that closes one is checked for before any search.
     const keyEnd = raw.charCodeAt(i + 2) === QUOTE && raw.charCodeAt(i + 1) !== QUOTE ? i + 2 : raw.indexOf('"', i + 1)
     if (keyEnd < 0 || raw.charCodeAt(keyEnd + 1) !== COLON) return false
-    const bit = fieldBit(raw, i + 1, keyEnd)
+    const name = nameIndex(raw, i + 1, keyEnd)
     // JSON.parse keeps the last of a repeated name; rather than copy that rule, such a frame goes its way.
-    if ((out.seen & bit) !== 0) return false
-    out.seen |= bit
+    if (name !== 0) {
+      if ((names & (1 << name)) !== 0) return false
+      names |= 1 << name
+    }
     i = keyEnd + 2
     const c = raw.charCodeAt(i)
+    let field: number
     if (c === QUOTE) {
       const end = raw.indexOf('"', i + 1)
-      if (end < 0 || (bit !== 0 && (bit & STRINGS) === 0)) return false
-      if (bit !== 0) setString(out, bit, raw, i + 1, end)
+      field = AS_STRING[name]!
+      if (end < 0 || field === REFUSE) return false
+      if (field !== SKIP) setString(out, field, raw, i + 1, end)
       i = end + 1
     } else if (c >= ZERO && c <= NINE) {
-      if (bit !== 0 && (bit & NUMBERS) === 0) return false
+      field = AS_NUMBER[name]!
+      if (field === REFUSE) return false
       let value = 0
       const start = i
       for (let d = c; d >= ZERO && d <= NINE; d = raw.charCodeAt(++i)) value = value * 10 + (d - ZERO)
       // A leading zero is not JSON, and more digits than a double holds exactly are JSON.parse's to round.
       if (i - start > MAX_DIGITS || (c === ZERO && i - start > 1)) return false
-      if (bit !== 0) setNumber(out, bit, value)
+      if (field !== SKIP) setNumber(out, field, value)
     } else if (c === 116 ? holdsAt(raw, i, "true") : c === 102 && holdsAt(raw, i, "false")) {
-      if (bit !== 0 && bit !== FIELD.m) return false
+      field = AS_BOOLEAN[name]!
+      if (field === REFUSE) return false
       const value = c === 116
-      if (bit !== 0) out.m = value
+      if (field !== SKIP) out.m = value
       i += value ? 4 : 5
     } else return false
+    out.seen |= field
     const next = raw.charCodeAt(i)
     if (next === COMMA) i++
     else return next === CLOSE && raw.charCodeAt(i + 1) === CLOSE && i + 2 === raw.length
