@@ -162,6 +162,11 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       env.INFLUX_ORG = INFLUX.org
       env.INFLUX_BUCKET = bucket!.name
     }
+    // e.g. BENCH_DAEMON_ENV="SINK_BUFFER_RECORDS=100000,TICK_BATCH_MAX=500" to measure a setting's effect.
+    for (const kv of process.env.BENCH_DAEMON_ENV?.split(",") ?? []) {
+      const [k, ...v] = kv.split("=")
+      if (k) env[k] = v.join("=")
+    }
     const replay = await startReplay(replayArgs(rate))
     const control = replay.env.BINANCE_REST_URL!.replace(/\/binance$/, "")
     const httpPort = await freePort()
@@ -242,6 +247,11 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       step.catchUpS = sourceDoneAt === 0 ? Number.NaN : Math.max(0, (lastAt - sourceDoneAt) / 1_000)
       // Every sink's own view: candles of the last minute are stored when the daemon stops (as snapshots).
       const samples = await scrape(httpPort)
+      // Whether the memory buffers sufficed: what each sink had to move to its disk buffer meanwhile.
+      for (const sink of ["postgres", "rabbitmq", "influx"]) {
+        const spilled = total(samples, "sink_spilled_records_total", { sink })
+        if (spilled > 0) step.detail.push(`${sink}: ${spilled} record(s) spilled to the disk buffer`)
+      }
       step.p99.postgres = histogramP99(samples, "end_to_end_latency_ms", { sink: "postgres" })
       if (mode === "all") step.p99.influx = histogramP99(samples, "end_to_end_latency_ms", { sink: "influx" })
       daemon.process.kill("SIGTERM")

@@ -77,17 +77,13 @@ export const queueDepths = async (url: string, queues: ReadonlyArray<string>): P
   return out
 }
 
-/** A GET on the broker's management API (the plugin scripts/services.sh enables). */
-export const management = async <A>(path: string): Promise<A> => {
-  const res = await fetch(`${MANAGEMENT}${path}`, {
+/** The alarms (memory, disk) the broker has raised, from its health check; empty when none. */
+export const brokerAlarms = async (): Promise<Array<string>> => {
+  const res = await fetch(`${MANAGEMENT}/api/health/checks/alarms`, {
     headers: { authorization: `Basic ${Buffer.from("guest:guest").toString("base64")}` },
   })
-  if (!res.ok) throw new Error(`management API ${path}: HTTP ${res.status}`)
-  return (await res.json()) as A
+  const body = (await res.json()) as { status: string; reason?: string; alarms?: Array<unknown> }
+  if (res.status === 200 && body.status === "ok") return []
+  if (res.status === 503) return (body.alarms ?? [body.reason]).map((a) => JSON.stringify(a))
+  throw new Error(`management API /api/health/checks/alarms: HTTP ${res.status}`)
 }
-
-/** Memory or disk alarms the broker has raised, per node; empty when none. */
-export const brokerAlarms = async (): Promise<Array<string>> =>
-  (await management<Array<{ name: string; mem_alarm: boolean; disk_free_alarm: boolean }>>("/api/nodes")).flatMap(
-    (n) => [...(n.mem_alarm ? [`${n.name}: memory`] : []), ...(n.disk_free_alarm ? [`${n.name}: disk`] : [])],
-  )
