@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Fiber, type Mailbox } from "effect"
+import { Clock, Duration, Effect, Fiber, type Mailbox, Metric } from "effect"
 import { isoOrNumber } from "../domain/Limits.js"
 import { DueCandles } from "../domain/Reconciliation.js"
 import { VENUES } from "../domain/venues/index.js"
@@ -7,6 +7,7 @@ import { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import { Watermark } from "../domain/Watermark.js"
 import { AppConfig } from "../layers/AppConfig.js"
 import { Health } from "../layers/Health.js"
+import * as Metrics from "../layers/Metrics.js"
 import type { ExchangeId } from "../schema/Market.js"
 import { type Candle, periodMs } from "../schema/Candle.js"
 import { CandleStore } from "../layers/CandleStore.js"
@@ -111,7 +112,16 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
           )
         const lastTradeId = point === undefined ? -1 : seqOf(point.lastTradeId)
         if (point !== undefined && lastTradeId >= 0) {
-          pipeline.aggregator.restore(point.minutes)
+          const unreadable = pipeline.aggregator.restore(point.minutes)
+          if (unreadable.length > 0) {
+            yield* Metric.incrementBy(
+              Metric.tagged(Metric.tagged(Metrics.unreadableCandles, "exchange", feed.exchange), "symbol", symbol),
+              unreadable.length,
+            )
+            yield* Effect.logWarning(
+              `${feed.exchange} ${symbol}: ${unreadable.length} stored 1m candle(s) could not be read (a price, volume or trade count that is not one), first at ${isoOrNumber(unreadable[0]!)}; skipped, and the higher timeframes' candles they belong to are marked incomplete. Check those rows in ohlcv_candles.`,
+            )
+          }
           resume.set(symbol, { lastTradeId, fromTs: point.lastFinal + 60_000 })
           yield* Effect.logInfo(
             `${feed.exchange} ${symbol}: resuming after trade ${point.lastTradeId} (final candles up to ${isoOrNumber(point.lastFinal)})`,

@@ -103,21 +103,28 @@ export class CandleAggregator {
   /**
    * Picks up after a restart from the stored final 1m candles up to the last one stored (oldest first, covering
    * at least the open part of every higher timeframe): the minutes are final, and each higher timeframe's open
-   * candle holds the minutes it already had, so it comes out exactly as if the process had never stopped.
+   * candle holds the minutes it already had, so it comes out exactly as if the process had never stopped. A stored
+   * minute that cannot be read is left out and treated as a gap (the higher candles it belongs to are incomplete);
+   * the open times of those minutes are returned, for the caller to report.
    */
-  restore(minutes: ReadonlyArray<StoredValues>): void {
+  restore(minutes: ReadonlyArray<StoredValues>): ReadonlyArray<number> {
     const last = minutes.at(-1)
-    if (last === undefined || this.lastFinal !== Number.NEGATIVE_INFINITY) return
+    if (last === undefined || this.lastFinal !== Number.NEGATIVE_INFINITY) return []
     this.lastFinal = last.openTime
-    this.lastPrice = last.close
+    const unreadable: Array<number> = []
     for (const m of minutes) {
-      if (!m.complete) this.gaps.set(`restored:${m.openTime}`, { fromTs: m.openTime, toTs: m.closeTime })
       const builder = CandleBuilder.fromCandle(m)
+      if (builder === undefined) unreadable.push(m.openTime)
+      else this.lastPrice = m.close
+      if (builder === undefined || !m.complete)
+        this.gaps.set(`restored:${m.openTime}`, { fromTs: m.openTime, toTs: m.closeTime })
+      if (builder === undefined) continue
       for (const level of this.higher) {
         const hb = bucketStart(m.openTime, level.period)
         if (hb + level.period - 1 > last.closeTime) this.openBuilder(level, hb).merge(builder)
       }
     }
+    return unreadable
   }
 
   /**

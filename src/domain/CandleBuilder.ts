@@ -91,8 +91,13 @@ export class CandleBuilder {
   /**
    * A stored candle as a builder to merge from, e.g. the minutes a restarted process rolls into its open higher
    * timeframes. Its first and last trade take the candle's own bounds: every trade merged after it is later.
+   * Undefined for a row that cannot be one (a price or volume that is no decimal, a trade count that is no count):
+   * the caller skips it rather than build on it.
    */
-  static fromCandle(c: StoredValues): CandleBuilder {
+  static fromCandle(c: StoredValues): CandleBuilder | undefined {
+    const prices = [c.open, c.high, c.low, c.close]
+    if (!(Number.isSafeInteger(c.trades) && c.trades >= 0) || !prices.every((p) => Decimal.scan(p, restored)))
+      return undefined
     const b = new CandleBuilder(c.openTime, c.closeTime)
     b.isFinal = c.isFinal
     b.complete = c.complete
@@ -100,14 +105,16 @@ export class CandleBuilder {
       b.flatPrice = c.close
       return b
     }
-    const sum = (into: Decimal.DecimalSum, text: string) => {
-      if (!Decimal.scan(text, restored)) throw new Error(`stored candle at ${c.openTime}: ${text} is not a decimal`)
+    const sums = [
+      [b.volume, c.volume],
+      [b.quoteVolume, c.quoteVolume],
+      [b.takerBuyBase, c.takerBuyBase],
+      [b.takerBuyQuote, c.takerBuyQuote],
+    ] as const
+    for (const [into, text] of sums) {
+      if (!Decimal.scan(text, restored)) return undefined
       into.add(restored.units, restored.scale)
     }
-    sum(b.volume, c.volume)
-    sum(b.quoteVolume, c.quoteVolume)
-    sum(b.takerBuyBase, c.takerBuyBase)
-    sum(b.takerBuyQuote, c.takerBuyQuote)
     b.trades = c.trades
     b.records = 1
     b.open = c.open

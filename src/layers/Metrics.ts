@@ -134,6 +134,9 @@ export const componentUp = Metric.gauge("component_up", {
 export const consumers = Metric.gauge("rabbitmq_consumers", {
   description: "Consumers this process runs on a queue (0 while reconnecting)",
 })
+export const unreadableCandles = Metric.counter("candles_unreadable_total", {
+  description: "Stored candles a restart could not read (skipped, their higher timeframes marked incomplete)",
+})
 export const deadLetterDepth = Metric.gauge("rabbitmq_dead_letter_messages", {
   description: "Messages in a dead-letter queue at the last read; a policy's bound caps it, dropping the oldest",
 })
