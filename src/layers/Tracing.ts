@@ -4,7 +4,7 @@ import * as Headers from "@effect/platform/Headers"
 import { DiagLogLevel, diag } from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-base"
-import { Duration, Effect, Layer, Option, Tracer } from "effect"
+import { Duration, Effect, Layer, Option, Runtime, Tracer } from "effect"
 import { AppConfig } from "./AppConfig.js"
 
 /** Export failures repeat every batch while the collector is down; one line per this interval is enough. */
@@ -47,6 +47,8 @@ export const TracingLive = Layer.unwrapEffect(
     const config = yield* AppConfig
     if (Option.isNone(config.telemetry)) return Layer.empty
     const t = config.telemetry.value
+    // The SDK reports on its own stack; its lines go through the daemon's logger like every other.
+    const log = Runtime.runFork(yield* Effect.runtime<never>())
     let lastDiag = 0
     const report =
       (level: "warn" | "error") =>
@@ -55,7 +57,7 @@ export const TracingLive = Layer.unwrapEffect(
         if (now - lastDiag < DIAG_LOG_INTERVAL_MS) return
         lastDiag = now
         const text = `OpenTelemetry: ${message} ${args.map(String).join(" ")}`.trim()
-        Effect.runFork(level === "error" ? Effect.logError(text) : Effect.logWarning(text))
+        log(level === "error" ? Effect.logError(text) : Effect.logWarning(text))
       }
     diag.setLogger(
       {

@@ -1,5 +1,5 @@
 import { join } from "node:path"
-import { Data, Deferred, Duration, Effect, Fiber, FiberId, Metric, Option, Schedule } from "effect"
+import { Data, Deferred, Duration, Effect, Fiber, FiberId, Metric, Option, Runtime, Schedule } from "effect"
 import { AppConfig } from "../../layers/AppConfig.js"
 import { Health } from "../../layers/Health.js"
 import * as Metrics from "../../layers/Metrics.js"
@@ -111,6 +111,8 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
     const config = yield* AppConfig
     const health = yield* Health
     const supervisor = yield* Supervisor
+    // Records are read from disk in plain functions; their log lines still go through the daemon's logger.
+    const log = Runtime.runFork(yield* Effect.runtime<never>())
     const label = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.tagged(m, "sink", spec.name)
 
     const spill = spec.spill
@@ -212,9 +214,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
       }
       if (bad > 0) {
         Effect.runSync(Metric.incrementBy(corrupt, bad))
-        Effect.runFork(
-          Effect.logError(`sink ${spec.name}: skipped ${bad} unreadable record(s) in the disk buffer ${disk!.dir}`),
-        )
+        log(Effect.logError(`sink ${spec.name}: skipped ${bad} unreadable record(s) in the disk buffer ${disk!.dir}`))
       }
       return out
     }
