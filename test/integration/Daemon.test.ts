@@ -5,7 +5,7 @@ import { PGlite } from "@electric-sql/pglite"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp } from "../support/candles.js"
-import { freePort, startDaemon, until } from "../support/daemon.js"
+import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import {
   CANDLES_SQL,
   normaliseRows,
@@ -109,4 +109,50 @@ describe("the daemon process, replaying recorded Binance frames through a connec
       dir,
     )
   }, 120_000)
+
+  it("restarts past a stored candle it cannot read: one warning naming it, counted, and the daemon runs on", async () => {
+    const url = await db.create()
+    await scenario({ DATABASE_URL: url }, () => storedCandles(url), workDir())
+    // A row someone edited by hand: the last final minute's volume is no longer a number.
+    const [row] = await query<{ symbol: string }>(
+      url,
+      `UPDATE ohlcv_candles SET volume = 'NaN' WHERE (symbol, timeframe, "timestamp") =
+         (SELECT symbol, timeframe, "timestamp" FROM ohlcv_candles WHERE timeframe = '1m' AND is_final AND trades > 0
+          ORDER BY "timestamp" DESC, symbol LIMIT 1)
+       RETURNING symbol`,
+    )
+    expect(row).toBeDefined()
+    const server = await ReplayServer.start()
+    const httpPort = await freePort()
+    const daemon = startDaemon(
+      {
+        FEEDS: "binance",
+        BINANCE_SYMBOLS: [...recordedSession().sent.trades.keys()].join(","),
+        BINANCE_WS_URL: server.url("binance"),
+        BINANCE_REST_URL: server.restUrl("binance"),
+        HTTP_PORT: String(httpPort),
+        DATABASE_URL: url,
+        RECONCILE_INTERVAL_MS: "0",
+      },
+      workDir(),
+    )
+    try {
+      await until("the warning about the unreadable candle", () => daemon.output().includes("could not be read"))
+      await until(
+        "the daemon serving",
+        async () => (await metric(httpPort, "candles_unreadable_total", "").catch(() => 0)) === 1,
+      )
+      const warnings = daemon
+        .output()
+        .split("\n")
+        .filter((l) => l.includes("could not be read"))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toContain(`binance ${row!.symbol}: 1 stored 1m candle(s) could not be read`)
+      daemon.process.kill("SIGTERM")
+      expect(await daemon.exit).toBe(0)
+    } finally {
+      daemon.process.kill("SIGKILL")
+      await server.close()
+    }
+  }, 180_000)
 })

@@ -166,7 +166,9 @@ describe("the daemon against the replay exchange, per exchange", () => {
     } finally {
       ctl("start_app")
     }
-    expect(output).toContain("RabbitMQ: connection to amqp://127.0.0.1:5672 lost; reconnecting")
+    // Each loss is logged with the broker's own reason: who closed the connection and why.
+    const lost = output.split("\n").filter((l) => l.includes("RabbitMQ: connection to amqp://127.0.0.1:5672 lost ("))
+    expect(lost.some((l) => l.includes("CONNECTION-FORCED") && l.includes("fault test"))).toBe(true)
     const messages = await withChannel(async (ch) => {
       const out: Array<amqp.GetMessage> = []
       for (
