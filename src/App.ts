@@ -1,4 +1,4 @@
-import { Effect, Layer, Schedule } from "effect"
+import { Effect, Layer } from "effect"
 import { Aggregators } from "./actors/Aggregators.js"
 import { Alerts } from "./actors/Alerts.js"
 import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
@@ -16,11 +16,12 @@ import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
 import { Rabbit } from "./layers/Rabbit.js"
 import { TracingLive } from "./layers/Tracing.js"
+import { databaseStartSchedule } from "./domain/Schedules.js"
 
 /** A database that is down at start-up is waited for, with one log line per attempt, like any later outage. */
 const DatabaseLive = PostgresLive.pipe(
   Layer.tapErrorCause((cause) => Effect.logWarning("PostgreSQL not ready at start-up; retrying", cause)),
-  Layer.retry(Schedule.exponential("1 second", 2).pipe(Schedule.union(Schedule.spaced("30 seconds")))),
+  Layer.retry(databaseStartSchedule),
 )
 
 /**

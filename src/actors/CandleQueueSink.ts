@@ -5,7 +5,7 @@ import { CandleStore } from "../layers/CandleStore.js"
 import { Rabbit } from "../layers/Rabbit.js"
 import { Candle } from "../schema/Candle.js"
 import { classifySqlError, recordStored } from "./sinks/postgres/PostgresSink.js"
-import { sinkRetrySchedule } from "./sinks/Sink.js"
+import { sinkRetrySchedule } from "../domain/Schedules.js"
 import { PermanentError, RetryableError, runConsumer } from "./Consumer.js"
 import { Supervisor } from "./Supervisor.js"
 

@@ -1,9 +1,10 @@
 import { Clock, Duration, Effect, ExecutionStrategy, Exit, Metric, Option, Schedule, Scope } from "effect"
 import { ActivityMonitor } from "../domain/ActivityMonitor.js"
 import { GapDetector } from "../domain/GapDetector.js"
+import { feedReconnectSchedule } from "../domain/Schedules.js"
 import { SymbolMap } from "../domain/SymbolMap.js"
 import { type Decoder, type Venue, type VenueOptions, withLimits } from "../domain/venues/Venue.js"
-import { AppConfig, type AppConfigShape, type FeedConfig } from "../layers/AppConfig.js"
+import { AppConfig, type FeedConfig } from "../layers/AppConfig.js"
 import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
 import { WeightBudget } from "../domain/WeightBudget.js"
@@ -20,14 +21,6 @@ const MAX_PAYLOAD = 1 << 20
 const MAX_QUIET_MS = 24 * 3_600_000
 /** A batch that waits this long for room downstream means the daemon, not the exchange, is what is slow. */
 const BLOCKED_GRACE_MS = 1_000
-
-/** Reconnect backoff: exponential from FEED_RECONNECT_BASE_MS, capped at FEED_RECONNECT_MAX_MS, jittered. */
-export const feedReconnectSchedule = (config: Pick<AppConfigShape, "reconnectBase" | "reconnectMax">) =>
-  Schedule.exponential(config.reconnectBase, 2).pipe(
-    Schedule.union(Schedule.spaced(config.reconnectMax)),
-    Schedule.jittered,
-    Schedule.delays,
-  )
 
 /** Splits symbols into groups of at most `size`, one connection each. */
 export const shardSymbols = <A>(symbols: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {

@@ -4,14 +4,12 @@ import type { GapDetector, TradeGap } from "../domain/GapDetector.js"
 import { clip, isoOrNumber } from "../domain/Limits.js"
 import type { Decoder } from "../domain/venues/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
-import { bucketStart } from "../schema/Candle.js"
+import { bucketStart, MINUTE } from "../schema/Candle.js"
 import type { ExchangeId, Quote, Trade } from "../schema/Market.js"
 import type { AggregatorMessage } from "./Aggregator.js"
 import type { Backfill } from "./Backfill.js"
 import type { FeedPort } from "./Aggregators.js"
 import type { InboundFrame } from "./FeedSocket.js"
-
-const MINUTE = 60_000
 
 const gapKey = (g: TradeGap) => `ids:${g.firstMissing}-${g.lastMissing}`
 

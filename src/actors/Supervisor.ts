@@ -1,16 +1,8 @@
-import { Cause, Data, Deferred, type Duration, Effect, Metric, Schedule } from "effect"
+import { Cause, Data, Deferred, Effect, Metric } from "effect"
+import { type RestartPolicy, restartSchedule } from "../domain/Schedules.js"
 import { Health } from "../layers/Health.js"
 import { defectText } from "../layers/Logging.js"
 import { actorRestarts } from "../layers/Metrics.js"
-
-export interface RestartPolicy {
-  readonly base: Duration.DurationInput
-  readonly cap: Duration.DurationInput
-  /** Restarts allowed within `window` before the failure escalates to the root. */
-  readonly maxRestarts: number
-  readonly window: Duration.DurationInput
-  readonly jitter: boolean
-}
 
 export const defaultRestartPolicy: RestartPolicy = {
   base: "100 millis",
@@ -34,18 +26,6 @@ export class ActorEscalated extends Data.TaggedError("ActorEscalated")<{
   override get message(): string {
     return `actor ${this.actor} crashed more often than its restart policy allows: ${Cause.pretty(this.cause)}`
   }
-}
-
-/**
- * Exponential backoff, capped, optionally jittered (×0.8–1.2), allowing `maxRestarts` restarts per `window`;
- * the window starts at the first crash after a quiet period (Schedule.resetAfter).
- */
-export const restartSchedule = (p: RestartPolicy) => {
-  const capped = Schedule.exponential(p.base, 2).pipe(Schedule.union(Schedule.spaced(p.cap)))
-  return (p.jitter ? Schedule.jittered(capped) : capped).pipe(
-    Schedule.intersect(Schedule.recurs(p.maxRestarts)),
-    Schedule.resetAfter(p.window),
-  )
 }
 
 /**

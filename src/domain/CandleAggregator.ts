@@ -1,9 +1,8 @@
-import { bucketStart, type Candle, periodMs, type Timeframe } from "../schema/Candle.js"
+import { bucketStart, type Candle, MINUTE, periodMs, type Timeframe } from "../schema/Candle.js"
 import type { ExchangeId } from "../schema/Market.js"
 import { CandleBuilder, type CandleTrade, type StoredValues } from "./CandleBuilder.js"
 import { SeenTrades } from "./SeenTrades.js"
 
-const MINUTE = 60_000
 /** An idle stretch longer than a day is a session break (a replay of old data, a long outage), not empty minutes. */
 const MAX_FLAT_FILL = 1_440 * MINUTE
 

@@ -1,5 +1,6 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib"
-import { Data, Deferred, Duration, Effect, Exit, Option, Redacted, Ref, Runtime, Schedule, type Scope } from "effect"
+import { Data, Deferred, Effect, Exit, Option, Redacted, Ref, Runtime, type Scope } from "effect"
+import { rabbitReconnectSchedule } from "../domain/Schedules.js"
 import { EXCHANGES, type QueueDeclaration, seedQueues } from "../domain/Topology.js"
 import { AppConfig } from "./AppConfig.js"
 import { Health } from "./Health.js"
@@ -12,12 +13,6 @@ export class RabbitError extends Data.TaggedError("RabbitError")<{ readonly op: 
 }
 
 const reason = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
-/** Reconnect backoff for the broker: 500 ms doubling to 30 s, jittered. */
-export const rabbitReconnectSchedule = Schedule.exponential(Duration.millis(500), 2).pipe(
-  Schedule.union(Schedule.spaced(Duration.seconds(30))),
-  Schedule.jittered,
-)
 
 /** What actors use of a configured broker. */
 export interface RabbitBroker {

@@ -1,4 +1,5 @@
-import { Clock, Data, Duration, Effect, Metric, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Metric } from "effect"
+import { restRetrySchedule } from "../domain/Schedules.js"
 import type { WeightBudget } from "../domain/WeightBudget.js"
 import * as Metrics from "./Metrics.js"
 
@@ -24,13 +25,6 @@ export class RestRejected extends Data.TaggedError("RestRejected")<{
     return `${this.exchange} REST ${this.path} refused (${this.status}): ${this.reason}`
   }
 }
-
-/** Between tries of an unavailable REST API: 500 ms doubling to 30 s, jittered, six tries at most. */
-export const restRetrySchedule = Schedule.exponential(Duration.millis(500), 2).pipe(
-  Schedule.union(Schedule.spaced(Duration.seconds(30))),
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(6)),
-)
 
 /** When the server named no pause with its 429/418, this one is taken. */
 const DEFAULT_RETRY_AFTER_MS = 60_000

@@ -1,7 +1,8 @@
 import { Schema } from "effect"
 import { ExchangeId, UnifiedSymbol } from "./Market.js"
 
-const MINUTE = 60_000
+/** One minute in ms: the base period every candle is built from. */
+export const MINUTE = 60_000
 
 const periods = {
   "1m": MINUTE,

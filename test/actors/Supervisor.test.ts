@@ -1,7 +1,8 @@
 import { it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Layer, Logger, TestClock } from "effect"
 import { describe, expect } from "vitest"
-import { type RestartPolicy, Supervisor } from "../../src/actors/Supervisor.js"
+import { Supervisor } from "../../src/actors/Supervisor.js"
+import type { RestartPolicy } from "../../src/domain/Schedules.js"
 import { Health } from "../../src/layers/Health.js"
 import { structuredLogger } from "../../src/layers/Logging.js"
 

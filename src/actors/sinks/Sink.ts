@@ -1,4 +1,5 @@
 import { join } from "node:path"
+import { sinkRetrySchedule } from "../../domain/Schedules.js"
 import { Data, Deferred, Duration, Effect, Fiber, FiberId, Metric, Option, Runtime, Schedule } from "effect"
 import { AppConfig } from "../../layers/AppConfig.js"
 import { Health } from "../../layers/Health.js"
@@ -17,15 +18,6 @@ export class SinkUnavailable extends Data.TaggedError("SinkUnavailable")<{
   /** From the target's own answer (Retry-After), when it gave one. */
   readonly retryAfterMs?: number | undefined
 }> {}
-
-/**
- * Target outages are waited out indefinitely: at most 10 s between tries, so a target that comes back is written to
- * again within seconds. Meanwhile the sink's buffers fill, memory first, then disk.
- */
-export const sinkRetrySchedule = Schedule.exponential("200 millis", 2).pipe(
-  Schedule.union(Schedule.spaced("10 seconds")),
-  Schedule.jittered,
-)
 
 /** How a sink's records are written to its disk buffer and read back. */
 export interface SpillCodec<R> {
