@@ -16,6 +16,20 @@ export default tseslint.config(
       "no-constant-condition": ["error", { checkLoops: false }],
       "require-yield": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      // These packages' index modules load every module they hold; @effect/platform's alone carries the Swagger and
+      // Scalar UI bundles, about 20 MB of strings on the heap of a daemon that serves neither.
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            "@effect/platform",
+            "@effect/platform-node",
+            "@effect/sql",
+            "@effect/sql-pg",
+            "@effect/opentelemetry",
+          ].map((name) => ({ name, message: `import the module itself, e.g. "${name}/<Module>"` })),
+        },
+      ],
     },
   },
 )

@@ -1,4 +1,4 @@
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, RuntimeFlags, RuntimeFlagsPatch } from "effect"
 import { program } from "./App.js"
 import { configFailure } from "./layers/AppConfig.js"

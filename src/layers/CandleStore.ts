@@ -1,4 +1,5 @@
-import { SqlClient, type SqlError } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import type { IngestionMode } from "../domain/SymbolStats.js"
 import { bucketStart, type Candle, type Timeframe } from "../schema/Candle.js"

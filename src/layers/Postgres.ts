@@ -1,9 +1,8 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
-import { NodeContext } from "@effect/platform-node"
-import { PgClient, PgMigrator } from "@effect/sql-pg"
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as PgMigrator from "@effect/sql-pg/PgMigrator"
 import { Data, Effect, Layer, Option } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import createTables from "./migrations/0001_create_tables.js"
@@ -22,7 +21,8 @@ export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresErr
 /**
  * PGlite (PostgreSQL compiled to WebAssembly) with data under `<DATA_DIR>/pglite`, served over the PostgreSQL wire
  * protocol on a loopback port chosen by the OS, so the daemon reaches it through exactly the same client as a real
- * server. PGlite runs one query at a time, so the pool holds a single connection.
+ * server. PGlite runs one query at a time, so the pool holds a single connection. It is imported only here, when no
+ * DATABASE_URL is set: a daemon on a real server never loads its WebAssembly build.
  */
 const embedded = (dataDir: string) =>
   Layer.unwrapScoped(
@@ -32,6 +32,7 @@ const embedded = (dataDir: string) =>
         Effect.tryPromise({
           try: async () => {
             mkdirSync(dir, { recursive: true })
+            const { PGlite } = await import("@electric-sql/pglite")
             const db = new PGlite(dir)
             await db.waitReady
             return db
@@ -43,6 +44,7 @@ const embedded = (dataDir: string) =>
       const server = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: async () => {
+            const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket")
             const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 })
             await server.start()
             return server

@@ -1,5 +1,5 @@
 import { join } from "node:path"
-import type { SqlError } from "@effect/sql"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Clock, Data, Duration, Effect, Metric, Schema } from "effect"
 import { AppConfig } from "../../../layers/AppConfig.js"
 import { CandleStore } from "../../../layers/CandleStore.js"
