@@ -93,10 +93,13 @@ export const spillDir = (dataDir: string, name: string) => join(dataDir, "spill"
 
 /**
  * A sink's actor: a bounded memory buffer, then a bounded disk buffer (written in order, replayed in order), and
- * one writer fiber that takes memory first (it only ever holds records older than everything on disk), then disk.
- * When a write from memory fails, that batch and the memory behind it move to the front of the disk buffer before
- * the retries start, so that an outage's data is on disk and a `kill -9` meanwhile loses nothing; the restart
- * delivers it. Records are delivered at least once: targets must be idempotent by key.
+ * one writer fiber. Memory is two queues around the disk buffer, delivered in this order: `head` (older than
+ * everything on disk), the disk buffer, then `tail` (records that came while the disk buffer held some). Only what
+ * overflows memory is encoded to disk: a sink that spilled once and keeps up again drains its disk buffer while new
+ * records wait in `tail`, instead of sending all of them through the disk until it is empty.
+ * When a write from memory fails, that batch and `head` move to the front of the disk buffer, and `tail` to its end,
+ * before the retries start, so that an outage's data is on disk and a `kill -9` meanwhile loses nothing; the
+ * restart delivers it. Records are delivered at least once: targets must be idempotent by key.
  */
 export const makeSink = <R>(spec: SinkSpec<R>) =>
   Effect.gen(function* () {
@@ -128,38 +131,53 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
         `sink ${spec.name}: replaying ${disk.records} record(s) (${disk.bytes} bytes) a previous run left in ${disk.dir}`,
       )
 
-    let memory: Array<R> = []
+    let head: Array<R> = []
+    let tail: Array<R> = []
     /** The batch being written, so that a restarted writer or the shutdown does not lose it. */
     let inflight: { readonly records: ReadonlyArray<R>; readonly read: DiskRead | undefined } | undefined
     let ended = false
     let waiting = false
     let fullLogged = false
     const dataReady = new Signal()
+    const batchReady = new Signal()
     const room = new Signal()
-    const wakeWriter = () => dataReady.fire()
+    // A lingering writer stops waiting once a whole batch is there, or memory is full: at a high rate, sleeping out
+    // the linger would fill memory and spill to disk records a write could have taken at once.
+    const fullBatch = Math.min(spec.batchSize, spec.memoryRecords)
+    const wakeWriter = () => {
+      dataReady.fire()
+      if (ended || head.length >= fullBatch) batchReady.fire()
+    }
     const wakeProducers = () => room.fire()
 
     const spilled = label(Metrics.sinkSpilled)
     const corrupt = label(Metrics.sinkCorruptRecords)
 
+    /** Once the disk buffer is empty, `tail` directly follows `head`. */
+    const joinTail = () => {
+      if (tail.length === 0 || (disk !== undefined && !disk.isEmpty)) return
+      head = head.length === 0 ? tail : head.concat(tail)
+      tail = []
+    }
+
     /** Takes what fits now and returns the rest, which waits for room. */
     const accept = (records: ReadonlyArray<R>): ReadonlyArray<R> => {
-      let rest = records
-      if (disk === undefined || disk.isEmpty) {
-        const free = spec.memoryRecords - memory.length
-        const n = Math.min(free, rest.length)
-        for (let i = 0; i < n; i++) memory.push(rest[i]!)
-        if (n > 0) wakeWriter()
-        if (n === rest.length) return []
-        rest = rest.slice(n)
-      }
+      joinTail()
+      const into = disk === undefined || disk.isEmpty ? head : tail
+      const n = Math.min(spec.memoryRecords - head.length - tail.length, records.length)
+      for (let i = 0; i < n; i++) into.push(records[i]!)
+      if (n > 0) wakeWriter()
+      if (n === records.length) return []
+      const rest = records.slice(n)
       if (disk === undefined) return rest
-      const lines = rest.map(spec.spill!.encode)
+      // Memory is full: what spills is the oldest records that are not older than the disk buffer's, `tail` first.
+      const lines = tail.length === 0 ? rest.map(spec.spill!.encode) : [...tail, ...rest].map(spec.spill!.encode)
       let bytes = 0
       for (const l of lines) bytes += l.length + 1
       if (!disk.fits(bytes)) return rest
       disk.append(lines)
-      Effect.runSync(Metric.incrementBy(spilled, rest.length))
+      tail = []
+      Effect.runSync(Metric.incrementBy(spilled, lines.length))
       wakeWriter()
       return []
     }
@@ -211,16 +229,17 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
       return out
     }
 
-    /** The next batch: memory first, then disk; undefined once ended and both are empty. */
+    /** The next batch: `head`, then disk, then `tail`; undefined once ended and all are empty. */
     const take: Effect.Effect<{ readonly records: ReadonlyArray<R>; readonly read: DiskRead | undefined } | undefined> =
       Effect.suspend(() => {
-        if (memory.length > 0) {
-          const partial = memory.length < spec.batchSize && !ended && Duration.toMillis(spec.linger) > 0
+        joinTail()
+        if (head.length > 0) {
+          const partial = head.length < fullBatch && !ended && Duration.toMillis(spec.linger) > 0
           return Effect.zipRight(
-            partial ? Effect.sleep(spec.linger) : Effect.void,
+            partial ? Effect.raceFirst(Effect.sleep(spec.linger), batchReady.wait) : Effect.void,
             Effect.sync(() => {
-              const records = memory.length <= spec.batchSize ? memory : memory.slice(0, spec.batchSize)
-              memory = memory.length <= spec.batchSize ? [] : memory.slice(spec.batchSize)
+              const records = head.length <= spec.batchSize ? head : head.slice(0, spec.batchSize)
+              head = head.length <= spec.batchSize ? [] : head.slice(spec.batchSize)
               wakeProducers()
               return { records, read: undefined }
             }),
@@ -234,14 +253,17 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
         return Effect.zipRight(dataReady.wait, take)
       })
 
-    /** Moves the batch being written and all of memory to the front of the disk buffer. */
+    /** Moves the batch being written and `head` to the front of the disk buffer, and `tail` to its end. */
     const persistInflight = (records: ReadonlyArray<R>) => {
-      const lines = [...records, ...memory].map(spec.spill!.encode)
-      memory = []
-      disk!.pushFront(lines)
+      const front = [...records, ...head].map(spec.spill!.encode)
+      const back = tail.map(spec.spill!.encode)
+      head = []
+      tail = []
+      disk!.pushFront(front)
+      if (back.length > 0) disk!.append(back)
       inflight = undefined
       wakeProducers()
-      return lines.length
+      return front.length + back.length
     }
 
     const storeFailures = Metric.tagged(label(Metrics.storeFailures), "kind", "retryable")
@@ -294,7 +316,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
 
     const actor = `sink:${spec.name}`
     yield* health.set(spec.component, "up")
-    yield* health.watchMailbox(actor, { unsafeSize: () => Option.some(memory.length) }, spec.memoryRecords)
+    yield* health.watchMailbox(actor, { unsafeSize: () => Option.some(head.length + tail.length) }, spec.memoryRecords)
     yield* health.watchGauges(
       Effect.suspend(() =>
         Effect.all([
@@ -311,7 +333,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
         wakeWriter()
         const drained = yield* Fiber.await(fiber).pipe(Effect.timeout(config.shutdownTimeout), Effect.option)
         if (Option.isNone(drained)) yield* Fiber.interrupt(fiber)
-        const left = (inflight?.read === undefined ? (inflight?.records.length ?? 0) : 0) + memory.length
+        const left = (inflight?.read === undefined ? (inflight?.records.length ?? 0) : 0) + head.length + tail.length
         if (left > 0) {
           if (disk !== undefined) {
             persistInflight(inflight?.read === undefined ? (inflight?.records ?? []) : [])
@@ -329,7 +351,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
 
     const status = (): SinkStatus => ({
       name: spec.name,
-      memoryRecords: memory.length,
+      memoryRecords: head.length + tail.length,
       memoryCapacity: spec.memoryRecords,
       diskRecords: disk?.records ?? 0,
       diskBytes: disk?.bytes ?? 0,

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import { describe, expect } from "vitest"
 import { DiskQueue } from "../../../src/actors/sinks/DiskQueue.js"
 import { makeSink, SinkUnavailable } from "../../../src/actors/sinks/Sink.js"
@@ -94,29 +94,95 @@ describe("DiskQueue", () => {
 })
 
 describe("a sink's buffers", () => {
-  it.scoped("memory first, then disk, delivered in order; a target outage moves the batch and memory to disk", () =>
+  it.scoped(
+    "memory, then disk, then memory again, delivered in order; an outage moves the batch and memory to disk",
+    () =>
+      Effect.gen(function* () {
+        const dir = tmp()
+        const t = target()
+        t.state.up = false
+        const sink = yield* numberSink(dir, t.write, { batchSize: 10, memoryRecords: 20, maxBytes: 1 << 20 })
+        yield* sink.offer(range(0, 15))
+        yield* TestClock.adjust("10 millis")
+        // The first batch failed: it and the memory behind it are on disk, so a crash now loses nothing.
+        expect(t.state.attempts).toBeGreaterThan(0)
+        expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 15 })
+        // While the disk holds anything, new records wait in memory behind it: nothing more is encoded to disk ...
+        yield* sink.offer(range(15, 25))
+        expect(sink.status()).toMatchObject({ memoryRecords: 10, diskRecords: 15 })
+        // ... until memory is full: then what waited there goes to the disk's end first, and the new records after it.
+        yield* sink.offer(range(25, 40))
+        expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 40 })
+        yield* sink.offer(range(40, 43))
+        expect(sink.status()).toMatchObject({ memoryRecords: 3, diskRecords: 40 })
+        expect(t.state.written).toEqual([])
+        t.state.up = true
+        yield* TestClock.adjust("30 seconds")
+        expect(t.state.written).toEqual(range(0, 43))
+        expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 0, diskBytes: 0 })
+        // Once the disk is empty, records stay in memory again.
+        yield* sink.offer(range(43, 45))
+        yield* TestClock.adjust("10 millis")
+        expect(t.state.written).toEqual(range(0, 45))
+      }).pipe(Effect.provide(layer)),
+  )
+
+  it.scoped("a partial batch waits out the linger, a whole one goes at once and never spills while it waits", () =>
+    Effect.gen(function* () {
+      const t = target()
+      const sink = yield* makeSink<number>({
+        name: "test",
+        component: "store:test",
+        batchSize: 5,
+        linger: Duration.seconds(1),
+        memoryRecords: 10,
+        spill: { ...codec, dir: tmp(), maxBytes: 1 << 20 },
+        write: t.write,
+      })
+      yield* sink.offer(range(0, 3))
+      yield* TestClock.adjust("10 millis")
+      expect(t.state.written).toEqual([])
+      yield* sink.offer(range(3, 5))
+      yield* TestClock.adjust("10 millis")
+      expect(t.state.written).toEqual(range(0, 5))
+      yield* sink.offer(range(5, 8))
+      yield* TestClock.adjust("990 millis")
+      expect(t.state.written).toEqual(range(0, 5))
+      yield* TestClock.adjust("20 millis")
+      expect(t.state.written).toEqual(range(0, 8))
+      expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 0 })
+    }).pipe(Effect.provide(layer)),
+  )
+
+  it.scoped("an outage with records on both sides of the disk buffer keeps their order on disk", () =>
     Effect.gen(function* () {
       const dir = tmp()
       const t = target()
-      t.state.up = false
-      const sink = yield* numberSink(dir, t.write, { batchSize: 10, memoryRecords: 20, maxBytes: 1 << 20 })
-      yield* sink.offer(range(0, 15))
+      // The first write hangs until the test fails it, so that memory can be seen on both sides of the disk.
+      const gate = yield* Deferred.make<void, SinkUnavailable>()
+      let first = true
+      const write = (batch: ReadonlyArray<number>) =>
+        first
+          ? Effect.suspend(() => {
+              first = false
+              return Deferred.await(gate).pipe(Effect.mapError((e) => new SinkUnavailable({ ...e, remaining: batch })))
+            })
+          : t.write(batch)
+      const sink = yield* numberSink(dir, write, { batchSize: 5, memoryRecords: 10, maxBytes: 1 << 20 })
+      // Memory full (0-9), the overflow on disk (10-11); the writer takes 0-4 and hangs.
+      yield* sink.offer(range(0, 12))
       yield* TestClock.adjust("10 millis")
-      // The first batch failed: it and the memory behind it are on disk, so a crash now loses nothing.
-      expect(t.state.attempts).toBeGreaterThan(0)
+      // New records wait in memory behind the disk (12-14).
+      yield* sink.offer(range(12, 15))
+      expect(sink.status()).toMatchObject({ memoryRecords: 8, diskRecords: 2 })
+      // The write fails: its batch and the memory before the disk go in front, the memory behind it at the end.
+      t.state.up = false
+      yield* Deferred.fail(gate, new SinkUnavailable({ sink: "test", reason: "target down", remaining: [] }))
+      yield* TestClock.adjust("10 millis")
       expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 15 })
-      // While the disk holds anything, new records queue behind it there, keeping the order.
-      yield* sink.offer(range(15, 40))
-      expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 40 })
-      expect(t.state.written).toEqual([])
       t.state.up = true
       yield* TestClock.adjust("30 seconds")
-      expect(t.state.written).toEqual(range(0, 40))
-      expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 0, diskBytes: 0 })
-      // Once the disk is empty, records stay in memory again.
-      yield* sink.offer(range(40, 45))
-      yield* TestClock.adjust("10 millis")
-      expect(t.state.written).toEqual(range(0, 45))
+      expect(t.state.written).toEqual(range(0, 15))
     }).pipe(Effect.provide(layer)),
   )
 
