@@ -46,6 +46,8 @@ interface Step {
   worstLagS: number
   catchUpS: number
   peakRssMb: number
+  /** The most V8 heap in use at a scrape: live objects and garbage not yet collected. */
+  peakHeapMb: number
   readonly p99: Record<string, number>
   readonly complete: Record<string, boolean>
   readonly detail: Array<string>
@@ -181,7 +183,7 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       },
       process.cwd(),
       // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the daemon under load.
-      process.env.BENCH_NODE_ARGS?.split(" ") ?? [],
+      (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
     )
     const pid = daemon.process.pid!
     try {
@@ -229,7 +231,9 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       let sourceDoneAt = 0
       const sample = async () => {
         const { sent, done } = await replaySent(control)
-        received = total(await scrape(httpPort), "trades_received_total", { exchange: "binance" })
+        const metrics = await scrape(httpPort)
+        received = total(metrics, "trades_received_total", { exchange: "binance" })
+        step.peakHeapMb = Math.max(step.peakHeapMb, total(metrics, "nodejs_heap_size_used_bytes", {}) / 2 ** 20)
         if (received > 0 && firstAt === 0) firstAt = Date.now()
         if (received < expected) lastAt = Date.now()
         if (done && sourceDoneAt === 0) sourceDoneAt = Date.now()
@@ -305,6 +309,7 @@ const main = async () => {
         worstLagS: 0,
         catchUpS: 0,
         peakRssMb: 0,
+        peakHeapMb: 0,
         p99: {},
         complete: {},
         detail: [],
@@ -323,12 +328,12 @@ const main = async () => {
     s.received >= 0.98 * s.offered &&
     Object.entries(s.p99).every(([sink, ms]) => Number.isNaN(ms) || ms <= (sink === "postgres" ? 5_000 : 2_000))
   console.log(
-    "\n| sinks | offered/s | received/s | worst lag (s) | p99 → postgres (ms) | p99 → rabbitmq (ms) | p99 → influx (ms) | peak RSS (MB) | every trade at every sink | held |",
+    "\n| sinks | offered/s | received/s | worst lag (s) | p99 → postgres (ms) | p99 → rabbitmq (ms) | p99 → influx (ms) | peak RSS (MB) | peak heap used (MB) | every trade at every sink | held |",
   )
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
   for (const s of steps)
     console.log(
-      `| ${s.mode === "bare" ? "bare ws + JSON.parse" : s.mode === "all" ? "all" : "PostgreSQL"} | ${fmt(s.offered)} | ${fmt(s.received)} | ${fmt(s.worstLagS, 1)} | ${fmt(s.p99.postgres ?? Number.NaN)} | ${fmt(s.p99.rabbitmq ?? Number.NaN)} | ${fmt(s.p99.influx ?? Number.NaN)} | ${s.mode === "bare" ? "–" : fmt(s.peakRssMb)} | ${Object.entries(
+      `| ${s.mode === "bare" ? "bare ws + JSON.parse" : s.mode === "all" ? "all" : "PostgreSQL"} | ${fmt(s.offered)} | ${fmt(s.received)} | ${fmt(s.worstLagS, 1)} | ${fmt(s.p99.postgres ?? Number.NaN)} | ${fmt(s.p99.rabbitmq ?? Number.NaN)} | ${fmt(s.p99.influx ?? Number.NaN)} | ${s.mode === "bare" ? "–" : fmt(s.peakRssMb)} | ${s.mode === "bare" ? "–" : fmt(s.peakHeapMb)} | ${Object.entries(
         s.complete,
       )
         .map(([k, v]) => `${k} ${v ? "yes" : "NO"}`)

@@ -73,9 +73,14 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
         Effect.sync(() => gauges.add(update)),
         () => Effect.sync(() => gauges.delete(update)),
       ).pipe(Effect.asVoid)
-    /** Brings the gauges that mirror state (mailbox depths, component status) up to date, before a scrape. */
+    /** Brings the gauges that mirror state (mailbox depths, component status, memory) up to date, before a scrape. */
     const sample = Effect.gen(function* () {
       for (const update of gauges) yield* update
+      const memory = process.memoryUsage()
+      yield* Metric.set(Metrics.residentMemory, memory.rss)
+      yield* Metric.set(Metrics.heapUsed, memory.heapUsed)
+      yield* Metric.set(Metrics.heapTotal, memory.heapTotal)
+      yield* Metric.set(Metrics.externalMemory, memory.external)
       for (const [actor, m] of mailboxes) {
         yield* Metric.set(
           Metric.tagged(Metrics.mailboxDepth, "actor", actor),

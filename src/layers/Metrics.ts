@@ -198,3 +198,15 @@ export const sinkDiskRecords = Metric.gauge("sink_disk_records", {
 export const sinkDiskBytes = Metric.gauge("sink_disk_bytes", {
   description: "Bytes in a sink's disk buffer, not yet delivered",
 })
+export const residentMemory = Metric.gauge("process_resident_memory_bytes", {
+  description: "Resident memory of the daemon's process (RSS)",
+})
+export const heapUsed = Metric.gauge("nodejs_heap_size_used_bytes", {
+  description: "V8 heap in use by live and not yet collected objects",
+})
+export const heapTotal = Metric.gauge("nodejs_heap_size_total_bytes", {
+  description: "V8 heap reserved, used or not",
+})
+export const externalMemory = Metric.gauge("nodejs_external_memory_bytes", {
+  description: "Memory of buffers and other objects outside the V8 heap",
+})
