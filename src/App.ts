@@ -10,6 +10,7 @@ import { Supervisor } from "./actors/Supervisor.js"
 import { AppConfigLive } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
 import { Health } from "./layers/Health.js"
+import { HeapLive } from "./layers/Heap.js"
 import { HttpLive } from "./layers/Http.js"
 import { Influx } from "./layers/Influx.js"
 import { LoggingLive } from "./layers/Logging.js"
@@ -41,6 +42,7 @@ export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Supervisor.Default),
   Layer.provideMerge(Health.Default),
   Layer.provideMerge(TracingLive),
+  Layer.provideMerge(HeapLive),
   Layer.provideMerge(LoggingLive),
   Layer.provideMerge(AppConfigLive),
 )

@@ -131,6 +131,8 @@ export interface AppConfigShape {
   readonly storeBatchSize: number
   readonly storeFlushInterval: Duration.Duration
   readonly shutdownTimeout: Duration.Duration
+  /** V8's heap growth after each full collection, in percent (0: V8's own, which grows up to 4× for a small heap). */
+  readonly heapGrowingPercent: number
   readonly sinkBuffer: SinkBufferSettings
   readonly tickBatch: TickBatchSettings
 }
@@ -297,7 +299,7 @@ const influxConfig = Config.option(
     token: Config.option(Config.redacted("INFLUX_TOKEN")),
     org: Config.string("INFLUX_ORG").pipe(Config.withDefault("neuraltrade")),
     bucket: Config.string("INFLUX_BUCKET").pipe(Config.withDefault("market")),
-    batchLines: positive("INFLUX_BATCH_SIZE", 5_000),
+    batchLines: positive("INFLUX_BATCH_SIZE", 20_000),
     flushInterval: duration("INFLUX_FLUSH_MS", 1_000),
     timeout: duration("INFLUX_TIMEOUT_MS", 10_000),
     deadLetterMaxBytes: positive("INFLUX_DEADLETTER_MAX_MB", 512).pipe(Config.map((mb) => mb * 1024 * 1024)),
@@ -380,8 +382,12 @@ const baseConfig = Config.all({
   storeBatchSize: positive("STORE_BATCH_SIZE", 1_000),
   storeFlushInterval: duration("STORE_FLUSH_MS", 1_000),
   shutdownTimeout: duration("SHUTDOWN_TIMEOUT_MS", 10_000),
+  heapGrowingPercent: Config.integer("HEAP_GROWING_PERCENT").pipe(
+    Config.validate({ message: "must be a whole percentage from 0 to 400", validation: (n) => n >= 0 && n <= 400 }),
+    Config.withDefault(50),
+  ),
   sinkBuffer: Config.all({
-    memoryRecords: positive("SINK_BUFFER_RECORDS", 10_000),
+    memoryRecords: positive("SINK_BUFFER_RECORDS", 40_000),
     diskMaxBytes: Config.number("SINK_DISK_MAX_MB").pipe(
       Config.validate({ message: "must be a number of MiB > 0", validation: (n) => n > 0 }),
       Config.withDefault(1_024),

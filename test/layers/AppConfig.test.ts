@@ -33,3 +33,15 @@ describe("LOG_LEVEL", () => {
     }),
   )
 })
+
+describe("HEAP_GROWING_PERCENT", () => {
+  it.effect("defaults to 50, takes 0 (V8's own) and refuses what is not a percentage", () =>
+    Effect.gen(function* () {
+      expect((yield* load({})).heapGrowingPercent).toBe(50)
+      expect((yield* load({ HEAP_GROWING_PERCENT: "0" })).heapGrowingPercent).toBe(0)
+      const error = yield* Effect.flip(load({ HEAP_GROWING_PERCENT: "-5" }))
+      expect(describeConfigError(error)).toContain("HEAP_GROWING_PERCENT")
+      expect(describeConfigError(error)).toContain("must be a whole percentage from 0 to 400")
+    }),
+  )
+})

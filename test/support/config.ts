@@ -59,6 +59,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   storeBatchSize: 500,
   storeFlushInterval: Duration.millis(200),
   shutdownTimeout: Duration.seconds(5),
+  heapGrowingPercent: 0,
   sinkBuffer: { memoryRecords: 50_000, diskMaxBytes: 64 * 1024 * 1024 },
   tickBatch: { max: 200, wait: Duration.millis(50) },
   ...overrides,
