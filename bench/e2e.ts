@@ -21,6 +21,7 @@ import WebSocket from "ws"
 import { INFLUX, influxQuery, scratchBucket } from "../test/support/influx.js"
 import { query, scratchDatabase } from "../test/support/postgres.js"
 import { freePort, startDaemon, startReplay, until } from "../test/support/daemon.js"
+import { startTcpProxy } from "../test/support/tcpProxy.js"
 import { scrape, total } from "../test/support/prometheus.js"
 
 const { values } = parseArgs({
@@ -29,6 +30,9 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "60" },
     symbols: { type: "string", default: "20" },
     modes: { type: "string", default: "bare,all,postgres" },
+    // Seconds InfluxDB is unreachable in every step with every sink on (0: none), from `outage-after` seconds in.
+    outage: { type: "string", default: "0" },
+    "outage-after": { type: "string", default: "60" },
   },
 })
 const RATES = values.rates.split(",").map(Number)
@@ -36,6 +40,8 @@ const SECONDS = Number(values.seconds)
 const SYMBOLS = Array.from({ length: Number(values.symbols) }, (_, i) => `S${String(i).padStart(2, "0")}/USDT`)
 type Mode = "all" | "postgres" | "bare"
 const MODES = values.modes.split(",") as Array<Mode>
+const OUTAGE_MS = Number(values.outage) * 1_000
+const OUTAGE_AFTER_MS = Number(values["outage-after"]) * 1_000
 /** After the source stops, how long a step may take to catch up before it counts as not held. */
 const CATCH_UP_LIMIT_MS = 120_000
 
@@ -51,6 +57,8 @@ interface Step {
   readonly p99: Record<string, number>
   readonly complete: Record<string, boolean>
   readonly detail: Array<string>
+  /** RSS samples (ms since the first trade, MB), kept when the step has an outage. */
+  readonly rss: Array<readonly [number, number]>
 }
 
 const rssMb = (pid: number): number => {
@@ -144,6 +152,11 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
   const bucket = mode === "all" ? await scratchBucket() : undefined
   const dataDir = mkdtempSync(join(tmpdir(), "bench-e2e-"))
   let conn: amqp.ChannelModel | undefined
+  const outage = mode === "all" && OUTAGE_MS > 0
+  // InfluxDB through a forwarder the step can cut: the outage of one sink, the others up.
+  const influxLink = outage
+    ? await startTcpProxy({ host: "127.0.0.1", port: Number(new URL(INFLUX.proxy).port) })
+    : undefined
   const ticks = new Set<string>()
   const candles = new Set<string>()
   const tickLatency: Array<number> = []
@@ -159,7 +172,9 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       rabbitctl("add_vhost", vhost)
       rabbitctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
       env.RABBITMQ_URL = `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(vhost)}`
-      env.INFLUX_URL = INFLUX.proxy
+      env.INFLUX_URL = influxLink === undefined ? INFLUX.proxy : `http://127.0.0.1:${influxLink.port}`
+      // An outage's points wait on disk: five minutes at 20,000/s are about 1 GB of lines.
+      if (outage) env.SINK_DISK_MAX_MB = "8192"
       env.INFLUX_TOKEN = INFLUX.token
       env.INFLUX_ORG = INFLUX.org
       env.INFLUX_BUCKET = bucket!.name
@@ -241,7 +256,14 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
         // send: a daemon that pushes back slows the replay down, and that is falling behind too.
         const due = firstAt === 0 ? 0 : Math.min(expected, (rate * (Date.now() - firstAt)) / 1_000)
         step.worstLagS = Math.max(step.worstLagS, (Math.max(sent / 2, due) - received) / rate)
-        step.peakRssMb = Math.max(step.peakRssMb, rssMb(pid))
+        const rss = rssMb(pid)
+        step.peakRssMb = Math.max(step.peakRssMb, rss)
+        if (influxLink !== undefined && firstAt > 0) {
+          const at = Date.now() - firstAt
+          step.rss.push([at, rss])
+          if (at >= OUTAGE_AFTER_MS && at < OUTAGE_AFTER_MS + OUTAGE_MS) influxLink.cut()
+          else if (at >= OUTAGE_AFTER_MS + OUTAGE_MS) influxLink.restore()
+        }
         return received >= expected
       }
       await until("the daemon to receive every trade", sample, SECONDS * 1_000 + CATCH_UP_LIMIT_MS).catch((e: Error) =>
@@ -249,6 +271,16 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       )
       step.received = received / Math.max(0.001, (lastAt - firstAt) / 1_000)
       step.catchUpS = sourceDoneAt === 0 ? Number.NaN : Math.max(0, (lastAt - sourceDoneAt) / 1_000)
+      if (influxLink !== undefined) {
+        influxLink.restore()
+        // What the outage left on disk is delivered before the daemon stops.
+        await until(
+          "the InfluxDB sink to drain its disk buffer",
+          async () => total(await scrape(httpPort), "sink_disk_records", { sink: "influx" }) === 0,
+          900_000,
+        ).catch((e: Error) => step.detail.push(e.message))
+        step.detail.push(rssTimeline(step.rss))
+      }
       // Every sink's own view: candles of the last minute are stored when the daemon stops (as snapshots).
       const samples = await scrape(httpPort)
       // Whether the memory buffers sufficed: what each sink had to move to its disk buffer meanwhile.
@@ -291,8 +323,28 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       await bucket!.drop()
     }
     await db.stop()
+    await influxLink?.close()
     rmSync(dataDir, { recursive: true, force: true })
   }
+}
+
+/** Peak RSS per minute before, during and after the outage: flat means the outage's minutes do not climb. */
+const rssTimeline = (samples: ReadonlyArray<readonly [number, number]>): string => {
+  const phases: Array<readonly [string, number, number]> = [
+    ["before", 0, OUTAGE_AFTER_MS],
+    ...Array.from({ length: Math.ceil(OUTAGE_MS / 60_000) }, (_, i): readonly [string, number, number] => [
+      `outage min ${i + 1}`,
+      OUTAGE_AFTER_MS + i * 60_000,
+      Math.min(OUTAGE_AFTER_MS + OUTAGE_MS, OUTAGE_AFTER_MS + (i + 1) * 60_000),
+    ]),
+    ["after", OUTAGE_AFTER_MS + OUTAGE_MS, Number.POSITIVE_INFINITY],
+  ]
+  return `peak RSS (MB) around a ${OUTAGE_MS / 1_000} s InfluxDB outage: ${phases
+    .map(([name, from, to]) => {
+      const inPhase = samples.filter(([at]) => at >= from && at < to).map(([, mb]) => mb)
+      return `${name} ${inPhase.length === 0 ? "–" : fmt(Math.max(...inPhase))}`
+    })
+    .join(", ")}`
 }
 
 const fmt = (n: number, digits = 0) =>
@@ -313,10 +365,11 @@ const main = async () => {
         p99: {},
         complete: {},
         detail: [],
+        rss: [],
       }
       process.stderr.write(`bench:e2e ${mode} at ${rate} trades/s for ${SECONDS} s …\n`)
       await (mode === "bare" ? bareClient(rate, step) : daemonStep(mode, rate, step))
-      process.stderr.write(`  ${JSON.stringify(step)}\n`)
+      process.stderr.write(`  ${JSON.stringify({ ...step, rss: undefined })}\n`)
       steps.push(step)
     }
   // Held: every trade at every sink, the feed never 2 s behind the tape, and each sink's p99 exchange time → sink

@@ -1,7 +1,7 @@
 /**
  * InfluxDB write benchmark against the local target (INFLUX_URL, default the v2-write proxy over influxd that
- * scripts/services.sh starts): tick points through the InfluxDB sink with the default batch (5,000 lines) against
- * batches of 1,000, in the same run. Each run writes into a fresh bucket and is timed from the first offer until
+ * scripts/services.sh starts): tick points through the InfluxDB sink with the default batch (20,000 lines) against
+ * batches of 5,000, in the same run. Each run writes into a fresh bucket and is timed from the first offer until
  * the sink has drained (every batch answered). Median of interleaved rounds.
  */
 import { Duration, Effect, Layer, LogLevel, Logger, Option, Redacted } from "effect"
@@ -19,7 +19,7 @@ import { INFLUX, scratchBucket } from "../test/support/influx.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const N = Number(process.env.BENCH_POINTS ?? 100_000)
-const BATCHES = [5_000, 1_000]
+const BATCHES = [20_000, 5_000]
 
 const ticks = Array.from({ length: N }, (_, i) =>
   sampleTickWith(i, { tradeId: String(i), price: 30_000 + (i % 100) / 10 }),
@@ -71,7 +71,7 @@ const main = Effect.gen(function* () {
   for (let r = 0; r < ROUNDS; r++)
     for (const batch of BATCHES) results.set(batch, [...(results.get(batch) ?? []), yield* measure(batch)])
   console.log(`node ${process.version}, ${N} tick points per run, ${ROUNDS} rounds, median points/s written`)
-  console.log("| batch 5,000 (default) | batch 1,000 | ratio |")
+  console.log("| batch 20,000 (default) | batch 5,000 | ratio |")
   console.log("|---:|---:|---:|")
   const [big, small] = BATCHES.map((b) => median(results.get(b)!))
   console.log(
