@@ -133,6 +133,11 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
 
     let head: Array<R> = []
     let tail: Array<R> = []
+    /** When the oldest record of `head` and of `tail` came: the linger counts from there, not from the last write. */
+    let headSince = 0
+    let tailSince = 0
+    const clock = yield* Effect.clock
+    const lingerMs = Duration.toMillis(spec.linger)
     /** The batch being written, so that a restarted writer or the shutdown does not lose it. */
     let inflight: { readonly records: ReadonlyArray<R>; readonly read: DiskRead | undefined } | undefined
     let ended = false
@@ -156,6 +161,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
     /** Once the disk buffer is empty, `tail` directly follows `head`. */
     const joinTail = () => {
       if (tail.length === 0 || (disk !== undefined && !disk.isEmpty)) return
+      if (head.length === 0) headSince = tailSince
       head = head.length === 0 ? tail : head.concat(tail)
       tail = []
     }
@@ -163,8 +169,13 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
     /** Takes what fits now and returns the rest, which waits for room. */
     const accept = (records: ReadonlyArray<R>): ReadonlyArray<R> => {
       joinTail()
-      const into = disk === undefined || disk.isEmpty ? head : tail
+      const toHead = disk === undefined || disk.isEmpty
+      const into = toHead ? head : tail
       const n = Math.min(spec.memoryRecords - head.length - tail.length, records.length)
+      if (into.length === 0 && n > 0) {
+        if (toHead) headSince = clock.unsafeCurrentTimeMillis()
+        else tailSince = clock.unsafeCurrentTimeMillis()
+      }
       for (let i = 0; i < n; i++) into.push(records[i]!)
       if (n > 0) wakeWriter()
       if (n === records.length) return []
@@ -234,9 +245,10 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
       Effect.suspend(() => {
         joinTail()
         if (head.length > 0) {
-          const partial = head.length < fullBatch && !ended && Duration.toMillis(spec.linger) > 0
+          const lingerLeft = lingerMs - (clock.unsafeCurrentTimeMillis() - headSince)
+          const partial = head.length < fullBatch && !ended && lingerLeft > 0
           return Effect.zipRight(
-            partial ? Effect.raceFirst(Effect.sleep(spec.linger), batchReady.wait) : Effect.void,
+            partial ? Effect.raceFirst(Effect.sleep(Duration.millis(lingerLeft)), batchReady.wait) : Effect.void,
             Effect.sync(() => {
               const records = head.length <= spec.batchSize ? head : head.slice(0, spec.batchSize)
               head = head.length <= spec.batchSize ? [] : head.slice(spec.batchSize)

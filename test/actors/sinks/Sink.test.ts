@@ -127,31 +127,68 @@ describe("a sink's buffers", () => {
       }).pipe(Effect.provide(layer)),
   )
 
-  it.scoped("a partial batch waits out the linger, a whole one goes at once and never spills while it waits", () =>
-    Effect.gen(function* () {
-      const t = target()
-      const sink = yield* makeSink<number>({
-        name: "test",
-        component: "store:test",
-        batchSize: 5,
-        linger: Duration.seconds(1),
-        memoryRecords: 10,
-        spill: { ...codec, dir: tmp(), maxBytes: 1 << 20 },
-        write: t.write,
-      })
-      yield* sink.offer(range(0, 3))
-      yield* TestClock.adjust("10 millis")
-      expect(t.state.written).toEqual([])
-      yield* sink.offer(range(3, 5))
-      yield* TestClock.adjust("10 millis")
-      expect(t.state.written).toEqual(range(0, 5))
-      yield* sink.offer(range(5, 8))
-      yield* TestClock.adjust("990 millis")
-      expect(t.state.written).toEqual(range(0, 5))
-      yield* TestClock.adjust("20 millis")
-      expect(t.state.written).toEqual(range(0, 8))
-      expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 0 })
-    }).pipe(Effect.provide(layer)),
+  it.scoped(
+    "a partial batch waits out the linger from its oldest record, a whole one goes at once, never spilling meanwhile",
+    () =>
+      Effect.gen(function* () {
+        const t = target()
+        const sink = yield* makeSink<number>({
+          name: "test",
+          component: "store:test",
+          batchSize: 5,
+          linger: Duration.seconds(1),
+          memoryRecords: 10,
+          spill: { ...codec, dir: tmp(), maxBytes: 1 << 20 },
+          write: t.write,
+        })
+        yield* sink.offer(range(0, 3))
+        yield* TestClock.adjust("10 millis")
+        expect(t.state.written).toEqual([])
+        yield* sink.offer(range(3, 5))
+        yield* TestClock.adjust("10 millis")
+        expect(t.state.written).toEqual(range(0, 5))
+        yield* sink.offer(range(5, 8))
+        yield* TestClock.adjust("990 millis")
+        expect(t.state.written).toEqual(range(0, 5))
+        yield* TestClock.adjust("20 millis")
+        expect(t.state.written).toEqual(range(0, 8))
+        // The linger counts from the oldest record waiting, not from the newest one.
+        yield* sink.offer([8])
+        yield* TestClock.adjust("600 millis")
+        yield* sink.offer([9])
+        yield* TestClock.adjust("390 millis")
+        expect(t.state.written).toEqual(range(0, 8))
+        yield* TestClock.adjust("20 millis")
+        expect(t.state.written).toEqual(range(0, 10))
+        expect(sink.status()).toMatchObject({ memoryRecords: 0, diskRecords: 0 })
+      }).pipe(Effect.provide(layer)),
+  )
+
+  it.scoped(
+    "the linger counts from the oldest record waiting, so records that came during a slow write go soon after",
+    () =>
+      Effect.gen(function* () {
+        const t = target()
+        const sink = yield* makeSink<number>({
+          name: "test",
+          component: "store:test",
+          batchSize: 5,
+          linger: Duration.seconds(1),
+          memoryRecords: 10,
+          spill: { ...codec, dir: tmp(), maxBytes: 1 << 20 },
+          write: (batch) => Effect.zipRight(Effect.sleep("800 millis"), t.write(batch)),
+        })
+        yield* sink.offer(range(0, 5))
+        yield* TestClock.adjust("100 millis")
+        yield* sink.offer([5])
+        // The first write ends at 800 ms; record 5 has then waited 700 ms of its 1 s.
+        yield* TestClock.adjust("700 millis")
+        expect(t.state.written).toEqual(range(0, 5))
+        yield* TestClock.adjust("290 millis")
+        expect(t.state.written).toEqual(range(0, 5))
+        yield* TestClock.adjust("820 millis")
+        expect(t.state.written).toEqual(range(0, 6))
+      }).pipe(Effect.provide(layer)),
   )
 
   it.scoped("an outage with records on both sides of the disk buffer keeps their order on disk", () =>
