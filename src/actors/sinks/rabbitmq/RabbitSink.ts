@@ -32,7 +32,7 @@ const unavailable =
     new SinkUnavailable({ sink, reason: `RabbitMQ: ${e.reason}`, remaining: e.unconfirmed.flatMap(recordsOf) })
 
 /** Records per write: a second's worth of a busy exchange, cut into messages of at most TICK_BATCH_MAX ticks. */
-const RECORDS_PER_WRITE = 5_000
+const RECORDS_PER_WRITE = 20_000
 
 interface Item {
   readonly message: Outbound
