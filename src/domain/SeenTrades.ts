@@ -61,8 +61,4 @@ export class SeenTrades {
       this.textIds.delete(id)
     }
   }
-
-  get size(): number {
-    return this.ranges.length + this.textIds.size
-  }
 }

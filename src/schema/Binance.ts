@@ -79,5 +79,3 @@ export type BookTickerFrame = typeof BookTickerFrame.Type
 
 /** Answer to a SUBSCRIBE/UNSUBSCRIBE request. */
 export const ControlResponse = Schema.Struct({ id: Schema.Number, result: Schema.Unknown })
-
-export type TradeStream = "trade" | "aggTrade"

@@ -3,13 +3,6 @@ import { Schema } from "effect"
 export const ExchangeId = Schema.Literal("binance", "coinbase", "kraken", "bybit", "okx")
 export type ExchangeId = typeof ExchangeId.Type
 
-/** An exact decimal as the exchange wrote it, e.g. `"0.21448000"`. */
-export const DecimalString = Schema.String.pipe(
-  Schema.pattern(/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/),
-  Schema.brand("DecimalString"),
-)
-export type DecimalString = typeof DecimalString.Type
-
 /** Unified `BASE/QUOTE` (spot) or ccxt's derivatives: `BASE/QUOTE:SETTLE`, dated `…:SETTLE-YYMMDD`, options `…-STRIKE-C|P`. */
 export const UnifiedSymbol = Schema.String.pipe(
   Schema.pattern(/^[A-Z0-9]+\/[A-Z0-9]+(:[A-Z0-9]+(-\d{6}(-\d+(\.\d+)?-[CP])?)?)?$/),
@@ -33,6 +26,7 @@ export const Trade = Schema.TaggedStruct("Trade", {
   side: Side,
   exchangeTs: Schema.Number,
   recvTs: Schema.Number,
+  /** Where the venue says so (DESIGN.md's Trade); `side` carries the same fact for every venue. */
   isBuyerMaker: Schema.optional(Schema.Boolean),
   /** Raw trades this record stands for: `l - f + 1` for a Binance aggTrade, 1 elsewhere. */
   count: Schema.Number,
