@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, ExecutionStrategy, Exit, Metric, Option, Schedule, Scope } from "effect"
+import { Array as Arr, Clock, Duration, Effect, ExecutionStrategy, Exit, Metric, Option, Schedule, Scope } from "effect"
 import { ActivityMonitor } from "../domain/ActivityMonitor.js"
 import { GapDetector } from "../domain/GapDetector.js"
 import { feedReconnectSchedule } from "../domain/Schedules.js"
@@ -23,11 +23,8 @@ const MAX_QUIET_MS = 24 * 3_600_000
 const BLOCKED_GRACE_MS = 1_000
 
 /** Splits symbols into groups of at most `size`, one connection each. */
-export const shardSymbols = <A>(symbols: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
-  const shards: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < symbols.length; i += size) shards.push(symbols.slice(i, i + size))
-  return shards
-}
+export const shardSymbols = <A>(symbols: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Arr.chunksOf(symbols, size)
 
 interface Connection {
   readonly socket: FeedSocket

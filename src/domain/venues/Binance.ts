@@ -1,4 +1,4 @@
-import { Either, ParseResult, Schema } from "effect"
+import { Array as Arr, Either, ParseResult, Schema } from "effect"
 import * as Binance from "../../schema/Binance.js"
 import * as Guard from "../../schema/Guard.js"
 import { preview } from "../Limits.js"
@@ -50,18 +50,10 @@ export const streamNames = (
     return [`${name}@${tradeStream}`, `${name}@bookTicker`]
   })
 
-export const subscribeMessages = (streams: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const messages: Array<string> = []
-  for (let i = 0; i < streams.length; i += STREAMS_PER_MESSAGE)
-    messages.push(
-      JSON.stringify({
-        method: "SUBSCRIBE",
-        params: streams.slice(i, i + STREAMS_PER_MESSAGE),
-        id: messages.length + 1,
-      }),
-    )
-  return messages
-}
+export const subscribeMessages = (streams: ReadonlyArray<string>): ReadonlyArray<string> =>
+  Arr.chunksOf(streams, STREAMS_PER_MESSAGE).map((chunk, i) =>
+    JSON.stringify({ method: "SUBSCRIBE", params: chunk, id: i + 1 }),
+  )
 
 /** The combined-stream endpoint, whose frames name their stream; BINANCE_WS_URL may give the host or the full path. */
 export const combinedStreamUrl = (base: string): string =>

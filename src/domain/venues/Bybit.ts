@@ -1,3 +1,4 @@
+import { Array as Arr } from "effect"
 import * as Bybit from "../../schema/Bybit.js"
 import * as Guard from "../../schema/Guard.js"
 import { preview } from "../Limits.js"
@@ -34,16 +35,9 @@ const TOPICS_PER_MESSAGE = 10
 
 const subscribe = (instruments: ReadonlyArray<string>): ReadonlyArray<string> => {
   const topics = instruments.flatMap((i) => [`publicTrade.${i}`, `tickers.${i}`])
-  const messages: Array<string> = []
-  for (let i = 0; i < topics.length; i += TOPICS_PER_MESSAGE)
-    messages.push(
-      JSON.stringify({
-        op: "subscribe",
-        args: topics.slice(i, i + TOPICS_PER_MESSAGE),
-        req_id: String(messages.length + 1),
-      }),
-    )
-  return messages
+  return Arr.chunksOf(topics, TOPICS_PER_MESSAGE).map((chunk, i) =>
+    JSON.stringify({ op: "subscribe", args: chunk, req_id: String(i + 1) }),
+  )
 }
 
 interface Book {

@@ -1,3 +1,4 @@
+import { Array as Arr } from "effect"
 import * as Guard from "../../schema/Guard.js"
 import { preview } from "../Limits.js"
 import type { Quote } from "../../schema/Market.js"
@@ -54,10 +55,7 @@ const subscribe = (instruments: ReadonlyArray<string>): ReadonlyArray<string> =>
     { channel: "trades", instId },
     { channel: "tickers", instId },
   ])
-  const messages: Array<string> = []
-  for (let i = 0; i < args.length; i += ARGS_PER_MESSAGE)
-    messages.push(JSON.stringify({ op: "subscribe", args: args.slice(i, i + ARGS_PER_MESSAGE) }))
-  return messages
+  return Arr.chunksOf(args, ARGS_PER_MESSAGE).map((chunk) => JSON.stringify({ op: "subscribe", args: chunk }))
 }
 
 /** Notice 64008: the server will close the connection soon for an upgrade. */
