@@ -1,6 +1,30 @@
 import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
+// These packages' index modules load every module they hold; @effect/platform's alone carries the Swagger and Scalar
+// UI bundles, about 20 MB of strings on the heap of a daemon that serves neither.
+const effectIndexes = [
+  "@effect/platform",
+  "@effect/platform-node",
+  "@effect/sql",
+  "@effect/sql-pg",
+  "@effect/opentelemetry",
+].map((name) => ({ name, message: `import the module itself, e.g. "${name}/<Module>"` }))
+
+/** The rooms of src/ and what each may not import (ARCHITECTURE.md); each room keeps the Effect index rule too. */
+const room = (files, forbidden, why) => ({
+  files,
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        paths: effectIndexes,
+        patterns: [{ group: forbidden.flatMap((dir) => [`**/${dir}/*`, `**/${dir}/**`]), message: why }],
+      },
+    ],
+  },
+})
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "data/", "coverage/"] },
   js.configs.recommended,
@@ -16,20 +40,20 @@ export default tseslint.config(
       "no-constant-condition": ["error", { checkLoops: false }],
       "require-yield": "off",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
-      // These packages' index modules load every module they hold; @effect/platform's alone carries the Swagger and
-      // Scalar UI bundles, about 20 MB of strings on the heap of a daemon that serves neither.
-      "no-restricted-imports": [
-        "error",
-        {
-          paths: [
-            "@effect/platform",
-            "@effect/platform-node",
-            "@effect/sql",
-            "@effect/sql-pg",
-            "@effect/opentelemetry",
-          ].map((name) => ({ name, message: `import the module itself, e.g. "${name}/<Module>"` })),
-        },
-      ],
+      "no-restricted-imports": ["error", { paths: effectIndexes }],
     },
   },
+  room(["src/schema/**"], ["domain", "actors", "layers", "replay"], "schema/ describes data: it imports only effect"),
+  room(
+    ["src/domain/**"],
+    ["actors", "layers", "replay"],
+    "domain/ is the pure core: it imports schema/ and itself, never services, actors or the replay exchange",
+  ),
+  room(["src/layers/**"], ["actors", "replay"], "layers/ are services actors build on: they never import actors"),
+  room(["src/actors/**"], ["replay"], "the daemon never imports the replay exchange"),
+  room(
+    ["src/replay/**"],
+    ["actors", "layers"],
+    "the replay exchange speaks the venues' protocols: domain/ and schema/ only",
+  ),
 )

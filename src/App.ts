@@ -6,6 +6,7 @@ import { DeadLetterWatch } from "./actors/DeadLetterWatch.js"
 import { FeedsLive } from "./actors/Feeds.js"
 import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
 import { Sinks } from "./actors/Sinks.js"
+import { StatusViewLive } from "./actors/Status.js"
 import { Supervisor } from "./actors/Supervisor.js"
 import { AppConfigLive } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
@@ -30,6 +31,7 @@ const DatabaseLive = PostgresLive.pipe(
  * aggregators drain and snapshot, the publisher and the writers flush, then the database and telemetry close.
  */
 export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
+  Layer.provideMerge(StatusViewLive),
   Layer.provideMerge(Alerts.Default),
   Layer.provideMerge(DeadLetterWatch.Default),
   Layer.provideMerge(Aggregators.Default),
