@@ -84,7 +84,7 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
       })
       yield* Effect.tryPromise({
         try: () => channel.prefetch(spec.prefetch),
-        catch: (e) => new RabbitError({ op: "prefetch", reason: String(e) }),
+        catch: (e) => new RabbitError({ op: "prefetch", reason: String(e), cause: e }),
       })
       // Unbounded in type only: the broker never has more than `prefetch` unacked deliveries outstanding.
       const inbox = yield* Mailbox.make<ConsumeMessage, RabbitError>()
@@ -94,7 +94,7 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
           channel.consume(spec.queue, (m) =>
             m === null ? inbox.unsafeDone(Exit.fail(cancelled)) : inbox.unsafeOffer(m),
           ),
-        catch: (e) => new RabbitError({ op: `consume ${spec.queue}`, reason: String(e) }),
+        catch: (e) => new RabbitError({ op: `consume ${spec.queue}`, reason: String(e), cause: e }),
       })
 
       const deadLetter = (m: ConsumeMessage, reason: string, retries: number) =>
@@ -109,7 +109,11 @@ export const runConsumer = <A, I>(broker: RabbitBroker, spec: ConsumerSpec<A, I>
               headers: { ...m.properties.headers, "x-death-reason": reason, "x-retries": retries },
             },
             (err: unknown) =>
-              resume(err ? Effect.fail(new RabbitError({ op: "dead-letter", reason: String(err) })) : Effect.void),
+              resume(
+                err
+                  ? Effect.fail(new RabbitError({ op: "dead-letter", reason: String(err), cause: err }))
+                  : Effect.void,
+              ),
           )
         }).pipe(
           Effect.zipRight(Effect.sync(() => channel.ack(m))),

@@ -8,6 +8,8 @@ export class FeedError extends Data.TaggedError("FeedError")<{
   readonly exchange: ExchangeId
   readonly op: "connect" | "read" | "send" | "liveness" | "stale" | "closed"
   readonly reason: string
+  /** The socket's own error, where there was one. */
+  readonly cause?: unknown
 }> {
   override get message(): string {
     return `${this.exchange} feed ${this.op}: ${this.reason}`
@@ -55,7 +57,8 @@ export const open = (o: FeedSocketOptions) =>
   Effect.gen(function* () {
     const clock = yield* Effect.clock
     const frames = yield* Mailbox.make<InboundFrame, FeedError>()
-    const fail = (op: FeedError["op"], reason: string) => new FeedError({ exchange: o.exchange, op, reason })
+    const fail = (op: FeedError["op"], reason: string, cause?: Error) =>
+      new FeedError({ exchange: o.exchange, op, reason, cause })
     let heard = true
     let paused = false
     let opened = false
@@ -80,7 +83,7 @@ export const open = (o: FeedSocketOptions) =>
         socket.on("error", (err: Error & { code?: string }) => {
           if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH")
             Effect.runSync(Metric.increment(Metric.tagged(Metrics.framesRejected, "reason", "oversize")))
-          closeReason ??= fail(opened ? "read" : "connect", err.message)
+          closeReason ??= fail(opened ? "read" : "connect", err.message, err)
           resume(Effect.fail(closeReason))
         })
         socket.on("unexpected-response", (_req, res) => {
@@ -103,7 +106,7 @@ export const open = (o: FeedSocketOptions) =>
 
     const send = (text: string) =>
       Effect.async<void, FeedError>((resume) => {
-        ws.send(text, (err) => resume(err ? Effect.fail(fail("send", err.message)) : Effect.void))
+        ws.send(text, (err) => resume(err ? Effect.fail(fail("send", err.message, err)) : Effect.void))
       })
 
     const take = frames.takeAll.pipe(

@@ -13,7 +13,15 @@ import {
 } from "effect"
 import { AppConfig } from "./AppConfig.js"
 
-const text = (x: unknown): string => (typeof x === "string" ? x : Inspectable.format(x))
+/** A log line's part as text; a value JSON cannot hold (a circular error cause) still gets its one-line form. */
+const text = (x: unknown): string => {
+  if (typeof x === "string") return x
+  try {
+    return Inspectable.format(x)
+  } catch {
+    return defectText(x)
+  }
+}
 
 /**
  * One JSON object per line: time, level, message, the fiber's annotations flattened (actor, exchange, symbol, …),

@@ -6,7 +6,12 @@ import { AppConfig } from "./AppConfig.js"
 import { Health } from "./Health.js"
 
 /** A broker operation failed; the connection or channel it used is gone or refused the request. */
-export class RabbitError extends Data.TaggedError("RabbitError")<{ readonly op: string; readonly reason: string }> {
+export class RabbitError extends Data.TaggedError("RabbitError")<{
+  readonly op: string
+  readonly reason: string
+  /** What amqplib threw or reported, where there was something. */
+  readonly cause?: unknown
+}> {
   override get message(): string {
     return `RabbitMQ ${this.op}: ${this.reason}`
   }
@@ -83,7 +88,7 @@ export const declareTopology = (model: ChannelModel, queues: ReadonlyArray<Queue
       }
       return conflicts
     },
-    catch: (e) => new RabbitError({ op: "declare topology", reason: reason(e) }),
+    catch: (e) => new RabbitError({ op: "declare topology", reason: reason(e), cause: e }),
   })
 
 /** The one line a reconnect logs about queues it found declared with other arguments. */
@@ -123,7 +128,7 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
     const connectOnce = Effect.gen(function* () {
       const model = yield* Effect.tryPromise({
         try: () => amqp.connect(url, { clientProperties: { connection_name: "neuraltrade-ingest" } }),
-        catch: (e) => new RabbitError({ op: "connect", reason: reason(e) }),
+        catch: (e) => new RabbitError({ op: "connect", reason: reason(e), cause: e }),
       })
       // Listened to before anything else: an unheard 'error' event would end the process, and a 'close' missed
       // between here and `connectionLoop` would leave it waiting on a dead connection. The 'close' that always
@@ -182,7 +187,7 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
       const channel = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => live.model.createConfirmChannel(),
-          catch: (e) => new RabbitError({ op: "open channel", reason: reason(e) }),
+          catch: (e) => new RabbitError({ op: "open channel", reason: reason(e), cause: e }),
         }),
         (ch) => Effect.promise(() => ch.close().catch(() => undefined)),
       )
@@ -191,7 +196,7 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
         Deferred.unsafeDone(closed, Exit.fail(new RabbitError({ op: "channel", reason: "closed" }))),
       )
       channel.on("error", (e: Error) =>
-        Deferred.unsafeDone(closed, Exit.fail(new RabbitError({ op: "channel", reason: e.message }))),
+        Deferred.unsafeDone(closed, Exit.fail(new RabbitError({ op: "channel", reason: e.message, cause: e }))),
       )
       return { channel, closed }
     })
@@ -214,7 +219,7 @@ export class Rabbit extends Effect.Service<Rabbit>()("ingestd/Rabbit", {
               )
             return found
           },
-          catch: (e) => new RabbitError({ op: "read queue depths", reason: reason(e) }),
+          catch: (e) => new RabbitError({ op: "read queue depths", reason: reason(e), cause: e }),
         })
       })
 

@@ -13,10 +13,14 @@ import { makeSink, SinkUnavailable, spillDir, writeSplitting } from "../Sink.js"
 export class CandlesRejected extends Data.TaggedError("CandlesRejected")<{
   readonly sqlState: string
   readonly reason: string
+  readonly cause: SqlError.SqlError
 }> {}
 
 /** PostgreSQL could not be reached or was briefly unable to work; the same write will succeed later. */
-export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{ readonly reason: string }> {}
+export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
+  readonly reason: string
+  readonly cause: SqlError.SqlError
+}> {}
 
 const PERMANENT_CLASSES = new Set(["22", "23", "42"])
 
@@ -25,8 +29,8 @@ export const classifySqlError = (e: SqlError.SqlError): CandlesRejected | StoreU
   const code = typeof cause?.code === "string" ? cause.code : ""
   const reason = typeof cause?.message === "string" ? cause.message : e.message
   return /^[0-9A-Z]{5}$/.test(code) && PERMANENT_CLASSES.has(code.slice(0, 2))
-    ? new CandlesRejected({ sqlState: code, reason })
-    : new StoreUnavailable({ reason: code === "" ? reason : `${code} ${reason}` })
+    ? new CandlesRejected({ sqlState: code, reason, cause: e })
+    : new StoreUnavailable({ reason: code === "" ? reason : `${code} ${reason}`, cause: e })
 }
 
 const postgresLatency = Metric.tagged(Metric.tagged(Metrics.endToEndLatency, "sink", "postgres"), "kind", "candle")
