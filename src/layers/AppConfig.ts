@@ -14,11 +14,12 @@ import {
   Schema,
 } from "effect"
 import { SEED_TTLS, type SeedTtls } from "../domain/Topology.js"
+import { VENUES } from "../domain/venues/index.js"
 import { DEFAULT_TIMEFRAMES, Timeframe } from "../schema/Candle.js"
 import { ExchangeId, UnifiedSymbol } from "../schema/Market.js"
 
-/** Feeds this build can run; FEEDS naming any other exchange is refused at start-up. */
-export const SUPPORTED_FEEDS: ReadonlyArray<ExchangeId> = ["binance", "coinbase", "kraken", "bybit", "okx"]
+/** Feeds this build can run (every venue of the registry); FEEDS naming any other exchange is refused at start-up. */
+export const SUPPORTED_FEEDS = Object.keys(VENUES) as ReadonlyArray<ExchangeId>
 
 export interface FeedConfig {
   readonly exchange: ExchangeId
@@ -154,36 +155,6 @@ export class AppConfig extends Context.Tag("ingestd/AppConfig")<AppConfig, AppCo
 /** Start-up refused because of the environment; the message names the variable and the expected value. */
 export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly message: string }> {}
 
-const DEFAULT_WS_URLS: Record<ExchangeId, string> = {
-  binance: "wss://stream.binance.com:9443",
-  coinbase: "wss://advanced-trade-ws.coinbase.com",
-  kraken: "wss://ws.kraken.com/v2",
-  bybit: "wss://stream.bybit.com/v5/public/spot",
-  okx: "wss://ws.okx.com:8443/ws/v5/public",
-}
-const DEFAULT_REST_URLS: Record<ExchangeId, string> = {
-  binance: "https://api.binance.com",
-  coinbase: "https://api.exchange.coinbase.com",
-  kraken: "https://api.kraken.com",
-  bybit: "https://api.bybit.com",
-  okx: "https://www.okx.com",
-}
-/** Half of each venue's published per-IP limit, leaving room for other clients behind the same address. */
-const DEFAULT_REST_WEIGHT: Record<ExchangeId, number> = {
-  binance: 3_000,
-  coinbase: 300,
-  kraken: 30,
-  bybit: 300,
-  okx: 300,
-}
-const DEFAULT_SYMBOLS: Record<ExchangeId, ReadonlyArray<string>> = {
-  binance: ["BTC/USDT", "ETH/USDT"],
-  coinbase: ["BTC/USD", "ETH/USD"],
-  kraken: ["BTC/USD", "ETH/USD"],
-  bybit: ["BTC/USDT", "ETH/USDT"],
-  okx: ["BTC/USDT", "ETH/USDT"],
-}
-
 const list = (name: string) =>
   Config.string(name).pipe(
     Config.map((s) =>
@@ -262,18 +233,18 @@ const feedConfig = (exchange: ExchangeId) => {
         if (xs.length === 0) return Either.left(ConfigError.InvalidData([`${prefix}_SYMBOLS`], "lists no symbol"))
         return Either.right(xs)
       }),
-      Config.withDefault(DEFAULT_SYMBOLS[exchange]),
+      Config.withDefault(VENUES[exchange].defaults.symbols),
     ),
     wsUrl: Config.string(`${prefix}_WS_URL`).pipe(
       Config.validate({ message: "must be a ws:// or wss:// URL", validation: (u) => /^wss?:\/\/[^\s]+$/.test(u) }),
-      Config.withDefault(DEFAULT_WS_URLS[exchange]),
+      Config.withDefault(VENUES[exchange].defaults.wsUrl),
     ),
     restUrl: Config.string(`${prefix}_REST_URL`).pipe(
       Config.validate({ message: "must be an http:// or https:// URL", validation: (u) => /^https?:\/\/\S+$/.test(u) }),
       Config.map((u) => u.replace(/\/+$/, "")),
-      Config.withDefault(DEFAULT_REST_URLS[exchange]),
+      Config.withDefault(VENUES[exchange].defaults.restUrl),
     ),
-    restWeightPerMinute: positive(`${prefix}_REST_WEIGHT_PER_MINUTE`, DEFAULT_REST_WEIGHT[exchange]),
+    restWeightPerMinute: positive(`${prefix}_REST_WEIGHT_PER_MINUTE`, VENUES[exchange].defaults.restWeightPerMinute),
   }).pipe(Config.map((c): FeedConfig => ({ exchange, ...c })))
 }
 

@@ -269,6 +269,12 @@ export const binanceCandles: CandleHistory = {
 
 export const BinanceVenue: Venue = {
   exchange: "binance",
+  defaults: {
+    wsUrl: "wss://stream.binance.com:9443",
+    restUrl: "https://api.binance.com",
+    restWeightPerMinute: 3_000,
+    symbols: ["BTC/USDT", "ETH/USDT"],
+  },
   instrument: binanceInstrument,
   endpoint: combinedStreamUrl,
   symbolsPerConnection: () => STREAMS_PER_CONNECTION / STREAMS_PER_SYMBOL,

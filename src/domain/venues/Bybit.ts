@@ -123,6 +123,12 @@ const TRADES: RecordReader<typeof Bybit.TradeItem.Type, TradeFields> = {
 
 export const BybitVenue: Venue = {
   exchange: "bybit",
+  defaults: {
+    wsUrl: "wss://stream.bybit.com/v5/public/spot",
+    restUrl: "https://api.bybit.com",
+    restWeightPerMinute: 300,
+    symbols: ["BTC/USDT", "ETH/USDT"],
+  },
   instrument: bybitInstrument,
   endpoint: (base) => base,
   symbolsPerConnection: () => 100,

@@ -170,6 +170,12 @@ export const coinbaseHistory: TradeHistory = {
 
 export const CoinbaseVenue: Venue = {
   exchange: "coinbase",
+  defaults: {
+    wsUrl: "wss://advanced-trade-ws.coinbase.com",
+    restUrl: "https://api.exchange.coinbase.com",
+    restWeightPerMinute: 300,
+    symbols: ["BTC/USD", "ETH/USD"],
+  },
   instrument: coinbaseInstrument,
   endpoint: (base) => base,
   symbolsPerConnection: () => 100,

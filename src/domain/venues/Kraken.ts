@@ -181,6 +181,12 @@ export const krakenHistory: TradeHistory = {
 
 export const KrakenVenue: Venue = {
   exchange: "kraken",
+  defaults: {
+    wsUrl: "wss://ws.kraken.com/v2",
+    restUrl: "https://api.kraken.com",
+    restWeightPerMinute: 30,
+    symbols: ["BTC/USD", "ETH/USD"],
+  },
   instrument: krakenInstrument,
   aliases: krakenAliases,
   endpoint: (base) => base,

@@ -129,6 +129,12 @@ const TICKERS: RecordReader<typeof Okx.TickerItem.Type, Quote | Decoded> = {
 
 export const OkxVenue: Venue = {
   exchange: "okx",
+  defaults: {
+    wsUrl: "wss://ws.okx.com:8443/ws/v5/public",
+    restUrl: "https://www.okx.com",
+    restWeightPerMinute: 300,
+    symbols: ["BTC/USDT", "ETH/USDT"],
+  },
   instrument: okxInstrument,
   endpoint: (base) => base,
   symbolsPerConnection: () => 100,

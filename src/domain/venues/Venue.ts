@@ -46,8 +46,18 @@ export interface VenueOptions {
  * Everything the shared feed actor needs to know about one exchange's public WebSocket API. Pure: no I/O, so
  * every rule here is testable against recorded frames.
  */
+/** What a daemon uses for a venue when its `<EXCHANGE>_*` settings are not given. */
+export interface VenueDefaults {
+  readonly wsUrl: string
+  readonly restUrl: string
+  /** Half of the venue's published per-IP limit, leaving room for other clients behind the same address. */
+  readonly restWeightPerMinute: number
+  readonly symbols: ReadonlyArray<string>
+}
+
 export interface Venue {
   readonly exchange: ExchangeId
+  readonly defaults: VenueDefaults
   /** The venue's name of a unified symbol, as subscribed; `aliases` are other names it may answer with. */
   readonly instrument: (unified: string) => string
   readonly aliases?: (unified: string) => ReadonlyArray<string>
