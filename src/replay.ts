@@ -5,6 +5,7 @@
  * streams synthetic trades for its symbols. It prints the environment that points the daemon at it.
  */
 import { parseArgs } from "node:util"
+import { VENUES } from "./domain/venues/index.js"
 import { ExchangeId } from "./schema/Market.js"
 import { type Pace, ReplayServer } from "./replay/ReplayServer.js"
 import { PROTOCOLS } from "./replay/protocols/index.js"
@@ -16,7 +17,7 @@ const USAGE = `usage: node dist/replay.js [options] [<exchange>=<file.jsonl>[,<f
   --speed X           recorded pace times X (default 1); "fast" = as fast as the client reads
   --shift-to-now      move recorded timestamps so that the replay starts now
   --live              do not hold the tape while no client is connected (a live exchange loses data then)
-  --symbols LIST      synthetic mode: unified symbols (default BTC/USDT,ETH/USDT; USD quotes on coinbase, kraken)
+  --symbols LIST      synthetic mode: unified symbols (default: the daemon's defaults per venue)
   --rate R            synthetic mode: trades per second per exchange (default 20)
   --count N           synthetic mode: stop after N trades (default: never)
 
@@ -94,8 +95,7 @@ const main = async () => {
       server.play(exchange, tape, options)
       console.log(`${exchange}: ${tape.length} frames from ${recorded.join(", ")}`)
     } else {
-      const quote = exchange === "coinbase" || exchange === "kraken" ? "USD" : "USDT"
-      const symbols = values.symbols?.split(",") ?? [`BTC/${quote}`, `ETH/${quote}`]
+      const symbols = values.symbols?.split(",") ?? VENUES[exchange].defaults.symbols
       server.play(
         exchange,
         syntheticTape({ symbols, rate, start: Date.now(), ...(count === undefined ? {} : { count }) }),
