@@ -136,6 +136,12 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
     /** When the oldest record of `head` and of `tail` came: the linger counts from there, not from the last write. */
     let headSince = 0
     let tailSince = 0
+    /**
+     * The last write failed and none has gone through since. Meanwhile every record goes to disk, memory's `tail`
+     * included, so that a `kill -9` during an outage loses nothing; `tail` serves only a sink that is up again and
+     * draining its disk buffer.
+     */
+    let targetDown = false
     const clock = yield* Effect.clock
     const lingerMs = Duration.toMillis(spec.linger)
     /** The batch being written, so that a restarted writer or the shutdown does not lose it. */
@@ -171,7 +177,8 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
       joinTail()
       const toHead = disk === undefined || disk.isEmpty
       const into = toHead ? head : tail
-      const n = Math.min(spec.memoryRecords - head.length - tail.length, records.length)
+      const n =
+        targetDown && disk !== undefined ? 0 : Math.min(spec.memoryRecords - head.length - tail.length, records.length)
       if (into.length === 0 && n > 0) {
         if (toHead) headSince = clock.unsafeCurrentTimeMillis()
         else tailSince = clock.unsafeCurrentTimeMillis()
@@ -181,7 +188,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
       if (n === records.length) return []
       const rest = records.slice(n)
       if (disk === undefined) return rest
-      // Memory is full: what spills is the oldest records that are not older than the disk buffer's, `tail` first.
+      // Memory is full (or the target down): what spills is the records not older than the disk's, `tail` first.
       const lines = tail.length === 0 ? rest.map(spec.spill!.encode) : [...tail, ...rest].map(spec.spill!.encode)
       let bytes = 0
       for (const l of lines) bytes += l.length + 1
@@ -289,12 +296,19 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
         while (remaining.length > 0) {
           const outcome = yield* Effect.either(spec.write(remaining))
           if (outcome._tag === "Right") {
+            targetDown = false
             refused = outcome.right?.refused
             break
           }
           const e = outcome.left
+          targetDown = true
           yield* Metric.increment(storeFailures)
           yield* health.set(spec.component, "down", e.reason)
+          if (disk !== undefined && tail.length > 0) {
+            disk.append(tail.map(spec.spill!.encode))
+            tail = []
+            wakeProducers()
+          }
           if (batch.read === undefined && disk !== undefined) {
             const moved = persistInflight(e.remaining as ReadonlyArray<R>)
             yield* Effect.logWarning(
