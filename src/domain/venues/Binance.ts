@@ -3,7 +3,6 @@ import * as Binance from "../../schema/Binance.js"
 import * as Guard from "../../schema/Guard.js"
 import { preview } from "../Limits.js"
 import type { Trade } from "../../schema/Market.js"
-import * as Decimal from "../Decimal.js"
 import type { SymbolMap } from "../SymbolMap.js"
 import { carries, emptyScan, FIELD, KIND, type ScannedEvent, scanEvent } from "./BinanceScan.js"
 import {
@@ -13,12 +12,12 @@ import {
   type Decoder,
   type TradeHistory,
   invalid,
-  notDecimal,
   isRecord,
   pageTrades,
   parseJson,
+  quoteOf,
   refuse,
-  scanDecimal,
+  tradeOf,
   UNKNOWN_STREAM,
   UNSUBSCRIBED,
   type Venue,
@@ -144,26 +143,8 @@ const parseStream = (stream: string, data: unknown, symbols: SymbolMap, recvTs: 
 }
 
 /** A book ticker carries no time of its own: it is stamped with its arrival. */
-const toQuote = (
-  symbol: string,
-  bid: string,
-  ask: string,
-  bidQty: string,
-  askQty: string,
-  recvTs: number,
-): Decoded => ({
-  _tag: "Quote",
-  exchange: "binance",
-  symbol,
-  bid: Number(bid),
-  ask: Number(ask),
-  bidQty: Number(bidQty),
-  askQty: Number(askQty),
-  ts: recvTs,
-})
-
-const price: Decimal.Scanned = { units: 0, scale: 0 }
-const qty: Decimal.Scanned = { units: 0, scale: 0 }
+const toQuote = (symbol: string, bid: string, ask: string, bidQty: string, askQty: string, recvTs: number) =>
+  quoteOf("binance", symbol, Number(bid), Number(ask), Number(bidQty), Number(askQty), recvTs)
 
 const toTrade = (
   symbol: string,
@@ -171,30 +152,23 @@ const toTrade = (
   d: { readonly p: string; readonly q: string; readonly m: boolean; readonly T: number },
   count: number,
   recvTs: number,
-): Decoded => {
-  if (!scanDecimal(d.p, price) || !scanDecimal(d.q, qty)) return notDecimal(symbol, d.p, d.q)
-  return {
-    _tag: "Trade",
-    exchange: "binance",
-    symbol,
-    tradeId: String(id),
-    seq: id,
-    price: Decimal.toNumber(price),
-    qty: Decimal.toNumber(qty),
-    priceText: d.p,
-    qtyText: d.q,
-    // `m`: the buyer was the maker, so the taker sold.
-    side: d.m ? "sell" : "buy",
-    exchangeTs: d.T,
+): Decoded =>
+  tradeOf(
+    {
+      exchange: "binance",
+      symbol,
+      tradeId: String(id),
+      seq: id,
+      priceText: d.p,
+      qtyText: d.q,
+      // `m`: the buyer was the maker, so the taker sold.
+      side: d.m ? "sell" : "buy",
+      exchangeTs: d.T,
+      count,
+      isBuyerMaker: d.m,
+    },
     recvTs,
-    isBuyerMaker: d.m,
-    count,
-    priceUnits: Decimal.unitsOrNaN(price),
-    priceScale: price.scale,
-    qtyUnits: Decimal.unitsOrNaN(qty),
-    qtyScale: qty.scale,
-  }
-}
+  )
 
 /** Binance's REST limit is 1,000 records per page for both histories. */
 const PAGE = 1_000

@@ -217,6 +217,8 @@ export interface TradeFields {
   readonly side: Side
   readonly exchangeTs: number
   readonly count: number
+  /** Where the venue says so (Binance's `m`). */
+  readonly isBuyerMaker?: boolean | undefined
 }
 
 /** Reads a decimal text an exchange sent, refusing it unread past MAX_DECIMAL_CHARS. */
@@ -238,12 +240,22 @@ export const tradeOf = (f: TradeFields, recvTs: number): Trade | Decoded => {
     return invalid("schema", () => `${f.symbol}: trade ${f.tradeId} has no readable time`)
   if (!(Number.isSafeInteger(f.count) && f.count >= 1))
     return invalid("schema", () => `${f.symbol}: trade ${f.tradeId} count ${f.count} is not a positive integer`)
+  // Field by field rather than spreading `f`: every trade of every venue comes through here, and all get one shape.
   return {
     _tag: "Trade",
-    ...f,
+    exchange: f.exchange,
+    symbol: f.symbol,
+    tradeId: f.tradeId,
+    seq: f.seq,
     price: Decimal.toNumber(scannedPrice),
     qty: Decimal.toNumber(scannedQty),
+    priceText: f.priceText,
+    qtyText: f.qtyText,
+    side: f.side,
+    exchangeTs: f.exchangeTs,
     recvTs,
+    isBuyerMaker: f.isBuyerMaker,
+    count: f.count,
     priceUnits: Decimal.unitsOrNaN(scannedPrice),
     priceScale: scannedPrice.scale,
     qtyUnits: Decimal.unitsOrNaN(scannedQty),
