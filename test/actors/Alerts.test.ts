@@ -1,7 +1,7 @@
 import { it } from "@effect/vitest"
 import amqp, { type ConsumeMessage } from "amqplib"
 import { Context, Duration, Effect, Layer, Mailbox, Option, Redacted, TestClock } from "effect"
-import { describe, expect } from "vitest"
+import { afterAll, describe, expect } from "vitest"
 import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
 import { Aggregators } from "../../src/actors/Aggregators.js"
 import { Alerts } from "../../src/actors/Alerts.js"
@@ -12,8 +12,12 @@ import { Health } from "../../src/layers/Health.js"
 import { declareTopology, Rabbit } from "../../src/layers/Rabbit.js"
 import { TestConfig, testFeed, testPort } from "../support/config.js"
 import { until } from "../support/daemon.js"
+import { freshVhost } from "../support/rabbit.js"
 
-const URL = "amqp://guest:guest@127.0.0.1:5672"
+// A vhost of its own, so that this file's queues are its alone while other files run beside it.
+const vhost = freshVhost("alerts")
+afterAll(() => vhost.drop())
+const URL = vhost.url
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
 describe("the alerts actor alone, on the TestClock, publishing to the real broker", () => {

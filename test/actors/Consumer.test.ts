@@ -1,7 +1,7 @@
 import { it } from "@effect/vitest"
 import amqp from "amqplib"
 import { Duration, Effect, Layer, Metric, Option, Redacted, Schedule } from "effect"
-import { describe, expect } from "vitest"
+import { afterAll, describe, expect } from "vitest"
 import { PermanentError, RetryableError, runConsumer } from "../../src/actors/Consumer.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
 import { ownQueue, SIGNALS } from "../../src/domain/Topology.js"
@@ -12,6 +12,7 @@ import { Signal } from "../../src/schema/Signal.js"
 import { TestConfig } from "../support/config.js"
 import { until } from "../support/daemon.js"
 import { sampleSignal } from "../support/samples.js"
+import { freshVhost } from "../support/rabbit.js"
 
 /** A queue of the test's own, on a routing key of its own, declared as the daemon declares its queues. */
 const QUEUE = "ingest.consumer-test"
@@ -19,7 +20,10 @@ const DLQ = `${QUEUE}.dlq`
 const KEY = "signal.consumer-test"
 const DECLARE = ownQueue(QUEUE, [{ exchange: SIGNALS, key: KEY }], "quorum")
 
-const URL = "amqp://guest:guest@127.0.0.1:5672"
+// A vhost of its own, so that this file's queues are its alone while other files run beside it.
+const vhost = freshVhost("consumer")
+afterAll(() => vhost.drop())
+const URL = vhost.url
 
 const layer = Rabbit.Default.pipe(
   Layer.provideMerge(Supervisor.Default),

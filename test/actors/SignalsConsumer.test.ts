@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { it } from "@effect/vitest"
 import amqp from "amqplib"
 import { Duration, Effect, Layer, Metric, Option, Redacted } from "effect"
-import { describe, expect } from "vitest"
+import { afterAll, describe, expect } from "vitest"
 import { SignalsConsumerLive } from "../../src/actors/SignalsConsumer.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
 import { INGEST_SIGNALS_QUEUE, ownQueue, SIGNALS, SIGNALS_QUEUE } from "../../src/domain/Topology.js"
@@ -18,14 +18,22 @@ import { TestConfig } from "../support/config.js"
 import { freePort, until } from "../support/daemon.js"
 import { sampleSignal, seedSignal, seedSignalPoint } from "../support/samples.js"
 import { engineUp, INFLUX, influxQuery, spawnInfluxd, startInfluxProxy } from "../support/influx.js"
+import { freshVhost } from "../support/rabbit.js"
 
-const RABBIT = "amqp://guest:guest@127.0.0.1:5672"
+// A vhost of its own, so that this file's queues are its alone while other files run beside it.
+const vhost = freshVhost("signals")
+afterAll(() => vhost.drop())
+const RABBIT = vhost.url
 
 const unacked = () => {
   const rows = JSON.parse(
-    execFileSync("rabbitmqctl", ["-q", "list_queues", "name", "messages_unacknowledged", "--formatter", "json"], {
-      encoding: "utf8",
-    }),
+    execFileSync(
+      "rabbitmqctl",
+      ["-q", "list_queues", "-p", vhost.vhost, "name", "messages_unacknowledged", "--formatter", "json"],
+      {
+        encoding: "utf8",
+      },
+    ),
   ) as Array<{ name: string; messages_unacknowledged: number }>
   return rows.find((r) => r.name === INGEST_SIGNALS_QUEUE)?.messages_unacknowledged ?? 0
 }
