@@ -99,61 +99,71 @@ describe("no gaps: backfill from the exchange's REST history", () => {
     }
   }
 
-  it("a 20 s outage of a recorded stream: the stored candles equal an uninterrupted run's", outage(1000), 180_000)
+  // The three recorded-session runs (a minute each, mostly waiting on the tape's pace) have their own database,
+  // replay server and port, so they run side by side.
+  it.concurrent(
+    "a 20 s outage of a recorded stream: the stored candles equal an uninterrupted run's",
+    outage(1000),
+    180_000,
+  )
 
-  it(
+  it.concurrent(
     "the same outage with REST polling standing in after two failed reconnects: equal candles again",
     outage(2),
     180_000,
   )
 
-  it("kill -9 mid-stream and restart: the candles equal an uninterrupted run's; ingestion status shows the backfill", async () => {
-    const url = await db.create()
-    const server = await ReplayServer.start()
-    const httpPort = await freePort()
-    const { sent } = recordedSession()
-    const env = daemonEnv(server, url, httpPort, [...sent.trades.keys()])
-    let daemon = startDaemon(env, process.cwd())
-    try {
-      const { tape, venue } = await playWhenSubscribed(server)
-      // Killed only once every symbol has traded, so each has a point to resume from.
-      const symbolOf = (frame: string) => /"s":"([A-Z]+)"/.exec(frame)?.[1]
-      const seen = new Set<string>()
-      let everyone = tape.length
-      for (let i = 0; i < tape.length; i++) {
-        if (tape[i]!.topic.endsWith("@aggTrade")) seen.add(symbolOf(tape[i]!.frame)!)
-        if (seen.size === sent.trades.size) {
-          everyone = i + 1
-          break
+  it.concurrent(
+    "kill -9 mid-stream and restart: the candles equal an uninterrupted run's; ingestion status shows the backfill",
+    async () => {
+      const url = await db.create()
+      const server = await ReplayServer.start()
+      const httpPort = await freePort()
+      const { sent } = recordedSession()
+      const env = daemonEnv(server, url, httpPort, [...sent.trades.keys()])
+      let daemon = startDaemon(env, process.cwd())
+      try {
+        const { tape, venue } = await playWhenSubscribed(server)
+        // Killed only once every symbol has traded, so each has a point to resume from.
+        const symbolOf = (frame: string) => /"s":"([A-Z]+)"/.exec(frame)?.[1]
+        const seen = new Set<string>()
+        let everyone = tape.length
+        for (let i = 0; i < tape.length; i++) {
+          if (tape[i]!.topic.endsWith("@aggTrade")) seen.add(symbolOf(tape[i]!.frame)!)
+          if (seen.size === sent.trades.size) {
+            everyone = i + 1
+            break
+          }
         }
+        const killAt = Math.max(everyone, Math.floor(tape.length * 0.4))
+        expect(killAt).toBeLessThan(tape.length * 0.8)
+        await until("the kill point", () => venue.sent >= killAt, 90_000)
+        daemon.process.kill("SIGKILL")
+        await daemon.exit
+        await new Promise((r) => setTimeout(r, 5_000))
+        daemon = startDaemon(env, process.cwd())
+        await until("the tape to end", () => venue.done, 120_000)
+        await settled(httpPort, sent)
+        await stop(daemon)
+        expect(daemon.output()).toContain("resuming after trade")
+        expectCandlesMatch(await storedCandles(url), sent, GRACE_MS)
+        const fills = await query<{ symbol: string; trades: number }>(
+          url,
+          "SELECT symbol, metric_value::int AS trades FROM ingestion_metrics WHERE metric_type = 'backfill_trades'",
+        )
+        expect(fills.reduce((n, f) => n + f.trades, 0)).toBeGreaterThan(0)
+        const status = await query<{ n: number }>(
+          url,
+          "SELECT count(*)::int AS n FROM ingestion_status WHERE timeframe = '1m' AND last_trade_id IS NOT NULL AND ingestion_mode = 'websocket' AND status = 'active'",
+        )
+        expect(status[0]!.n).toBe(sent.trades.size)
+      } finally {
+        daemon.process.kill("SIGKILL")
+        await server.close()
       }
-      const killAt = Math.max(everyone, Math.floor(tape.length * 0.4))
-      expect(killAt).toBeLessThan(tape.length * 0.8)
-      await until("the kill point", () => venue.sent >= killAt, 90_000)
-      daemon.process.kill("SIGKILL")
-      await daemon.exit
-      await new Promise((r) => setTimeout(r, 5_000))
-      daemon = startDaemon(env, process.cwd())
-      await until("the tape to end", () => venue.done, 120_000)
-      await settled(httpPort, sent)
-      await stop(daemon)
-      expect(daemon.output()).toContain("resuming after trade")
-      expectCandlesMatch(await storedCandles(url), sent, GRACE_MS)
-      const fills = await query<{ symbol: string; trades: number }>(
-        url,
-        "SELECT symbol, metric_value::int AS trades FROM ingestion_metrics WHERE metric_type = 'backfill_trades'",
-      )
-      expect(fills.reduce((n, f) => n + f.trades, 0)).toBeGreaterThan(0)
-      const status = await query<{ n: number }>(
-        url,
-        "SELECT count(*)::int AS n FROM ingestion_status WHERE timeframe = '1m' AND last_trade_id IS NOT NULL AND ingestion_mode = 'websocket' AND status = 'active'",
-      )
-      expect(status[0]!.n).toBe(sent.trades.size)
-    } finally {
-      daemon.process.kill("SIGKILL")
-      await server.close()
-    }
-  }, 240_000)
+    },
+    240_000,
+  )
 
   it("an injected gap is found and filled (the revision shows); with REST down its candles stay incomplete and /api/status says so", async () => {
     const url = await db.create()

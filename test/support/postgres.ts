@@ -34,11 +34,13 @@ export const normaliseRows = (rows: ReadonlyArray<Record<string, unknown>>): Arr
 export const scratchDatabase = (prefix: string) => {
   const admin = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database: "postgres" })
   const names: Array<string> = []
+  // Counted before the first await, so that databases created side by side (concurrent tests) get distinct names.
+  let created = 0
   return {
     start: () => admin.connect(),
     /** Creates a database and returns its URL. */
     create: async (): Promise<string> => {
-      const name = `${prefix}_${process.pid}_${Date.now()}_${names.length}`
+      const name = `${prefix}_${process.pid}_${Date.now()}_${created++}`
       await admin.query(`CREATE DATABASE ${name}`)
       names.push(name)
       return `postgres://postgres@127.0.0.1:5432/${name}`
