@@ -272,17 +272,23 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
         return Effect.zipRight(dataReady.wait, take)
       })
 
+    /** Moves `tail` to the end of the disk buffer; returns how many records it moved. */
+    const spillTail = () => {
+      const moved = tail.length
+      if (moved > 0) disk!.append(tail.map(spec.spill!.encode))
+      tail = []
+      return moved
+    }
+
     /** Moves the batch being written and `head` to the front of the disk buffer, and `tail` to its end. */
     const persistInflight = (records: ReadonlyArray<R>) => {
       const front = [...records, ...head].map(spec.spill!.encode)
-      const back = tail.map(spec.spill!.encode)
       head = []
-      tail = []
       disk!.pushFront(front)
-      if (back.length > 0) disk!.append(back)
+      const moved = front.length + spillTail()
       inflight = undefined
       wakeProducers()
-      return front.length + back.length
+      return moved
     }
 
     const storeFailures = Metric.tagged(label(Metrics.storeFailures), "kind", "retryable")
@@ -304,11 +310,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
           targetDown = true
           yield* Metric.increment(storeFailures)
           yield* health.set(spec.component, "down", e.reason)
-          if (disk !== undefined && tail.length > 0) {
-            disk.append(tail.map(spec.spill!.encode))
-            tail = []
-            wakeProducers()
-          }
+          if (disk !== undefined && spillTail() > 0) wakeProducers()
           if (batch.read === undefined && disk !== undefined) {
             const moved = persistInflight(e.remaining as ReadonlyArray<R>)
             yield* Effect.logWarning(

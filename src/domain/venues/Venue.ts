@@ -42,10 +42,6 @@ export interface VenueOptions {
   readonly binanceTradeStream: "trade" | "aggTrade"
 }
 
-/**
- * Everything the shared feed actor needs to know about one exchange's public WebSocket API. Pure: no I/O, so
- * every rule here is testable against recorded frames.
- */
 /** What a daemon uses for a venue when its `<EXCHANGE>_*` settings are not given. */
 export interface VenueDefaults {
   readonly wsUrl: string
@@ -55,6 +51,10 @@ export interface VenueDefaults {
   readonly symbols: ReadonlyArray<string>
 }
 
+/**
+ * Everything the shared feed actor needs to know about one exchange's public WebSocket API. Pure: no I/O, so
+ * every rule here is testable against recorded frames.
+ */
 export interface Venue {
   readonly exchange: ExchangeId
   readonly defaults: VenueDefaults
