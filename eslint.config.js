@@ -43,17 +43,26 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { paths: effectIndexes }],
     },
   },
-  room(["src/schema/**"], ["domain", "actors", "layers", "replay"], "schema/ describes data: it imports only effect"),
+  room(
+    ["src/schema/**"],
+    ["domain", "exchanges", "actors", "layers", "replay"],
+    "schema/ describes data: it imports only effect",
+  ),
   room(
     ["src/domain/**"],
+    ["exchanges", "actors", "layers", "replay"],
+    "domain/ is the pure core: it imports schema/ and itself, never exchanges, services, actors or the replay exchange",
+  ),
+  room(
+    ["src/exchanges/**"],
     ["actors", "layers", "replay"],
-    "domain/ is the pure core: it imports schema/ and itself, never services, actors or the replay exchange",
+    "exchanges/ are pure: each exchange's folder imports domain/, schema/ and exchanges/ only",
   ),
   room(["src/layers/**"], ["actors", "replay"], "layers/ are services actors build on: they never import actors"),
   room(["src/actors/**"], ["replay"], "the daemon never imports the replay exchange"),
   room(
     ["src/replay/**"],
     ["actors", "layers"],
-    "the replay exchange speaks the venues' protocols: domain/ and schema/ only",
+    "the replay exchange serves the protocols of exchanges/: it imports exchanges/, domain/ and schema/ only",
   ),
 )

@@ -6,12 +6,12 @@
  * Rounds interleave the three so drift in machine load hits them alike; the report is the median of the rounds.
  */
 import { computeTradeBars, normalizeTrades } from "tardis-dev"
-import { binanceInstrument, makeParser } from "../src/domain/venues/Binance.js"
+import { binanceInstrument, makeParser } from "../src/exchanges/binance/Venue.js"
 import { GapDetector } from "../src/domain/GapDetector.js"
 import { SymbolMap } from "../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../src/domain/SymbolPipeline.js"
 import { Watermark } from "../src/domain/Watermark.js"
-import { withLimits } from "../src/domain/venues/Venue.js"
+import { withLimits } from "../src/exchanges/Venue.js"
 import type { Candle } from "../src/schema/Candle.js"
 import { buildFrames, PIPELINE_OPTIONS } from "./frames.js"
 import { DEFAULT_TIMEFRAMES, periodMs } from "../src/schema/Candle.js"

@@ -20,8 +20,8 @@ import { SymbolMap } from "../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../src/domain/SymbolPipeline.js"
 import { SymbolStats } from "../src/domain/SymbolStats.js"
 import { Watermark } from "../src/domain/Watermark.js"
-import { binanceInstrument } from "../src/domain/venues/Binance.js"
-import { VENUES } from "../src/domain/venues/index.js"
+import { binanceInstrument } from "../src/exchanges/binance/Venue.js"
+import { VENUES } from "../src/exchanges/registry.js"
 import { AppConfig, loadAppConfig } from "../src/layers/AppConfig.js"
 import { TracingLive } from "../src/layers/Tracing.js"
 import { buildFrames, PIPELINE_OPTIONS } from "./frames.js"
@@ -71,7 +71,7 @@ const pipeline = (batch: number) =>
         // A benchmark's frames are all valid: a defect is a bug to stop at.
         defect: (_frame, error) => Effect.die(error),
       })
-      const decode = VENUES.binance.decoder(new SymbolMap(unified, binanceInstrument), { binanceTradeStream: "trade" })
+      const decode = VENUES.binance.decoder(new SymbolMap(unified, binanceInstrument))
       for (let i = 0; i < frames.length; i += batch) {
         const recvTs = Date.now()
         yield* route(

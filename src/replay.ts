@@ -5,10 +5,10 @@
  * streams synthetic trades for its symbols. It prints the environment that points the daemon at it.
  */
 import { parseArgs } from "node:util"
-import { VENUES } from "./domain/venues/index.js"
+import { VENUES } from "./exchanges/registry.js"
 import { ExchangeId } from "./schema/Market.js"
 import { type Pace, ReplayServer } from "./replay/ReplayServer.js"
-import { PROTOCOLS } from "./replay/protocols/index.js"
+import { PROTOCOLS } from "./exchanges/registry.js"
 import { recordedTape, syntheticTape } from "./replay/Tape.js"
 
 const USAGE = `usage: node dist/replay.js [options] [<exchange>=<file.jsonl>[,<file.jsonl>…] …]

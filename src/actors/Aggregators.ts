@@ -1,7 +1,7 @@
 import { Clock, Duration, Effect, Fiber, type Mailbox, Metric } from "effect"
 import { isoOrNumber } from "../domain/Limits.js"
 import { DueCandles } from "../domain/Reconciliation.js"
-import { VENUES } from "../domain/venues/index.js"
+import { VENUES } from "../exchanges/registry.js"
 import { type IngestionMode, SymbolStats } from "../domain/SymbolStats.js"
 import { SymbolPipeline } from "../domain/SymbolPipeline.js"
 import { Watermark } from "../domain/Watermark.js"
@@ -11,7 +11,7 @@ import * as Metrics from "../layers/Metrics.js"
 import type { ExchangeId } from "../schema/Market.js"
 import { type Candle, periodMs } from "../schema/Candle.js"
 import { CandleStore } from "../layers/CandleStore.js"
-import { seqOf } from "../domain/venues/Venue.js"
+import { seqOf } from "../exchanges/Venue.js"
 import {
   type AggregatorMessage,
   type AggregatorOutputs,

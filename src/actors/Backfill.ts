@@ -1,7 +1,7 @@
 import { Clock, Data, Duration, Effect, Metric, Queue } from "effect"
 import type { GapDetector } from "../domain/GapDetector.js"
 import type { IngestionMode } from "../domain/SymbolStats.js"
-import type { TradeHistory } from "../domain/venues/Venue.js"
+import type { TradeHistory } from "../exchanges/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
 import { makeRestClient, type RestClientSpec } from "../layers/Rest.js"
 import type { ExchangeId, Trade } from "../schema/Market.js"

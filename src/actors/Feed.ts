@@ -3,7 +3,7 @@ import { ActivityMonitor } from "../domain/ActivityMonitor.js"
 import { GapDetector } from "../domain/GapDetector.js"
 import { feedReconnectSchedule } from "../domain/Schedules.js"
 import { SymbolMap } from "../domain/SymbolMap.js"
-import { type Decoder, type Venue, type VenueOptions, withLimits } from "../domain/venues/Venue.js"
+import { type Decoder, type Venue, withLimits } from "../exchanges/Venue.js"
 import { AppConfig, type FeedConfig } from "../layers/AppConfig.js"
 import { Health } from "../layers/Health.js"
 import * as Metrics from "../layers/Metrics.js"
@@ -45,7 +45,6 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
     const config = yield* AppConfig
     const health = yield* Health
     const port = (yield* Aggregators).port(venue.exchange)
-    const options: VenueOptions = { binanceTradeStream: config.binanceTradeStream }
     const exchange = venue.exchange
     const symbols = new SymbolMap(feed.symbols, venue.instrument, venue.aliases)
     const url = venue.endpoint(feed.wsUrl)
@@ -53,7 +52,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
     const startedAt = yield* Clock.currentTimeMillis
     const quiet = new ActivityMonitor(feed.symbols, startedAt, staleMs, MAX_QUIET_MS)
     const detector = venue.idSpan === undefined ? undefined : new GapDetector()
-    const history = venue.history?.(options)
+    const history = venue.history?.(feed.settings)
     // One rate limit per exchange: the backfill and the reconciler spend from the same budget and back off together.
     const rest = {
       baseUrl: feed.restUrl,
@@ -111,7 +110,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
         detector.advance(symbol, r.lastTradeId, r.fromTs)
         yield* backfill.catchUp(symbol, r.fromTs)
       }
-    const shards = shardSymbols(feed.symbols, venue.symbolsPerConnection(options))
+    const shards = shardSymbols(feed.symbols, venue.symbolsPerConnection)
     const rotateAfterMs =
       venue.maxConnectionMs === undefined
         ? undefined
@@ -123,7 +122,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
     const runShard = (shard: ReadonlyArray<string>, index: number) =>
       Effect.gen(function* () {
         const name = shards.length === 1 ? `feed:${exchange}` : `feed:${exchange}#${index + 1}`
-        const subscriptions = venue.subscribe(shard.map(venue.instrument), options)
+        const subscriptions = venue.subscribe(shard.map(venue.instrument), feed.settings)
         const data = new ActivityMonitor(["data"], startedAt, staleMs, 10 * staleMs)
         let endedStale = false
         let connectedOnce = false
@@ -159,7 +158,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
               return {
                 socket,
                 scope,
-                decode: withLimits(venue.decoder(symbols, options), config.tradeFutureToleranceMs),
+                decode: withLimits(venue.decoder(symbols), config.tradeFutureToleranceMs),
                 openedAt,
               } satisfies Connection
             }).pipe(Effect.tapErrorCause(() => Scope.close(scope, Exit.void)))

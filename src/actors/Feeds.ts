@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import { VENUES } from "../domain/venues/index.js"
+import { VENUES } from "../exchanges/registry.js"
 import { AppConfig } from "../layers/AppConfig.js"
 import { runFeed } from "./Feed.js"
 import { Supervisor } from "./Supervisor.js"

@@ -1,7 +1,7 @@
 import { Clock, Data, Duration, Effect, Metric } from "effect"
 import { isoOrNumber } from "../domain/Limits.js"
 import { differences, type DueCandles, type Window, windows } from "../domain/Reconciliation.js"
-import type { CandleHistory } from "../domain/venues/Venue.js"
+import type { CandleHistory } from "../exchanges/Venue.js"
 import * as Metrics from "../layers/Metrics.js"
 import { makeRestClient } from "../layers/Rest.js"
 import type { ExchangeId } from "../schema/Market.js"

@@ -14,12 +14,11 @@ import {
   Schema,
 } from "effect"
 import { SEED_TTLS, type SeedTtls } from "../domain/Topology.js"
-import { VENUES } from "../domain/venues/index.js"
+import { SUPPORTED_EXCHANGES, VENUES } from "../exchanges/registry.js"
 import { DEFAULT_TIMEFRAMES, Timeframe } from "../schema/Candle.js"
 import { ExchangeId, UnifiedSymbol } from "../schema/Market.js"
 
 /** Feeds this build can run (every venue of the registry); FEEDS naming any other exchange is refused at start-up. */
-export const SUPPORTED_FEEDS = Object.keys(VENUES) as ReadonlyArray<ExchangeId>
 
 export interface FeedConfig {
   readonly exchange: ExchangeId
@@ -29,6 +28,8 @@ export interface FeedConfig {
   readonly restUrl: string
   /** Request weight per minute this daemon may spend there (`<EXCHANGE>_REST_WEIGHT_PER_MINUTE`). */
   readonly restWeightPerMinute: number
+  /** The venue's own settings (`Venue.settings`), handed back to its module as they were read. */
+  readonly settings: unknown
 }
 
 export interface BackfillSettings {
@@ -75,7 +76,6 @@ export interface AlertSettings {
 
 export interface AppConfigShape {
   readonly feeds: ReadonlyArray<FeedConfig>
-  readonly binanceTradeStream: "trade" | "aggTrade"
   readonly timeframes: ReadonlyArray<Timeframe>
   readonly candleGraceMs: number
   readonly candleEmpty: "flat" | "skip"
@@ -245,18 +245,19 @@ const feedConfig = (exchange: ExchangeId) => {
       Config.withDefault(VENUES[exchange].defaults.restUrl),
     ),
     restWeightPerMinute: positive(`${prefix}_REST_WEIGHT_PER_MINUTE`, VENUES[exchange].defaults.restWeightPerMinute),
+    settings: VENUES[exchange].settings ?? Config.succeed(undefined),
   }).pipe(Config.map((c): FeedConfig => ({ exchange, ...c })))
 }
 
 const feedsConfig = literalList("FEEDS", ExchangeId, ["binance"]).pipe(
   Config.mapOrFail((feeds) => {
-    const unsupported = feeds.filter((f) => !SUPPORTED_FEEDS.includes(f))
+    const unsupported = feeds.filter((f) => !SUPPORTED_EXCHANGES.includes(f))
     return unsupported.length === 0
       ? Either.right(feeds)
       : Either.left(
           ConfigError.InvalidData(
             ["FEEDS"],
-            `${unsupported.join(", ")} not available in this build (available: ${SUPPORTED_FEEDS.join(", ")})`,
+            `${unsupported.join(", ")} not available in this build (available: ${SUPPORTED_EXCHANGES.join(", ")})`,
           ),
         )
   }),
@@ -307,7 +308,6 @@ const backfillConfig = Config.all({
 
 const baseConfig = Config.all({
   feeds: feedsConfig,
-  binanceTradeStream: Config.literal("trade", "aggTrade")("BINANCE_TRADE_STREAM").pipe(Config.withDefault("trade")),
   timeframes: literalList("TIMEFRAMES", Timeframe, DEFAULT_TIMEFRAMES),
   candleGraceMs: millis("CANDLE_GRACE_MS", 2_000),
   candleEmpty: Config.literal("flat", "skip")("CANDLE_EMPTY").pipe(Config.withDefault("flat")),

@@ -2,9 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import { WebSocket, WebSocketServer } from "ws"
 import { ExchangeId } from "../schema/Market.js"
-import type { Ledger, Outbound, ReplayProtocol } from "./Protocol.js"
-import { PROTOCOLS } from "./protocols/index.js"
-import type { MarketEvent, SyntheticTrade } from "./Synthetic.js"
+import type { Ledger, MarketEvent, Outbound, ReplayProtocol, SyntheticTrade } from "../exchanges/ReplayProtocol.js"
+import { PROTOCOLS } from "../exchanges/registry.js"
 import type { RawItem, Tape, TapeItem } from "./Tape.js"
 
 /** `fast`: as fast as the slowest subscribed client reads; `paced`: the tape's own pace times `speed`. */

@@ -1,30 +1,10 @@
+import type { MarketEvent, SyntheticQuote, SyntheticTrade } from "../exchanges/ReplayProtocol.js"
+
 /**
  * Deterministic synthetic market data for load tests and demonstrations: N symbols, R events per second, trade
  * ids contiguous per symbol, exact decimal prices and sizes. The same spec always yields the same events, so a
  * test can compute the candles it expects from `syntheticTrades(spec)`.
  */
-export interface SyntheticTrade {
-  readonly symbol: string
-  readonly id: number
-  readonly ts: number
-  readonly price: string
-  readonly qty: string
-  readonly takerBuy: boolean
-}
-
-export interface SyntheticQuote {
-  readonly symbol: string
-  readonly ts: number
-  readonly bid: string
-  readonly ask: string
-  readonly bidQty: string
-  readonly askQty: string
-}
-
-export type MarketEvent =
-  | { readonly kind: "trade"; readonly trade: SyntheticTrade }
-  | { readonly kind: "quote"; readonly quote: SyntheticQuote }
-
 export interface SyntheticSpec {
   /** Unified symbols. */
   readonly symbols: ReadonlyArray<string>

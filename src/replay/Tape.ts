@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs"
-import type { ReplayProtocol } from "./Protocol.js"
-import { type MarketEvent, synthetic, type SyntheticSpec } from "./Synthetic.js"
+import type { ReplayProtocol } from "../exchanges/ReplayProtocol.js"
+import type { MarketEvent } from "../exchanges/ReplayProtocol.js"
+import { synthetic, type SyntheticSpec } from "./Synthetic.js"
 
 /**
  * What a replay plays, in order: recorded frames (routed by their topic) or synthetic events (encoded for the

@@ -4,7 +4,7 @@ import { describe, expect } from "vitest"
 import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
 import { makeBackfill } from "../../src/actors/Backfill.js"
 import { GapDetector } from "../../src/domain/GapDetector.js"
-import { VENUES } from "../../src/domain/venues/index.js"
+import { VENUES } from "../../src/exchanges/registry.js"
 import { WeightBudget } from "../../src/domain/WeightBudget.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { synthetic } from "../../src/replay/Synthetic.js"
@@ -47,7 +47,7 @@ const setup = (count: number, weightPerMinute: number, exchange: ExchangeId = "b
       exchange,
       port,
       detector: new GapDetector(),
-      history: VENUES[exchange].history!({ binanceTradeStream: "aggTrade" }),
+      history: VENUES[exchange].history!({ tradeStream: "aggTrade" }),
       instrument: VENUES[exchange].instrument,
       rest: {
         baseUrl: server.restUrl(exchange),

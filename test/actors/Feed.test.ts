@@ -7,14 +7,14 @@ import { describe, expect } from "vitest"
 import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
 import { Aggregators } from "../../src/actors/Aggregators.js"
 import { runFeed } from "../../src/actors/Feed.js"
-import { VENUES } from "../../src/domain/venues/index.js"
-import type { Venue } from "../../src/domain/venues/Venue.js"
+import { VENUES } from "../../src/exchanges/registry.js"
+import type { Venue } from "../../src/exchanges/Venue.js"
 import type { AppConfigShape } from "../../src/layers/AppConfig.js"
 import { Health } from "../../src/layers/Health.js"
 import * as Metrics from "../../src/layers/Metrics.js"
-import { BinanceProtocol } from "../../src/replay/protocols/Binance.js"
+import { BinanceProtocol } from "../../src/exchanges/binance/Replay.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
-import type { MarketEvent } from "../../src/replay/Synthetic.js"
+import type { MarketEvent } from "../../src/exchanges/ReplayProtocol.js"
 import type { ExchangeId, Trade } from "../../src/schema/Market.js"
 import { TestConfig, testFeed, testPort } from "../support/config.js"
 import { waitUntil } from "../support/wait.js"
@@ -64,9 +64,7 @@ const setup = (
     )
     yield* Effect.forkScoped(runFeed(venueModule, feed).pipe(Effect.provide(layer)))
     const received: Array<Trade> = []
-    const subscribeMessages = VENUES[exchange].subscribe(symbols.map(VENUES[exchange].instrument), {
-      binanceTradeStream: "trade",
-    }).length
+    const subscribeMessages = VENUES[exchange].subscribe(symbols.map(VENUES[exchange].instrument), feed.settings).length
     const paceMs = VENUES[exchange].controlIntervalMs
     const subscribeCount = () => venue.controlMessages.filter((m) => !m.includes("ping")).length
     /**
@@ -395,8 +393,8 @@ describe("a frame that exposes a defect", () => {
         // A venue module with a bug that one marked frame sets off.
         const buggy: Venue = {
           ...VENUES.binance,
-          decoder: (symbols, options) => {
-            const decode = VENUES.binance.decoder(symbols, options)
+          decoder: (symbols) => {
+            const decode = VENUES.binance.decoder(symbols)
             return (raw, recvTs) => {
               if (raw.includes("PLANTED")) throw new TypeError("planted: cannot read properties of undefined")
               return decode(raw, recvTs)

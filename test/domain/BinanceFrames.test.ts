@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { binanceInstrument, makeParser } from "../../src/domain/venues/Binance.js"
+import { binanceInstrument, makeParser } from "../../src/exchanges/binance/Venue.js"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
 import { fixtureLines } from "../support/fixtures.js"
 

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { binanceInstrument, decodeGeneral, makeParser } from "../../src/domain/venues/Binance.js"
-import { emptyScan, scanEvent } from "../../src/domain/venues/BinanceScan.js"
+import { binanceInstrument, decodeGeneral, makeParser } from "../../src/exchanges/binance/Venue.js"
+import { emptyScan, scanEvent } from "../../src/exchanges/binance/Scan.js"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
-import type { Decoded } from "../../src/domain/venues/Venue.js"
+import type { Decoded } from "../../src/exchanges/Venue.js"
 
 // Cheap enough to run five times the other fuzz tests' default.
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5_000)

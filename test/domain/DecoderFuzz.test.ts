@@ -5,10 +5,10 @@ import { tickOf } from "../../src/domain/Enrichment.js"
 import { candleLine, tickLine } from "../../src/domain/LineProtocol.js"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../../src/domain/SymbolPipeline.js"
-import { VENUES } from "../../src/domain/venues/index.js"
-import { type Decoded, withLimits } from "../../src/domain/venues/Venue.js"
-import { PROTOCOLS } from "../../src/replay/protocols/index.js"
-import type { SyntheticTrade } from "../../src/replay/Synthetic.js"
+import { VENUES } from "../../src/exchanges/registry.js"
+import { type Decoded, withLimits } from "../../src/exchanges/Venue.js"
+import { PROTOCOLS } from "../../src/exchanges/registry.js"
+import type { SyntheticTrade } from "../../src/exchanges/ReplayProtocol.js"
 import type { Candle } from "../../src/schema/Candle.js"
 import type { ExchangeId, Quote, Trade } from "../../src/schema/Market.js"
 import { PIPELINE_OPTIONS } from "../../bench/frames.js"
@@ -31,7 +31,7 @@ const symbolsOf = (e: ExchangeId) =>
 const decoderOf = (e: ExchangeId) => {
   const venue = VENUES[e]
   return withLimits(
-    venue.decoder(new SymbolMap(symbolsOf(e), venue.instrument, venue.aliases), { binanceTradeStream: "trade" }),
+    venue.decoder(new SymbolMap(symbolsOf(e), venue.instrument, venue.aliases)),
     FUTURE_TOLERANCE_MS,
   )
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { differences, DueCandles, windows } from "../../src/domain/Reconciliation.js"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
-import { binanceCandles, binanceInstrument, makeParser } from "../../src/domain/venues/Binance.js"
+import { binanceCandles, binanceInstrument, makeParser } from "../../src/exchanges/binance/Venue.js"
 import type { Candle } from "../../src/schema/Candle.js"
 import type { Trade } from "../../src/schema/Market.js"
 import { aggregate } from "../support/candles.js"

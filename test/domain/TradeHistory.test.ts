@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
-import { binanceHistory } from "../../src/domain/venues/Binance.js"
-import { coinbaseHistory } from "../../src/domain/venues/Coinbase.js"
-import { krakenHistory, krakenRestPair } from "../../src/domain/venues/Kraken.js"
+import { binanceHistory } from "../../src/exchanges/binance/Venue.js"
+import { coinbaseHistory } from "../../src/exchanges/coinbase/Venue.js"
+import { krakenHistory, krakenRestPair } from "../../src/exchanges/kraken/Venue.js"
 
 describe("venues' REST trade histories, on their documented answers", () => {
   it("Kraken: rows become trades with the taker's side and the time to the millisecond; pages go by second", () => {
@@ -63,7 +63,7 @@ describe("venues' REST trade histories, on their documented answers", () => {
   })
 
   it("Binance: a page cut by count from the id on is the end when it is short", () => {
-    const history = binanceHistory({ binanceTradeStream: "aggTrade" })
+    const history = binanceHistory({ tradeStream: "aggTrade" })
     expect(history.exhausted(999, 999)).toBe(true)
     expect(history.exhausted(1_000, 1_000)).toBe(false)
   })

@@ -1,17 +1,15 @@
 import { describe, expect, it } from "vitest"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
-import { BybitVenue } from "../../src/domain/venues/Bybit.js"
-import { CoinbaseVenue } from "../../src/domain/venues/Coinbase.js"
-import { KrakenVenue } from "../../src/domain/venues/Kraken.js"
-import { OkxVenue, okxInstrument, okxUnified } from "../../src/domain/venues/Okx.js"
-import type { Decoded, Venue } from "../../src/domain/venues/Venue.js"
+import { BybitVenue } from "../../src/exchanges/bybit/Venue.js"
+import { CoinbaseVenue } from "../../src/exchanges/coinbase/Venue.js"
+import { KrakenVenue } from "../../src/exchanges/kraken/Venue.js"
+import { OkxVenue, okxInstrument, okxUnified } from "../../src/exchanges/okx/Venue.js"
+import type { Decoded, Venue } from "../../src/exchanges/Venue.js"
 import type { Quote, Trade } from "../../src/schema/Market.js"
 import { fixtureLines } from "../support/fixtures.js"
 
-const OPTIONS = { binanceTradeStream: "trade" } as const
-
 const decoderFor = (venue: Venue, symbols: ReadonlyArray<string>) =>
-  venue.decoder(new SymbolMap(symbols, venue.instrument, venue.aliases), OPTIONS)
+  venue.decoder(new SymbolMap(symbols, venue.instrument, venue.aliases))
 
 /** Trades and quotes of a decoded frame, Batch unpacked. */
 const items = (d: Decoded): Array<Trade | Quote> =>

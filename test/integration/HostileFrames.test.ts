@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
-import { VENUES } from "../../src/domain/venues/index.js"
-import { withLimits } from "../../src/domain/venues/Venue.js"
-import { PROTOCOLS } from "../../src/replay/protocols/index.js"
+import { VENUES } from "../../src/exchanges/registry.js"
+import { withLimits } from "../../src/exchanges/Venue.js"
+import { PROTOCOLS } from "../../src/exchanges/registry.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { type SyntheticSpec, synthetic } from "../../src/replay/Synthetic.js"
 import type { Tape, TapeItem } from "../../src/replay/Tape.js"
@@ -71,7 +71,7 @@ const HOSTILE_VALUES: ReadonlyArray<unknown> = [
 const hostileFrames = (exchange: ExchangeId): ReadonlyArray<string> => {
   const venue = VENUES[exchange]
   const decode = withLimits(
-    venue.decoder(new SymbolMap(symbolsOf(exchange), venue.instrument, venue.aliases), { binanceTradeStream: "trade" }),
+    venue.decoder(new SymbolMap(symbolsOf(exchange), venue.instrument, venue.aliases)),
     10_000,
   )
   const sample = { symbol: symbolsOf(exchange)[0]!, id: 5, ts: Date.now() - 60_000, price: "101.5", qty: "0.25" }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { BinanceProtocol } from "../../src/replay/protocols/Binance.js"
+import { BinanceProtocol } from "../../src/exchanges/binance/Replay.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { coveredMinutes, klineRow } from "../support/klines.js"

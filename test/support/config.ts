@@ -4,7 +4,8 @@ import type { FeedPort } from "../../src/actors/Aggregators.js"
 import { SymbolStats } from "../../src/domain/SymbolStats.js"
 import { Watermark } from "../../src/domain/Watermark.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
-import { AppConfig, type AppConfigShape } from "../../src/layers/AppConfig.js"
+import { AppConfig, type AppConfigShape, type FeedConfig } from "../../src/layers/AppConfig.js"
+import type { BinanceSettings } from "../../src/exchanges/binance/Venue.js"
 import { DEFAULT_TIMEFRAMES } from "../../src/schema/Candle.js"
 import { SEED_TTLS } from "../../src/domain/Topology.js"
 
@@ -16,9 +17,9 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
       wsUrl: "ws://127.0.0.1:1",
       restUrl: "http://127.0.0.1:1",
       restWeightPerMinute: 1_200,
+      settings: BINANCE_TRADES,
     },
   ],
-  binanceTradeStream: "trade",
   timeframes: DEFAULT_TIMEFRAMES,
   candleGraceMs: 2_000,
   candleEmpty: "flat",
@@ -68,12 +69,21 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
 export const TestConfig = (overrides: Partial<AppConfigShape> = {}) => Layer.succeed(AppConfig, testConfig(overrides))
 
 /** A feed's configuration for tests: its REST API, unless given, is a closed port. */
-export const testFeed = (exchange: ExchangeId, symbols: ReadonlyArray<string>, wsUrl: string, restUrl?: string) => ({
+/** The settings of a Binance feed that reads raw trades; the other venues have none. */
+export const BINANCE_TRADES: BinanceSettings = { tradeStream: "trade" }
+
+export const testFeed = (
+  exchange: ExchangeId,
+  symbols: ReadonlyArray<string>,
+  wsUrl: string,
+  restUrl?: string,
+): FeedConfig => ({
   exchange,
   symbols,
   wsUrl,
   restUrl: restUrl ?? "http://127.0.0.1:1",
   restWeightPerMinute: 1_200,
+  settings: exchange === "binance" ? BINANCE_TRADES : undefined,
 })
 
 /** A feed's port to hand-made mailboxes; the ingestion modes and backfills it records are kept in `progress`. */

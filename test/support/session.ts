@@ -1,4 +1,4 @@
-import { BinanceProtocol } from "../../src/replay/protocols/Binance.js"
+import { BinanceProtocol } from "../../src/exchanges/binance/Replay.js"
 import type { Sent } from "./candles.js"
 import { fixtureLines, fixtureMeta, type RecordedAggTrade } from "./fixtures.js"
 

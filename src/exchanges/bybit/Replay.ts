@@ -1,5 +1,5 @@
-import { bybitInstrument } from "../../domain/venues/Bybit.js"
-import { NO_REPLY, parseOr, type ReplayProtocol, shiftFields } from "../Protocol.js"
+import { bybitInstrument } from "./Venue.js"
+import { NO_REPLY, parseOr, type ReplayProtocol, shiftFields } from "../ReplayProtocol.js"
 
 /** v5 public: `op` subscribe with topic names, `op` ping answered with a pong ack. */
 export const BybitProtocol: ReplayProtocol = {

@@ -1,5 +1,27 @@
 import type { ExchangeId } from "../schema/Market.js"
-import type { MarketEvent, SyntheticTrade } from "./Synthetic.js"
+
+/** A trade the replay exchange makes up (replay/Synthetic.ts) and each protocol encodes as its venue would. */
+export interface SyntheticTrade {
+  readonly symbol: string
+  readonly id: number
+  readonly ts: number
+  readonly price: string
+  readonly qty: string
+  readonly takerBuy: boolean
+}
+
+export interface SyntheticQuote {
+  readonly symbol: string
+  readonly ts: number
+  readonly bid: string
+  readonly ask: string
+  readonly bidQty: string
+  readonly askQty: string
+}
+
+export type MarketEvent =
+  | { readonly kind: "trade"; readonly trade: SyntheticTrade }
+  | { readonly kind: "quote"; readonly quote: SyntheticQuote }
 
 /** A frame on its way to the clients subscribed to its topic. */
 export interface Outbound {

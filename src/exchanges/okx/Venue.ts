@@ -1,9 +1,9 @@
 import { Array as Arr } from "effect"
 import * as Guard from "../../schema/Guard.js"
-import { preview } from "../Limits.js"
+import { preview } from "../../domain/Limits.js"
 import type { Quote } from "../../schema/Market.js"
-import * as Okx from "../../schema/Okx.js"
-import type { SymbolMap } from "../SymbolMap.js"
+import * as Okx from "./Wire.js"
+import type { SymbolMap } from "../../domain/SymbolMap.js"
 import {
   CONTROL,
   type Decoded,
@@ -19,7 +19,7 @@ import {
   tradesOf,
   UNKNOWN_STREAM,
   type Venue,
-} from "./Venue.js"
+} from "../Venue.js"
 
 const push = Guard.compile(Okx.Push)
 const arg = Guard.compile(Okx.Arg)
@@ -137,7 +137,7 @@ export const OkxVenue: Venue = {
   },
   instrument: okxInstrument,
   endpoint: (base) => base,
-  symbolsPerConnection: () => 100,
+  symbolsPerConnection: 100,
   subscribe,
   // Subscribe requests are rate limited per connection; a few per second is safe.
   controlIntervalMs: 350,

@@ -1,8 +1,8 @@
-import * as Coinbase from "../../schema/Coinbase.js"
+import * as Coinbase from "./Wire.js"
 import * as Guard from "../../schema/Guard.js"
-import { preview } from "../Limits.js"
+import { preview } from "../../domain/Limits.js"
 import type { Quote, Trade } from "../../schema/Market.js"
-import type { SymbolMap } from "../SymbolMap.js"
+import type { SymbolMap } from "../../domain/SymbolMap.js"
 import {
   anchorAt,
   CONTROL,
@@ -23,7 +23,7 @@ import {
   tradesOf,
   UNKNOWN_STREAM,
   type Venue,
-} from "./Venue.js"
+} from "../Venue.js"
 
 const envelope = Guard.compile(Coinbase.Envelope)
 const tradesEvent = Guard.compile(Coinbase.TradesEvent)
@@ -178,7 +178,7 @@ export const CoinbaseVenue: Venue = {
   },
   instrument: coinbaseInstrument,
   endpoint: (base) => base,
-  symbolsPerConnection: () => 100,
+  symbolsPerConnection: 100,
   subscribe,
   controlIntervalMs: 100,
   idSpan: () => 1,

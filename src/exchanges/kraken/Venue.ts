@@ -1,9 +1,9 @@
 import { Either, Schema } from "effect"
 import * as Guard from "../../schema/Guard.js"
-import { preview } from "../Limits.js"
-import * as Kraken from "../../schema/Kraken.js"
+import { preview } from "../../domain/Limits.js"
+import * as Kraken from "./Wire.js"
 import type { Quote, Trade } from "../../schema/Market.js"
-import type { SymbolMap } from "../SymbolMap.js"
+import type { SymbolMap } from "../../domain/SymbolMap.js"
 import {
   anchorAt,
   CONTROL,
@@ -24,7 +24,7 @@ import {
   tradesOf,
   UNKNOWN_STREAM,
   type Venue,
-} from "./Venue.js"
+} from "../Venue.js"
 
 const envelope = Guard.compile(Kraken.Envelope)
 const tradeItem = Guard.compile(Kraken.TradeItem)
@@ -190,7 +190,7 @@ export const KrakenVenue: Venue = {
   instrument: krakenInstrument,
   aliases: krakenAliases,
   endpoint: (base) => base,
-  symbolsPerConnection: () => 100,
+  symbolsPerConnection: 100,
   subscribe,
   controlIntervalMs: 100,
   ping: '{"method":"ping"}',

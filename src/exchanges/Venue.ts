@@ -1,6 +1,7 @@
-import type { ExchangeId, Quote, Side, Trade } from "../../schema/Market.js"
-import type { Guard } from "../../schema/Guard.js"
-import * as Decimal from "../Decimal.js"
+import type { Config } from "effect"
+import type { ExchangeId, Quote, Side, Trade } from "../schema/Market.js"
+import type { Guard } from "../schema/Guard.js"
+import * as Decimal from "../domain/Decimal.js"
 import {
   EARLIEST_TRADE_TS,
   MAX_DECIMAL_CHARS,
@@ -10,9 +11,9 @@ import {
   nestsDeeperThan,
   preview,
   timeRefusal,
-} from "../Limits.js"
-import type { SymbolMap } from "../SymbolMap.js"
-import type { VenueCandle } from "../Reconciliation.js"
+} from "../domain/Limits.js"
+import type { SymbolMap } from "../domain/SymbolMap.js"
+import type { VenueCandle } from "../domain/Reconciliation.js"
 
 /** What one text frame from an exchange turned out to be. */
 export type Decoded =
@@ -38,10 +39,6 @@ export type InvalidReason = "malformed_json" | "schema" | "unknown_frame" | "too
 /** Turns one frame into trades, quotes or a classification; never throws. Stateful (Bybit merges ticker deltas). */
 export type Decoder = (raw: string, recvTs: number) => Decoded
 
-export interface VenueOptions {
-  readonly binanceTradeStream: "trade" | "aggTrade"
-}
-
 /** What a daemon uses for a venue when its `<EXCHANGE>_*` settings are not given. */
 export interface VenueDefaults {
   readonly wsUrl: string
@@ -53,9 +50,10 @@ export interface VenueDefaults {
 
 /**
  * Everything the shared feed actor needs to know about one exchange's public WebSocket API. Pure: no I/O, so
- * every rule here is testable against recorded frames.
+ * every rule here is testable against recorded frames. `S` is the venue's own settings (Binance: which trade
+ * stream); the methods take them bivariantly, so the registry holds every venue as a `Venue`.
  */
-export interface Venue {
+export interface Venue<S = unknown> {
   readonly exchange: ExchangeId
   readonly defaults: VenueDefaults
   /** The venue's name of a unified symbol, as subscribed; `aliases` are other names it may answer with. */
@@ -63,10 +61,12 @@ export interface Venue {
   readonly aliases?: (unified: string) => ReadonlyArray<string>
   /** The WebSocket URL to open, from `<EXCHANGE>_WS_URL` (which may name only the host). */
   readonly endpoint: (base: string) => string
+  /** The venue's own settings beyond the common `<EXCHANGE>_*` ones, read with the rest of the configuration. */
+  readonly settings?: Config.Config<S>
   /** Symbols one connection may carry; more are split across connections. */
-  readonly symbolsPerConnection: (options: VenueOptions) => number
+  readonly symbolsPerConnection: number
   /** The control messages that subscribe a connection to its symbols, in sending order. */
-  readonly subscribe: (instruments: ReadonlyArray<string>, options: VenueOptions) => ReadonlyArray<string>
+  subscribe(instruments: ReadonlyArray<string>, settings: S): ReadonlyArray<string>
   /** Pause between control messages, to stay inside the venue's per-connection message rate. */
   readonly controlIntervalMs: number
   /** An application-level ping text; undefined means WebSocket ping frames. */
@@ -78,9 +78,9 @@ export interface Venue {
   readonly idSpan?: (trade: Trade) => number
   /** The venue closes every connection after this long (Binance: 24 h); the feed rotates before it. */
   readonly maxConnectionMs?: number
-  readonly decoder: (symbols: SymbolMap, options: VenueOptions) => Decoder
+  readonly decoder: (symbols: SymbolMap) => Decoder
   /** The venue's REST trade history, for backfill and polling; undefined where there is none by id. */
-  readonly history?: (options: VenueOptions) => TradeHistory
+  history?(settings: S): TradeHistory
   /** The venue's own 1m candles over REST, which ours are reconciled with; undefined where it publishes none. */
   readonly candles?: CandleHistory
 }

@@ -1,5 +1,5 @@
-import { okxInstrument } from "../../domain/venues/Okx.js"
-import { NO_REPLY, parseOr, type ReplayProtocol, shiftFields } from "../Protocol.js"
+import { okxInstrument } from "./Venue.js"
+import { NO_REPLY, parseOr, type ReplayProtocol, shiftFields } from "../ReplayProtocol.js"
 
 /** v5 public: `op` subscribe with `{channel, instId}` args, one ack per arg; text `ping` answered `pong`. */
 export const OkxProtocol: ReplayProtocol = {

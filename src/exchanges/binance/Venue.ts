@@ -1,10 +1,10 @@
-import { Array as Arr, Either, ParseResult, Schema } from "effect"
-import * as Binance from "../../schema/Binance.js"
+import { Array as Arr, Config, Either, ParseResult, Schema } from "effect"
+import * as Binance from "./Wire.js"
 import * as Guard from "../../schema/Guard.js"
-import { preview } from "../Limits.js"
+import { preview } from "../../domain/Limits.js"
 import type { Trade } from "../../schema/Market.js"
-import type { SymbolMap } from "../SymbolMap.js"
-import { carries, emptyScan, FIELD, KIND, type ScannedEvent, scanEvent } from "./BinanceScan.js"
+import type { SymbolMap } from "../../domain/SymbolMap.js"
+import { carries, emptyScan, FIELD, KIND, type ScannedEvent, scanEvent } from "./Scan.js"
 import {
   type CandleHistory,
   CONTROL,
@@ -21,8 +21,7 @@ import {
   UNKNOWN_STREAM,
   UNSUBSCRIBED,
   type Venue,
-  type VenueOptions,
-} from "./Venue.js"
+} from "../Venue.js"
 
 const trade = Guard.compile(Binance.TradeFrame)
 const aggTrade = Guard.compile(Binance.AggTradeFrame)
@@ -40,9 +39,18 @@ const STREAMS_PER_MESSAGE = 100
 /** Binance spot names concatenate base and quote: `BTC/USDT` → `BTCUSDT`. */
 export const binanceInstrument = (unified: string): string => unified.replace("/", "")
 
+export interface BinanceSettings {
+  /** `BINANCE_TRADE_STREAM`: raw trades, or aggTrades (fills of one taker order at one price, under one id). */
+  readonly tradeStream: "trade" | "aggTrade"
+}
+
+export const binanceSettings: Config.Config<BinanceSettings> = Config.all({
+  tradeStream: Config.literal("trade", "aggTrade")("BINANCE_TRADE_STREAM").pipe(Config.withDefault("trade")),
+})
+
 export const streamNames = (
   instruments: ReadonlyArray<string>,
-  tradeStream: VenueOptions["binanceTradeStream"],
+  tradeStream: BinanceSettings["tradeStream"],
 ): ReadonlyArray<string> =>
   instruments.flatMap((i) => {
     const name = i.toLowerCase()
@@ -177,8 +185,8 @@ const PAGE = 1_000
  * `/api/v3/aggTrades` (weight 2) when the feed reads aggTrades, `/api/v3/historicalTrades` (weight 25) when it
  * reads raw trades: the ids must be the ones the stream numbers.
  */
-export const binanceHistory = (options: VenueOptions): TradeHistory => {
-  const agg = options.binanceTradeStream === "aggTrade"
+export const binanceHistory = (settings: BinanceSettings): TradeHistory => {
+  const agg = settings.tradeStream === "aggTrade"
   return {
     after: (instrument, afterId) => ({
       path: agg ? "/api/v3/aggTrades" : "/api/v3/historicalTrades",
@@ -241,7 +249,7 @@ export const binanceCandles: CandleHistory = {
     }),
 }
 
-export const BinanceVenue: Venue = {
+export const BinanceVenue: Venue<BinanceSettings> = {
   exchange: "binance",
   defaults: {
     wsUrl: "wss://stream.binance.com:9443",
@@ -251,8 +259,9 @@ export const BinanceVenue: Venue = {
   },
   instrument: binanceInstrument,
   endpoint: combinedStreamUrl,
-  symbolsPerConnection: () => STREAMS_PER_CONNECTION / STREAMS_PER_SYMBOL,
-  subscribe: (instruments, options) => subscribeMessages(streamNames(instruments, options.binanceTradeStream)),
+  settings: binanceSettings,
+  symbolsPerConnection: STREAMS_PER_CONNECTION / STREAMS_PER_SYMBOL,
+  subscribe: (instruments, settings) => subscribeMessages(streamNames(instruments, settings.tradeStream)),
   // Binance accepts 5 control messages per second per connection; stay below it.
   controlIntervalMs: 250,
   idSpan: (_: Trade) => 1,

@@ -1,8 +1,8 @@
 import { Array as Arr } from "effect"
-import * as Bybit from "../../schema/Bybit.js"
+import * as Bybit from "./Wire.js"
 import * as Guard from "../../schema/Guard.js"
-import { preview } from "../Limits.js"
-import type { SymbolMap } from "../SymbolMap.js"
+import { preview } from "../../domain/Limits.js"
+import type { SymbolMap } from "../../domain/SymbolMap.js"
 import {
   CONTROL,
   type Decoded,
@@ -17,7 +17,7 @@ import {
   UNKNOWN_STREAM,
   UNSUBSCRIBED,
   type Venue,
-} from "./Venue.js"
+} from "../Venue.js"
 
 const envelope = Guard.compile(Bybit.Envelope)
 const tradeItem = Guard.compile(Bybit.TradeItem)
@@ -131,7 +131,7 @@ export const BybitVenue: Venue = {
   },
   instrument: bybitInstrument,
   endpoint: (base) => base,
-  symbolsPerConnection: () => 100,
+  symbolsPerConnection: 100,
   subscribe,
   controlIntervalMs: 100,
   // Bybit drops connections that send nothing for a while; it asks for a ping every 20 s.

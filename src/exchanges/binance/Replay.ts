@@ -1,4 +1,4 @@
-import { binanceInstrument } from "../../domain/venues/Binance.js"
+import { binanceInstrument } from "./Venue.js"
 import {
   type Ledger,
   NO_REPLY,
@@ -7,7 +7,7 @@ import {
   type ReplayRest,
   type RestAnswer,
   shiftFields,
-} from "../Protocol.js"
+} from "../ReplayProtocol.js"
 
 const stream = (symbol: string, kind: string) => `${binanceInstrument(symbol).toLowerCase()}@${kind}`
 

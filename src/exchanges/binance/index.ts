@@ -1,0 +1,5 @@
+import type { Exchange } from "../Exchange.js"
+import { BinanceProtocol } from "./Replay.js"
+import { BinanceVenue } from "./Venue.js"
+
+export const Binance: Exchange = { venue: BinanceVenue, replay: BinanceProtocol }
