@@ -6,7 +6,7 @@ import { Duration, Effect, Layer, Mailbox, Metric, Option, TestClock } from "eff
 import { describe, expect } from "vitest"
 import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
 import { Aggregators } from "../../src/actors/Aggregators.js"
-import { runFeed } from "../../src/actors/Feed.js"
+import { runFeed } from "../../src/actors/feed/Feed.js"
 import { VENUES } from "../../src/exchanges/registry.js"
 import type { Venue } from "../../src/exchanges/Venue.js"
 import type { AppConfigShape } from "../../src/layers/AppConfig.js"

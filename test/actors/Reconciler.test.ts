@@ -1,7 +1,7 @@
 import { it } from "@effect/vitest"
 import { Duration, Effect, TestClock } from "effect"
 import { describe, expect } from "vitest"
-import { makeReconciler } from "../../src/actors/Reconciler.js"
+import { makeReconciler } from "../../src/actors/feed/Reconciler.js"
 import { DueCandles } from "../../src/domain/Reconciliation.js"
 import { binanceCandles, binanceInstrument } from "../../src/exchanges/binance/Venue.js"
 import { WeightBudget } from "../../src/domain/WeightBudget.js"

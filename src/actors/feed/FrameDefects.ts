@@ -1,10 +1,10 @@
 import { join } from "node:path"
 import { Cause, Clock, Effect } from "effect"
-import { preview } from "../domain/Limits.js"
-import { makeDeadLetter } from "../layers/DeadLetter.js"
-import { defectText } from "../layers/Logging.js"
-import type { ExchangeId } from "../schema/Market.js"
-import type { InboundFrame } from "./FeedSocket.js"
+import { preview } from "../../domain/Limits.js"
+import { makeDeadLetter } from "../../layers/DeadLetter.js"
+import { defectText } from "../../layers/Logging.js"
+import type { ExchangeId } from "../../schema/Market.js"
+import type { InboundFrame } from "./Socket.js"
 
 /** Frames a minute that are written to disk and logged in full; the rest are only counted. */
 const SAMPLE_PER_MINUTE = 20

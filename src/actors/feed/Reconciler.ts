@@ -1,10 +1,10 @@
 import { Clock, Data, Duration, Effect, Metric } from "effect"
-import { isoOrNumber } from "../domain/Limits.js"
-import { differences, type DueCandles, type Window, windows } from "../domain/Reconciliation.js"
-import type { CandleHistory } from "../exchanges/Venue.js"
-import * as Metrics from "../layers/Metrics.js"
-import { makeRestClient } from "../layers/Rest.js"
-import type { ExchangeId } from "../schema/Market.js"
+import { isoOrNumber } from "../../domain/Limits.js"
+import { differences, type DueCandles, type Window, windows } from "../../domain/Reconciliation.js"
+import type { CandleHistory } from "../../exchanges/Venue.js"
+import * as Metrics from "../../layers/Metrics.js"
+import { makeRestClient } from "../../layers/Rest.js"
+import type { ExchangeId } from "../../schema/Market.js"
 import type { FeedRest } from "./Backfill.js"
 
 /** The exchange answered with candles we cannot read. */

@@ -1,12 +1,12 @@
 import { Clock, Data, Duration, Effect, Metric, Queue } from "effect"
-import type { GapDetector } from "../domain/GapDetector.js"
-import type { IngestionMode } from "../domain/SymbolStats.js"
-import type { TradeHistory } from "../exchanges/Venue.js"
-import * as Metrics from "../layers/Metrics.js"
-import { makeRestClient, type RestClientSpec } from "../layers/Rest.js"
-import type { ExchangeId, Trade } from "../schema/Market.js"
-import type { AggregatorMessage } from "./Aggregator.js"
-import type { FeedPort } from "./Aggregators.js"
+import type { GapDetector } from "../../domain/GapDetector.js"
+import type { IngestionMode } from "../../domain/SymbolStats.js"
+import type { TradeHistory } from "../../exchanges/Venue.js"
+import * as Metrics from "../../layers/Metrics.js"
+import { makeRestClient, type RestClientSpec } from "../../layers/Rest.js"
+import type { ExchangeId, Trade } from "../../schema/Market.js"
+import type { AggregatorMessage } from "../Aggregator.js"
+import type { FeedPort } from "../Aggregators.js"
 
 /** The exchange's history could not give the trades a gap needs (a page we cannot read, ids it does not have). */
 export class HistoryIncomplete extends Data.TaggedError("HistoryIncomplete")<{

@@ -1,7 +1,7 @@
 import { Chunk, Data, Duration, Effect, Exit, Mailbox, Metric, type Option } from "effect"
 import WebSocket from "ws"
-import * as Metrics from "../layers/Metrics.js"
-import type { ExchangeId } from "../schema/Market.js"
+import * as Metrics from "../../layers/Metrics.js"
+import type { ExchangeId } from "../../schema/Market.js"
 
 /** Anything that ends a feed connection; always retryable by reconnecting. */
 export class FeedError extends Data.TaggedError("FeedError")<{
