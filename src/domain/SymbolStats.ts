@@ -2,41 +2,44 @@
 export interface SymbolStat {
   readonly symbol: string
   /** Local receive time of the newest trade, and its exchange time. */
-  lastTradeAt: number | undefined
-  lastExchangeTs: number | undefined
-  trades: number
+  readonly lastTradeAt: number | undefined
+  readonly lastExchangeTs: number | undefined
+  readonly trades: number
   /** Trades per second, averaged over about a minute (updated by `sample`). */
-  ratePerSec: number
-  gaps: number
-  missingTrades: number
-  lastGapAt: number | undefined
+  readonly ratePerSec: number
+  readonly gaps: number
+  readonly missingTrades: number
+  readonly lastGapAt: number | undefined
   /** Gaps not yet backfilled, and since when the oldest of them has been open. */
-  unfilledGaps: number
-  unfilledSince: number | undefined
+  readonly unfilledGaps: number
+  readonly unfilledSince: number | undefined
   /** What the backfill of this symbol is doing, and why it last failed. */
-  backfill: "idle" | "filling" | "retrying"
-  backfillError: string | undefined
-  backfilledTrades: number
-  mode: IngestionMode
+  readonly backfill: "idle" | "filling" | "retrying"
+  readonly backfillError: string | undefined
+  readonly backfilledTrades: number
+  readonly mode: IngestionMode
   /** Final 1m candles compared with the exchange's own, how many differed, and the newest difference. */
-  reconciled: number
-  mismatched: number
-  lastReconciledMinute: number | undefined
-  lastMismatch: { readonly minute: number; readonly fields: ReadonlyArray<string> } | undefined
+  readonly reconciled: number
+  readonly mismatched: number
+  readonly lastReconciledMinute: number | undefined
+  readonly lastMismatch: { readonly minute: number; readonly fields: ReadonlyArray<string> } | undefined
 }
 
 /** How trades reach us: the `ingestion_mode` of `ingestion_status`. */
 export type IngestionMode = "websocket" | "polling" | "backfill"
 
+type Entry = { -readonly [K in keyof SymbolStat]: SymbolStat[K] }
+
 /** The window of the moving average behind `ratePerSec`. */
 const RATE_WINDOW_MS = 60_000
 
 /**
- * Per-symbol counters of one feed, written by its frame router on the hot path (field updates only) and read by
- * the status API and the alerts actor, which also samples the trade rate.
+ * Per-symbol status of one feed. Its methods say what happened and are the only writers: the frame router (trades
+ * and gaps, on the hot path: field updates only), the backfill (gaps filled, mode, failures), the reconciler
+ * (comparisons) and the alerts actor (rate samples). The status API and the alerts read `all()`.
  */
 export class SymbolStats {
-  private readonly stats = new Map<string, SymbolStat>()
+  private readonly stats = new Map<string, Entry>()
   private readonly sampled = new Map<string, number>()
   private sampledAt: number
 
@@ -102,8 +105,48 @@ export class SymbolStats {
     if (s.unfilledGaps === 0) s.unfilledSince = undefined
   }
 
-  /** The symbol's entry, for the actors that own its backfill and reconciliation fields. */
-  of(symbol: string): SymbolStat | undefined {
+  /** How the symbol's trades arrive now. */
+  modeChanged(symbol: string, mode: IngestionMode): void {
+    const s = this.stats.get(symbol)
+    if (s !== undefined) s.mode = mode
+  }
+
+  /** The backfill of the symbol's gaps began. */
+  filling(symbol: string): void {
+    const s = this.stats.get(symbol)
+    if (s !== undefined) s.backfill = "filling"
+  }
+
+  /** A REST request of the symbol's backfill failed: `retrying` when it is tried again, idle when given up. */
+  backfillFailed(symbol: string, error: string, retrying: boolean): void {
+    const s = this.stats.get(symbol)
+    if (s === undefined) return
+    s.backfill = retrying ? "retrying" : "idle"
+    s.backfillError = error
+  }
+
+  /** The symbol's backfill fetched `trades` trades and is done. */
+  backfilled(symbol: string, trades: number): void {
+    const s = this.stats.get(symbol)
+    if (s === undefined) return
+    s.backfill = "idle"
+    s.backfillError = undefined
+    s.backfilledTrades += trades
+  }
+
+  /** The final 1m candle of `minute` was compared with the exchange's; `fields` differed (none: a match). */
+  reconciled(symbol: string, minute: number, fields: ReadonlyArray<string>): void {
+    const s = this.stats.get(symbol)
+    if (s === undefined) return
+    s.reconciled++
+    s.lastReconciledMinute = Math.max(s.lastReconciledMinute ?? minute, minute)
+    if (fields.length === 0) return
+    s.mismatched++
+    s.lastMismatch = { minute, fields }
+  }
+
+  /** One symbol's status. */
+  of(symbol: string): Readonly<SymbolStat> | undefined {
     return this.stats.get(symbol)
   }
 
@@ -120,7 +163,7 @@ export class SymbolStats {
     this.sampledAt = now
   }
 
-  all(): ReadonlyArray<Readonly<SymbolStat>> {
+  all(): ReadonlyArray<SymbolStat> {
     return [...this.stats.values()]
   }
 }

@@ -96,8 +96,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
 
     /** The symbol's ingestion mode, in the status API and in `ingestion_status`. */
     const setMode = (symbol: string, mode: IngestionMode, error?: string) => {
-      const stat = port.stats.of(symbol)
-      if (stat !== undefined) stat.mode = mode
+      port.stats.modeChanged(symbol, mode)
       return port.progress.setMode(symbol, mode, error)
     }
 
@@ -108,10 +107,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
       exchange,
       onRetry: (error) =>
         Effect.sync(() => {
-          const stat = current === undefined ? undefined : port.stats.of(current)
-          if (stat === undefined) return
-          stat.backfill = "retrying"
-          stat.backfillError = error.message
+          if (current !== undefined) port.stats.backfillFailed(current, error.message, true)
         }),
     })
 
@@ -228,10 +224,9 @@ export const makeBackfill = (spec: BackfillSpec) =>
         const w = pending.get(symbol)
         if (w === undefined) return
         pending.delete(symbol)
-        const stat = port.stats.of(symbol)
         const filling = w.keys.length > 0
         if (filling) {
-          if (stat !== undefined) stat.backfill = "filling"
+          port.stats.filling(symbol)
           yield* setMode(symbol, "backfill")
         }
         current = symbol
@@ -241,11 +236,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
         if (outcome._tag === "Right") {
           for (const key of w.keys) yield* deliver(symbol, { _tag: "Backfill", key, trades: [], last: true })
           port.stats.closeGaps(symbol, w.keys.length)
-          if (stat !== undefined) {
-            stat.backfill = "idle"
-            stat.backfillError = undefined
-            stat.backfilledTrades += outcome.right
-          }
+          port.stats.backfilled(symbol, outcome.right)
           if (outcome.right > 0) yield* Metric.incrementBy(tagged(Metrics.backfilledTrades, symbol), outcome.right)
           if (filling) {
             yield* setMode(symbol, mode)
@@ -259,10 +250,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
         const error = outcome.left
         const now = yield* Clock.currentTimeMillis
         const retryable = error._tag !== "RestRejected" && w.fromTs >= now - spec.amendHorizonMs
-        if (stat !== undefined) {
-          stat.backfill = retryable ? "retrying" : "idle"
-          stat.backfillError = error.message
-        }
+        port.stats.backfillFailed(symbol, error.message, retryable)
         yield* Metric.increment(tagged(Metrics.backfillFailures, symbol))
         yield* setMode(symbol, mode, error.message)
         if (retryable) {

@@ -53,21 +53,17 @@ export const makeReconciler = (spec: ReconcilerSpec) => {
       const read = candles.read(body)
       if (typeof read === "string") return yield* new CandlesUnreadable({ exchange, symbol, reason: read })
       const theirs = new Map(read.map((k) => [k.openTime, k]))
-      const stat = port.stats.of(symbol)
       for (const ours of window.candles) {
         const exchanges = theirs.get(ours.openTime)
         const diff = differences(ours, exchanges)
-        if (stat !== undefined) {
-          stat.reconciled++
-          stat.lastReconciledMinute = Math.max(stat.lastReconciledMinute ?? ours.openTime, ours.openTime)
-        }
+        port.stats.reconciled(
+          symbol,
+          ours.openTime,
+          diff.map((d) => d.field),
+        )
         if (diff.length === 0) {
           yield* count(symbol, "match")
           continue
-        }
-        if (stat !== undefined) {
-          stat.mismatched++
-          stat.lastMismatch = { minute: ours.openTime, fields: diff.map((d) => d.field) }
         }
         yield* count(symbol, "mismatch")
         for (const d of diff)
