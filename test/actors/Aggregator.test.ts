@@ -1,7 +1,7 @@
 import { it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { describe, expect } from "vitest"
-import { makeAggregatorMailbox, runAggregator } from "../../src/actors/Aggregator.js"
+import { makeAggregatorMailbox, runAggregator } from "../../src/actors/aggregation/Aggregator.js"
 import { SymbolPipeline } from "../../src/domain/SymbolPipeline.js"
 import { Watermark } from "../../src/domain/Watermark.js"
 import { type Candle, DEFAULT_TIMEFRAMES } from "../../src/schema/Candle.js"

@@ -1,7 +1,7 @@
 import { it } from "@effect/vitest"
 import { Duration, Effect, Mailbox, TestClock } from "effect"
 import { describe, expect } from "vitest"
-import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
+import type { AggregatorMessage } from "../../src/actors/aggregation/Aggregator.js"
 import { makeBackfill } from "../../src/actors/feed/Backfill.js"
 import { GapDetector } from "../../src/domain/GapDetector.js"
 import { VENUES } from "../../src/exchanges/registry.js"

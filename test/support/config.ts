@@ -1,6 +1,6 @@
 import { Duration, Effect, Layer, LogLevel, type Mailbox, Option } from "effect"
-import type { AggregatorMessage } from "../../src/actors/Aggregator.js"
-import type { FeedPort } from "../../src/actors/Aggregators.js"
+import type { AggregatorMessage } from "../../src/actors/aggregation/Aggregator.js"
+import type { FeedPort } from "../../src/actors/aggregation/FeedPort.js"
 import { SymbolStats } from "../../src/domain/SymbolStats.js"
 import { Watermark } from "../../src/domain/Watermark.js"
 import type { ExchangeId } from "../../src/schema/Market.js"

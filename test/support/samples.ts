@@ -1,4 +1,4 @@
-import type { TradeTick } from "../../src/actors/Aggregator.js"
+import type { TradeTick } from "../../src/actors/aggregation/Aggregator.js"
 import type { Candle } from "../../src/schema/Candle.js"
 import type { Signal } from "../../src/schema/Signal.js"
 

@@ -5,8 +5,8 @@ import type { TradeHistory } from "../../exchanges/Venue.js"
 import * as Metrics from "../../layers/Metrics.js"
 import { makeRestClient, type RestClientSpec } from "../../layers/Rest.js"
 import type { ExchangeId, Trade } from "../../schema/Market.js"
-import type { AggregatorMessage } from "../Aggregator.js"
-import type { FeedPort } from "../Aggregators.js"
+import type { AggregatorMessage } from "../aggregation/Aggregator.js"
+import type { FeedPort } from "../aggregation/FeedPort.js"
 
 /** The exchange's history could not give the trades a gap needs (a page we cannot read, ids it does not have). */
 export class HistoryIncomplete extends Data.TaggedError("HistoryIncomplete")<{

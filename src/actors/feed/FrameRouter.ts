@@ -6,9 +6,9 @@ import type { Decoder } from "../../exchanges/Venue.js"
 import * as Metrics from "../../layers/Metrics.js"
 import { bucketStart, MINUTE } from "../../schema/Candle.js"
 import type { ExchangeId, Quote, Trade } from "../../schema/Market.js"
-import type { AggregatorMessage } from "../Aggregator.js"
+import type { AggregatorMessage } from "../aggregation/Aggregator.js"
 import type { Backfill } from "./Backfill.js"
-import type { FeedPort } from "../Aggregators.js"
+import type { FeedPort } from "../aggregation/FeedPort.js"
 import type { InboundFrame } from "./Socket.js"
 
 const gapKey = (g: TradeGap) => `ids:${g.firstMissing}-${g.lastMissing}`

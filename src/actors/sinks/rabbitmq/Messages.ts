@@ -1,7 +1,7 @@
 import { candleMessageId, candleRoutingKey, MARKET, tickRoutingKey } from "../../../domain/Topology.js"
 import type { Candle } from "../../../schema/Candle.js"
 import { tickOf } from "../../../domain/Enrichment.js"
-import type { TradeTick } from "../../Aggregator.js"
+import type { TradeTick } from "../../aggregation/Aggregator.js"
 import type { Outbound } from "./ConfirmedPublisher.js"
 
 export const candleMessage = (c: Candle, traceparent?: string): Outbound => ({

@@ -1,12 +1,12 @@
 import { Cause, Duration, Effect, Mailbox, Metric, MetricLabel, type Tracer } from "effect"
-import { preview } from "../domain/Limits.js"
-import type { EnrichedTrade } from "../domain/Enrichment.js"
-import type { SymbolPipeline } from "../domain/SymbolPipeline.js"
-import type { Watermark } from "../domain/Watermark.js"
-import { defectText } from "../layers/Logging.js"
-import * as Metrics from "../layers/Metrics.js"
-import type { Candle } from "../schema/Candle.js"
-import type { ExchangeId, Quote, Trade } from "../schema/Market.js"
+import { preview } from "../../domain/Limits.js"
+import type { EnrichedTrade } from "../../domain/Enrichment.js"
+import type { SymbolPipeline } from "../../domain/SymbolPipeline.js"
+import type { Watermark } from "../../domain/Watermark.js"
+import { defectText } from "../../layers/Logging.js"
+import * as Metrics from "../../layers/Metrics.js"
+import type { Candle } from "../../schema/Candle.js"
+import type { ExchangeId, Quote, Trade } from "../../schema/Market.js"
 
 /** Trades between `fromTs` and `toTs` (+∞ while an outage lasts) are missing; `key` names the gap until it closes. */
 export interface GapNotice {

@@ -1,0 +1,98 @@
+import { Clock, Duration, Effect, Fiber, type Mailbox } from "effect"
+import { DueCandles } from "../../domain/Reconciliation.js"
+import { SymbolPipeline } from "../../domain/SymbolPipeline.js"
+import { SymbolStats } from "../../domain/SymbolStats.js"
+import { Watermark } from "../../domain/Watermark.js"
+import { VENUES } from "../../exchanges/registry.js"
+import { AppConfig } from "../../layers/AppConfig.js"
+import { CandleStore } from "../../layers/CandleStore.js"
+import { Health } from "../../layers/Health.js"
+import { periodMs } from "../../schema/Candle.js"
+import type { ExchangeId } from "../../schema/Market.js"
+import { Sinks } from "../Sinks.js"
+import { Supervisor } from "../Supervisor.js"
+import { type AggregatorMessage, makeAggregatorMailbox, runAggregator } from "./Aggregator.js"
+import { type FeedPort, type ResumePoint, storedProgress } from "./FeedPort.js"
+import { aggregatorOutputs } from "./Outputs.js"
+import { resumeSymbol } from "./Resume.js"
+
+/**
+ * Spawns one supervised aggregator actor per configured exchange+symbol, resumed from the store (`Resume.ts`) and
+ * writing to every sink (`Outputs.ts`), and hands each feed its port (`FeedPort.ts`): the symbols' routes, the
+ * watermark and the status. On shutdown (after the feeds stopped) each mailbox is ended and its actor drains it,
+ * finalises what is due and snapshots the rest before the sinks close.
+ */
+export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregators", {
+  scoped: Effect.gen(function* () {
+    const config = yield* AppConfig
+    const supervisor = yield* Supervisor
+    const health = yield* Health
+    const store = yield* CandleStore
+    const { sinks } = yield* Sinks
+    const ports = new Map<ExchangeId, FeedPort>()
+    // Messages carry the trace context of the span that produced them (see Aggregator), read once per batch.
+    const outputs = aggregatorOutputs(sinks, (cs) => {
+      // Not a sink that can be full: a map insert per final 1m candle, bounded by DueCandles itself.
+      for (const c of cs) ports.get(c.exchange)?.due?.offer(c)
+    })
+    const options = {
+      timeframes: config.timeframes,
+      graceMs: config.candleGraceMs,
+      emptyCandles: config.candleEmpty,
+      amendHorizonMs: config.candleAmendHorizonMs,
+      futureToleranceMs: config.tradeFutureToleranceMs,
+    }
+    const startedAt = yield* Clock.currentTimeMillis
+    const longestPeriod = Math.max(...config.timeframes.map(periodMs))
+    for (const feed of config.feeds) {
+      const watermark = new Watermark()
+      const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
+      const resume = new Map<string, ResumePoint>()
+      for (const symbol of feed.symbols) {
+        const pipeline = new SymbolPipeline(feed.exchange, symbol, options)
+        const point = yield* resumeSymbol(store, feed.exchange, symbol, pipeline, longestPeriod)
+        if (point !== undefined) resume.set(symbol, point)
+        const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)
+        yield* health.watchMailbox(`aggregator:${feed.exchange}:${symbol}`, mailbox, config.mailboxCapacity)
+        routes.set(symbol, mailbox)
+        const fiber = yield* supervisor.spawn(
+          `aggregator:${feed.exchange}:${symbol}`,
+          runAggregator({
+            exchange: feed.exchange,
+            symbol,
+            pipeline,
+            watermark,
+            mailbox,
+            outputs,
+          }),
+        )
+        yield* Effect.addFinalizer(() =>
+          mailbox.end.pipe(
+            Effect.zipRight(Fiber.await(fiber)),
+            Effect.timeout(config.shutdownTimeout),
+            Effect.catchAll(() =>
+              Effect.logError(`aggregator ${feed.exchange} ${symbol} did not drain within ${config.shutdownTimeout}`),
+            ),
+          ),
+        )
+      }
+      const exchange = feed.exchange
+      const reconciled =
+        VENUES[exchange].candles !== undefined && Duration.toMillis(config.backfill.reconcileInterval) > 0
+      ports.set(exchange, {
+        watermark,
+        routes,
+        stats: new SymbolStats(feed.symbols, startedAt),
+        resume,
+        progress: storedProgress(store, exchange),
+        due: reconciled ? new DueCandles() : undefined,
+      })
+    }
+    const port = (exchange: ExchangeId): FeedPort => {
+      const p = ports.get(exchange)
+      if (p === undefined) throw new Error(`no aggregators for ${exchange}`)
+      return p
+    }
+    return { port, ports: ports as ReadonlyMap<ExchangeId, FeedPort> } as const
+  }),
+}) {}
