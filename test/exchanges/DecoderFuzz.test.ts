@@ -30,10 +30,7 @@ const symbolsOf = (e: ExchangeId) =>
 
 const decoderOf = (e: ExchangeId) => {
   const venue = VENUES[e]
-  return withLimits(
-    venue.decoder(new SymbolMap(symbolsOf(e), venue.instrument, venue.aliases)),
-    FUTURE_TOLERANCE_MS,
-  )
+  return withLimits(venue.decoder(new SymbolMap(symbolsOf(e), venue.instrument, venue.aliases)), FUTURE_TOLERANCE_MS)
 }
 
 /** The frames the venue sends for one trade (Binance: its `@trade` and `@aggTrade` forms). */

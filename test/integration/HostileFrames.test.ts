@@ -70,10 +70,7 @@ const HOSTILE_VALUES: ReadonlyArray<unknown> = [
  */
 const hostileFrames = (exchange: ExchangeId): ReadonlyArray<string> => {
   const venue = VENUES[exchange]
-  const decode = withLimits(
-    venue.decoder(new SymbolMap(symbolsOf(exchange), venue.instrument, venue.aliases)),
-    10_000,
-  )
+  const decode = withLimits(venue.decoder(new SymbolMap(symbolsOf(exchange), venue.instrument, venue.aliases)), 10_000)
   const sample = { symbol: symbolsOf(exchange)[0]!, id: 5, ts: Date.now() - 60_000, price: "101.5", qty: "0.25" }
   const frame = PROTOCOLS[exchange].encode({ kind: "trade", trade: { ...sample, takerBuy: true } })[0]!.frame
   const candidates = [

@@ -33,7 +33,9 @@ export const connect = (f: FeedSetup, name: string, subscriptions: ReadonlyArray
         pongTimeout: f.config.pongTimeout,
         ...(f.venue.ping === undefined ? {} : { ping: f.venue.ping }),
       }).pipe(Scope.extend(scope))
-      yield* f.health.watchMailbox(`${name}:socket`, { unsafeSize: socket.buffered }, capacity).pipe(Scope.extend(scope))
+      yield* f.health
+        .watchMailbox(`${name}:socket`, { unsafeSize: socket.buffered }, capacity)
+        .pipe(Scope.extend(scope))
       for (const message of subscriptions) {
         yield* socket.send(message)
         yield* Effect.sleep(Duration.millis(f.venue.controlIntervalMs))

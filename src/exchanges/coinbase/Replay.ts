@@ -1,5 +1,13 @@
 import { coinbaseInstrument } from "./Venue.js"
-import { isoTime, type Ledger, parseOr, type ReplayProtocol, type ReplayRest, shiftIso, type SyntheticTrade } from "../ReplayProtocol.js"
+import {
+  isoTime,
+  type Ledger,
+  parseOr,
+  type ReplayProtocol,
+  type ReplayRest,
+  shiftIso,
+  type SyntheticTrade,
+} from "../ReplayProtocol.js"
 
 const envelope = (channel: string, now: number, events: ReadonlyArray<unknown>) =>
   JSON.stringify({ channel, client_id: "", timestamp: isoTime(now), sequence_num: 0, events })

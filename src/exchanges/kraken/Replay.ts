@@ -1,5 +1,14 @@
 import { krakenInstrument, krakenRestPair } from "./Venue.js"
-import { isoTime, type Ledger, NO_REPLY, parseOr, type ReplayProtocol, type ReplayRest, shiftIso, type SyntheticTrade } from "../ReplayProtocol.js"
+import {
+  isoTime,
+  type Ledger,
+  NO_REPLY,
+  parseOr,
+  type ReplayProtocol,
+  type ReplayRest,
+  shiftIso,
+  type SyntheticTrade,
+} from "../ReplayProtocol.js"
 
 /** v2 writes prices and sizes as JSON numbers: the decimal text goes into the frame unquoted. */
 const tradeJson = (t: SyntheticTrade) =>
