@@ -1,85 +1,56 @@
 import { Metric, MetricBoundaries } from "effect"
 
+/** Counters only go up, as Prometheus reads them. */
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+const gauge = (name: string, description: string) => Metric.gauge(name, { description })
+
 /**
  * The pipeline's instruments. Labels are bounded sets (exchange, symbol from configuration, reason codes):
  * never ids or prices.
  */
-export const framesReceived = Metric.counter("feed_frames_received_total", {
-  description: "WebSocket text frames received",
-  incremental: true,
-})
-export const framesRejected = Metric.counter("feed_frames_rejected_total", {
-  description: "Frames refused, by reason (malformed_json, schema, unknown_frame, oversize)",
-  incremental: true,
-})
-export const framesIgnored = Metric.counter("feed_frames_ignored_total", {
-  description: "Frames for streams or instruments not subscribed",
-  incremental: true,
-})
-export const tradesReceived = Metric.counter("trades_received_total", {
-  description: "Trades that entered a candle, per exchange and symbol",
-  incremental: true,
-})
-export const tradesDiscarded = Metric.counter("trades_discarded_total", {
-  description: "Trades not counted, by reason (duplicate, too_late, and validation failures)",
-  incremental: true,
-})
-export const lateTrades = Metric.counter("trades_late_total", {
-  description: "Trades whose candle was already final; each amends it",
-  incremental: true,
-})
-export const priceJumps = Metric.counter("trades_price_jump_total", {
-  description: "Trades more than 10% away from the previous trade (kept, flagged)",
-  incremental: true,
-})
-export const gapsDetected = Metric.counter("trade_gaps_total", {
-  description: "Trade-id gaps detected",
-  incremental: true,
-})
-export const gapTrades = Metric.counter("trade_gap_missing_trades_total", {
-  description: "Trades missing inside detected gaps",
-  incremental: true,
-})
-export const candlesEmitted = Metric.counter("candles_emitted_total", {
-  description: "Candles emitted by aggregators (finals, revisions and shutdown snapshots)",
-  incremental: true,
-})
-export const candleRevisions = Metric.counter("candle_revisions_total", {
-  description: "Candles re-emitted after they were final",
-  incremental: true,
-})
-export const candlesStored = Metric.counter("candles_stored_total", {
-  description: "Candle rows upserted, per sink",
-  incremental: true,
-})
-export const storeFailures = Metric.counter("store_write_failures_total", {
-  description: "Failed store batch writes, by sink and kind (retryable, rejected)",
-  incremental: true,
-})
-export const deadLettered = Metric.counter("dead_lettered_total", {
-  description: "Rows or lines written to a dead-letter file, per sink",
-  incremental: true,
-})
-export const deadLetterDiscardedBytes = Metric.counter("dead_letter_discarded_bytes_total", {
-  description: "Bytes of dead-letter files deleted to keep the directory under its size limit, per sink",
-  incremental: true,
-})
-export const influxLinesWritten = Metric.counter("influx_lines_written_total", {
-  description: "Lines InfluxDB accepted, per writer (market, signals)",
-  incremental: true,
-})
-export const reconnects = Metric.counter("feed_reconnects_total", {
-  description: "Feed connection attempts after a failure",
-  incremental: true,
-})
-export const feedPaused = Metric.counter("feed_socket_pauses_total", {
-  description: "Times a feed socket was paused because its consumers were behind",
-  incremental: true,
-})
-export const actorRestarts = Metric.counter("actor_restarts_total", {
-  description: "Supervised actor restarts",
-  incremental: true,
-})
+export const framesReceived = counter("feed_frames_received_total", "WebSocket text frames received")
+export const framesRejected = counter(
+  "feed_frames_rejected_total",
+  "Frames refused, by reason (malformed_json, schema, unknown_frame, oversize)",
+)
+export const framesIgnored = counter("feed_frames_ignored_total", "Frames for streams or instruments not subscribed")
+export const tradesReceived = counter("trades_received_total", "Trades that entered a candle, per exchange and symbol")
+export const tradesDiscarded = counter(
+  "trades_discarded_total",
+  "Trades not counted, by reason (duplicate, too_late, and validation failures)",
+)
+export const lateTrades = counter("trades_late_total", "Trades whose candle was already final; each amends it")
+export const priceJumps = counter(
+  "trades_price_jump_total",
+  "Trades more than 10% away from the previous trade (kept, flagged)",
+)
+export const gapsDetected = counter("trade_gaps_total", "Trade-id gaps detected")
+export const gapTrades = counter("trade_gap_missing_trades_total", "Trades missing inside detected gaps")
+export const candlesEmitted = counter(
+  "candles_emitted_total",
+  "Candles emitted by aggregators (finals, revisions and shutdown snapshots)",
+)
+export const candleRevisions = counter("candle_revisions_total", "Candles re-emitted after they were final")
+export const candlesStored = counter("candles_stored_total", "Candle rows upserted, per sink")
+export const storeFailures = counter(
+  "store_write_failures_total",
+  "Failed store batch writes, by sink and kind (retryable, rejected)",
+)
+export const deadLettered = counter("dead_lettered_total", "Rows or lines written to a dead-letter file, per sink")
+export const deadLetterDiscardedBytes = counter(
+  "dead_letter_discarded_bytes_total",
+  "Bytes of dead-letter files deleted to keep the directory under its size limit, per sink",
+)
+export const influxLinesWritten = counter(
+  "influx_lines_written_total",
+  "Lines InfluxDB accepted, per writer (market, signals)",
+)
+export const reconnects = counter("feed_reconnects_total", "Feed connection attempts after a failure")
+export const feedPaused = counter(
+  "feed_socket_pauses_total",
+  "Times a feed socket was paused because its consumers were behind",
+)
+export const actorRestarts = counter("actor_restarts_total", "Supervised actor restarts")
 export const storeBatchSize = Metric.histogram(
   "store_batch_rows",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),
@@ -89,26 +60,26 @@ export const storeLatency = Metric.timerWithBoundaries(
   "store_write_duration_ms",
   [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
 )
-export const rotations = Metric.counter("feed_rotations_total", {
-  description: "Connections replaced without a gap (Binance 24 h limit, server shutdown notices)",
-  incremental: true,
-})
-export const quietSymbols = Metric.counter("symbol_quiet_total", {
-  description: "Times a symbol went silent for longer than its own trade rate makes usual",
-  incremental: true,
-})
-export const published = Metric.counter("rabbitmq_published_total", {
-  description: "Records (candles, ticks, alerts) the broker confirmed, by kind; a batch of ticks counts each tick",
-  incremental: true,
-})
-export const publishNacked = Metric.counter("rabbitmq_nacked_total", {
-  description: "Publishes the broker refused (nack), by kind; each is republished after back-off",
-  incremental: true,
-})
-export const consumerMessages = Metric.counter("rabbitmq_consumed_total", {
-  description: "Messages consumed, by queue and outcome (acked, duplicate, dead_lettered)",
-  incremental: true,
-})
+export const rotations = counter(
+  "feed_rotations_total",
+  "Connections replaced without a gap (Binance 24 h limit, server shutdown notices)",
+)
+export const quietSymbols = counter(
+  "symbol_quiet_total",
+  "Times a symbol went silent for longer than its own trade rate makes usual",
+)
+export const published = counter(
+  "rabbitmq_published_total",
+  "Records (candles, ticks, alerts) the broker confirmed, by kind; a batch of ticks counts each tick",
+)
+export const publishNacked = counter(
+  "rabbitmq_nacked_total",
+  "Publishes the broker refused (nack), by kind; each is republished after back-off",
+)
+export const consumerMessages = counter(
+  "rabbitmq_consumed_total",
+  "Messages consumed, by queue and outcome (acked, duplicate, dead_lettered)",
+)
 export const publishBatchSize = Metric.histogram(
   "rabbitmq_publish_batch_messages",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 11 }),
@@ -118,28 +89,25 @@ export const publishConfirmLatency = Metric.timerWithBoundaries(
   "rabbitmq_confirm_duration_ms",
   [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
 )
-export const alerts = Metric.counter("alerts_total", {
-  description: "Data-quality alert notifications, by rule, severity and state (open, resolved)",
-  incremental: true,
-})
-export const mailboxDepth = Metric.gauge("mailbox_depth", {
-  description: "Messages waiting in an actor's mailbox, per actor",
-})
-export const mailboxCapacity = Metric.gauge("mailbox_capacity", {
-  description: "An actor's mailbox capacity; at capacity the actor's producers wait (back-pressure)",
-})
-export const componentUp = Metric.gauge("component_up", {
-  description: "1 when a component (feed connection, sink, actor) is healthy, else 0",
-})
-export const consumers = Metric.gauge("rabbitmq_consumers", {
-  description: "Consumers this process runs on a queue (0 while reconnecting)",
-})
-export const unreadableCandles = Metric.counter("candles_unreadable_total", {
-  description: "Stored candles a restart could not read (skipped, their higher timeframes marked incomplete)",
-})
-export const deadLetterDepth = Metric.gauge("rabbitmq_dead_letter_messages", {
-  description: "Messages in a dead-letter queue at the last read; a policy's bound caps it, dropping the oldest",
-})
+export const alerts = counter(
+  "alerts_total",
+  "Data-quality alert notifications, by rule, severity and state (open, resolved)",
+)
+export const mailboxDepth = gauge("mailbox_depth", "Messages waiting in an actor's mailbox, per actor")
+export const mailboxCapacity = gauge(
+  "mailbox_capacity",
+  "An actor's mailbox capacity; at capacity the actor's producers wait (back-pressure)",
+)
+export const componentUp = gauge("component_up", "1 when a component (feed connection, sink, actor) is healthy, else 0")
+export const consumers = gauge("rabbitmq_consumers", "Consumers this process runs on a queue (0 while reconnecting)")
+export const unreadableCandles = counter(
+  "candles_unreadable_total",
+  "Stored candles a restart could not read (skipped, their higher timeframes marked incomplete)",
+)
+export const deadLetterDepth = gauge(
+  "rabbitmq_dead_letter_messages",
+  "Messages in a dead-letter queue at the last read; a policy's bound caps it, dropping the oldest",
+)
 export const endToEndLatency = Metric.timerWithBoundaries(
   "end_to_end_latency_ms",
   [10, 50, 100, 250, 500, 1000, 2000, 2500, 3000, 5000, 10000, 30000, 60000, 300000],
@@ -153,60 +121,49 @@ export const processingDuration = Metric.timerWithBoundaries(
   "processing_duration_ms",
   [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000],
 )
-export const restRequests = Metric.counter("rest_requests_total", {
-  description: "REST requests to an exchange, by HTTP status (429/418: rate limited, paused for Retry-After)",
-  incremental: true,
-})
+export const restRequests = counter(
+  "rest_requests_total",
+  "REST requests to an exchange, by HTTP status (429/418: rate limited, paused for Retry-After)",
+)
 
-export const backfilledTrades = Metric.counter("backfilled_trades_total", {
-  description: "Trades fetched from an exchange's REST history to fill gaps, by exchange and symbol",
-  incremental: true,
-})
+export const backfilledTrades = counter(
+  "backfilled_trades_total",
+  "Trades fetched from an exchange's REST history to fill gaps, by exchange and symbol",
+)
 
-export const backfillFailures = Metric.counter("backfill_failures_total", {
-  description:
-    "Backfill attempts that failed (REST unavailable or refused, history incomplete), by exchange and symbol",
-  incremental: true,
-})
+export const backfillFailures = counter(
+  "backfill_failures_total",
+  "Backfill attempts that failed (REST unavailable or refused, history incomplete), by exchange and symbol",
+)
 
-export const reconciledCandles = Metric.counter("candles_reconciled_total", {
-  description:
-    "Final complete 1m candles compared with the exchange's own, by exchange, symbol and result (match, mismatch, unchecked: dropped while the exchange's API was unreachable)",
-  incremental: true,
-})
+export const reconciledCandles = counter(
+  "candles_reconciled_total",
+  "Final complete 1m candles compared with the exchange's own, by exchange, symbol and result (match, mismatch, unchecked: dropped while the exchange's API was unreachable)",
+)
 
-export const candleDrift = Metric.counter("candle_drift_total", {
-  description: "Fields on which a final 1m candle differed from the exchange's own, by exchange, symbol and field",
-  incremental: true,
-})
+export const candleDrift = counter(
+  "candle_drift_total",
+  "Fields on which a final 1m candle differed from the exchange's own, by exchange, symbol and field",
+)
 
-export const sinkSpilled = Metric.counter("sink_spilled_records_total", {
-  description: "Records a sink put in its disk buffer because its memory buffer was full or its target down",
-  incremental: true,
-})
-export const sinkCorruptRecords = Metric.counter("sink_corrupt_records_total", {
-  description: "Unreadable records skipped while replaying a sink's disk buffer",
-  incremental: true,
-})
-export const sinkBackPressure = Metric.counter("sink_back_pressure_total", {
-  description: "Times a sink's buffers were all full, so that its producers (and the feeds) had to wait",
-  incremental: true,
-})
-export const sinkDiskRecords = Metric.gauge("sink_disk_records", {
-  description: "Records in a sink's disk buffer, not yet delivered",
-})
-export const sinkDiskBytes = Metric.gauge("sink_disk_bytes", {
-  description: "Bytes in a sink's disk buffer, not yet delivered",
-})
-export const residentMemory = Metric.gauge("process_resident_memory_bytes", {
-  description: "Resident memory of the daemon's process (RSS)",
-})
-export const heapUsed = Metric.gauge("nodejs_heap_size_used_bytes", {
-  description: "V8 heap in use by live and not yet collected objects",
-})
-export const heapTotal = Metric.gauge("nodejs_heap_size_total_bytes", {
-  description: "V8 heap reserved, used or not",
-})
-export const externalMemory = Metric.gauge("nodejs_external_memory_bytes", {
-  description: "Memory of buffers and other objects outside the V8 heap",
-})
+export const sinkSpilled = counter(
+  "sink_spilled_records_total",
+  "Records a sink put in its disk buffer because its memory buffer was full or its target down",
+)
+export const sinkCorruptRecords = counter(
+  "sink_corrupt_records_total",
+  "Unreadable records skipped while replaying a sink's disk buffer",
+)
+export const sinkBackPressure = counter(
+  "sink_back_pressure_total",
+  "Times a sink's buffers were all full, so that its producers (and the feeds) had to wait",
+)
+export const sinkDiskRecords = gauge("sink_disk_records", "Records in a sink's disk buffer, not yet delivered")
+export const sinkDiskBytes = gauge("sink_disk_bytes", "Bytes in a sink's disk buffer, not yet delivered")
+export const residentMemory = gauge("process_resident_memory_bytes", "Resident memory of the daemon's process (RSS)")
+export const heapUsed = gauge("nodejs_heap_size_used_bytes", "V8 heap in use by live and not yet collected objects")
+export const heapTotal = gauge("nodejs_heap_size_total_bytes", "V8 heap reserved, used or not")
+export const externalMemory = gauge(
+  "nodejs_external_memory_bytes",
+  "Memory of buffers and other objects outside the V8 heap",
+)

@@ -420,8 +420,11 @@ describe("a frame that exposes a defect", () => {
           defectsBefore + 1,
         )
         const dir = join(dataDir, "frames-deadletter")
-        yield* waitUntil("the dead-letter file", () => existsSync(dir) && readdirSync(dir).length > 0)
-        const lines = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), "utf8").trim().split("\n"))
+        const written = () =>
+          existsSync(dir) ? readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).join("") : ""
+        // The file appears when it is opened, before its line is written: wait for the whole line.
+        yield* waitUntil("the dead-letter line", () => written().endsWith("\n"))
+        const lines = written().trim().split("\n")
         expect(lines).toHaveLength(1)
         const record = JSON.parse(lines[0]!) as { exchange: string; error: string; stack: string; frame: string }
         expect(record).toMatchObject({
