@@ -73,6 +73,8 @@ class Client {
 export class ReplayVenue {
   readonly clients = new Set<Client>()
   readonly controlMessages: Array<string> = []
+  /** WebSocket ping frames answered (application pings are control messages). */
+  pongs = 0
   connections = 0
   /** Tape items sent so far. */
   sent = 0
@@ -106,7 +108,9 @@ export class ReplayVenue {
     const client = new Client(ws, () => this.framesSent++)
     this.clients.add(client)
     ws.on("ping", (data) => {
-      if (!client.frozen) ws.pong(data)
+      if (client.frozen) return
+      ws.pong(data)
+      this.pongs++
     })
     ws.on("message", (data) => {
       if (client.frozen) return

@@ -6,6 +6,7 @@ import { makeBackfill } from "../../src/actors/feed/Backfill.js"
 import { GapDetector } from "../../src/domain/GapDetector.js"
 import { VENUES } from "../../src/exchanges/registry.js"
 import { WeightBudget } from "../../src/domain/WeightBudget.js"
+import { untilClockWait, waitUntil } from "../support/wait.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { synthetic } from "../../src/replay/Synthetic.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
@@ -15,16 +16,10 @@ import { norm } from "../support/reference.js"
 const SYMBOL = "BTC/USDT"
 
 /** Real time: the REST server is another party, answering while the TestClock stands still. */
-const waitFor = (what: string, condition: () => boolean) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + 10_000
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
-    // Lets the answer reach the actor and its next wait for budget begin.
-    await new Promise((r) => setTimeout(r, 200))
-  })
+const waitFor = (what: string, condition: () => boolean) => waitUntil(what, condition)
+
+/** The actor has taken every answer and waits (TestClock) for its budget or a Retry-After, at most a minute. */
+const parked = untilClockWait("the backfill to wait for its budget", 60_000)
 
 /**
  * The replay exchange with `count` trades of BTC/USDT in its history (played to nobody), and a backfill actor for
@@ -72,14 +67,17 @@ describe("backfill actor against the replay exchange's REST history, on the Test
 
         const requests = () => venue.restLog.length
         yield* waitFor("two pages", () => requests() === 2)
+        yield* parked
         expect(requests()).toBe(2)
         yield* TestClock.adjust(Duration.seconds(59))
-        yield* waitFor("the budget to hold", () => true)
+        yield* parked
         expect(requests()).toBe(2)
         yield* TestClock.adjust(Duration.seconds(1))
         yield* waitFor("two more pages", () => requests() === 4)
+        yield* parked
         yield* TestClock.adjust(Duration.minutes(1))
         yield* waitFor("the last two pages", () => requests() === 6)
+        yield* waitFor("the gap filled", () => port.stats.of(SYMBOL)!.unfilledGaps === 0)
         expect(venue.restLog.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200])
 
         const [messages] = yield* mailbox.takeAll
@@ -100,14 +98,16 @@ describe("backfill actor against the replay exchange's REST history, on the Test
       venue.restLimit = 2
       yield* backfill.gap(SYMBOL, "ids:1-1500", 1, 1_500, 0)
       yield* waitFor("the refused second page", () => venue.restLog.length === 2)
+      yield* parked
       expect(venue.restLog.map((r) => r.status)).toEqual([200, 429])
       venue.restLimit = Number.POSITIVE_INFINITY
       const retryAfter = 60
       yield* TestClock.adjust(Duration.seconds(retryAfter - 1))
-      yield* waitFor("the pause to hold", () => true)
+      yield* parked
       expect(venue.restLog).toHaveLength(2)
       yield* TestClock.adjust(Duration.seconds(1))
       yield* waitFor("the second page", () => venue.restLog.length === 3)
+      yield* waitFor("the gap filled", () => port.stats.of(SYMBOL)!.unfilledGaps === 0)
       expect(venue.restLog.map((r) => r.status)).toEqual([200, 429, 200])
       expect(port.stats.of(SYMBOL)!.unfilledGaps).toBe(0)
     }),

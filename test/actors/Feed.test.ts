@@ -17,7 +17,7 @@ import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import type { MarketEvent } from "../../src/exchanges/ReplayProtocol.js"
 import type { ExchangeId, Trade } from "../../src/schema/Market.js"
 import { TestConfig, testFeed, testPort } from "../support/config.js"
-import { waitUntil } from "../support/wait.js"
+import { eventually, untilClockWait, waitUntil } from "../support/wait.js"
 
 const counter = (m: Metric.Metric.Counter<number>, ...tags: Array<[string, string]>) =>
   Effect.map(Metric.value(tags.reduce((acc, [k, v]) => Metric.tagged(acc, k, v), m)), (s) => s.count)
@@ -133,8 +133,9 @@ describe("the shared feed actor, per exchange, against the replay exchange", () 
 
         yield* Effect.promise(() => venue.dropAll())
         yield* waitUntil("the drop", () => venue.clients.size === 0)
-        // The backoff is a TestClock sleep: nothing reconnects until the clock moves.
-        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
+        // The backoff is a TestClock sleep (under a second here; the quiet-symbol check sleeps a second or more):
+        // once the feed waits on it, nothing reconnects until the clock moves.
+        yield* untilClockWait("the reconnect backoff", 999)
         expect(venue.connections).toBe(1)
         yield* TestClock.adjust("2 seconds")
         yield* subscribed(2)
@@ -187,6 +188,7 @@ describe("connection liveness and data staleness", () => {
 
         // Now nothing at all: the connection answers pings but carries no data.
         yield* TestClock.adjust("9 seconds")
+        // A check that nothing happens: real time can hide an early reconnect here, never fail a correct feed.
         yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
         expect(venue.connections).toBe(1)
         expect(venue.clients.size).toBe(1)
@@ -209,16 +211,18 @@ describe("connection liveness and data staleness", () => {
         })
         yield* subscribed(1)
         const before = yield* counter(Metrics.reconnects, ["exchange", exchange], ["reason", "liveness"])
+        const pings = () => venue.pongs + venue.controlMessages.filter((m) => m === VENUES[exchange].ping).length
         // Pings answered: nothing happens however long it runs.
-        for (let i = 0; i < 4; i++) {
+        for (let i = 1; i <= 4; i++) {
           yield* TestClock.adjust("15 seconds")
-          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 50)))
+          yield* waitUntil(`ping ${i} answered`, () => pings() >= i)
+          // The pong crosses loopback to the feed's socket; it is given a generous 250 ms of real time to do so.
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 250)))
           yield* TestClock.adjust("10 seconds")
         }
         expect(venue.connections).toBe(1)
         venue.freeze(true)
         yield* TestClock.adjust("15 seconds")
-        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 50)))
         yield* TestClock.adjust("10 seconds")
         yield* waitUntil("the unresponsive connection to be replaced", () => venue.connections === 2)
         expect(yield* counter(Metrics.reconnects, ["exchange", exchange], ["reason", "liveness"])).toBe(before + 1)
@@ -248,7 +252,7 @@ describe("connection rotation", () => {
         yield* subscribed(2)
         yield* waitUntil("both connections open", () => venue.readyClients() === 2)
         venue.publish(tradeEvents("BTC/USDT", range(51, 100)))
-        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
+        yield* collect(() => received.some((t) => t.tradeId === "100"))
         expect(venue.clients.size).toBe(2)
         yield* TestClock.adjust("1 minute")
         yield* waitUntil("the old connection to close", () => venue.clients.size === 1)
@@ -279,7 +283,6 @@ describe("connection limits", () => {
           yield* waitUntil("a subscribe message", () => venue.controlMessages.length > (observed.at(-1)?.count ?? 0))
           observed.push({ at: (yield* TestClock.currentTimeMillis) - start, count: venue.controlMessages.length })
           yield* TestClock.adjust("250 millis")
-          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
         }
         expect(venue.connections).toBe(2)
         const streams = messages().flatMap((m) => m.params)
@@ -327,8 +330,10 @@ describe("overload and bad input", () => {
           { pace: { mode: "fast" } },
         )
         yield* waitUntil("the tape to start", () => venue.sent > 0)
-        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 500)))
-        expect(yield* counter(Metrics.feedPaused, ["exchange", "binance"])).toBeGreaterThan(pausesBefore)
+        yield* eventually(
+          "the socket to pause",
+          Effect.map(counter(Metrics.feedPaused, ["exchange", "binance"]), (n) => n > pausesBefore),
+        )
         // Pressure reached the server: it is held back instead of the daemon buffering everything.
         expect(venue.sent).toBeLessThan(total)
         yield* collect(() => received.length >= total)
