@@ -426,7 +426,11 @@ describe("a frame that exposes a defect", () => {
         )
         const dir = join(dataDir, "frames-deadletter")
         const written = () =>
-          existsSync(dir) ? readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).join("") : ""
+          existsSync(dir)
+            ? readdirSync(dir)
+                .map((f) => readFileSync(join(dir, f), "utf8"))
+                .join("")
+            : ""
         // The file appears when it is opened, before its line is written: wait for the whole line.
         yield* waitUntil("the dead-letter line", () => written().endsWith("\n"))
         const lines = written().trim().split("\n")
