@@ -1,13 +1,14 @@
 import type { RunnerTask, RunnerTestFile } from "vitest"
+import { BaseSequencer, type TestSpecification } from "vitest/node"
 import { defineConfig } from "vitest/config"
 
 const count = (tasks: ReadonlyArray<RunnerTask>, state: string): number =>
   tasks.reduce((n, t) => n + (t.type === "suite" ? count(t.tasks, state) : t.result?.state === state ? 1 : 0), 0)
 
 /**
- * Files that stop, restart or cut every connection of the machine's RabbitMQ: they run alone, one after another,
- * after the rest (`npm test`: `--project broker-faults --no-file-parallelism`). Every other file has its own
- * databases, vhosts, buckets, ports and data directories, so those run two at a time (`--project isolated`).
+ * Files that stop, restart or cut every connection of a RabbitMQ node: they run one after another on a node of
+ * their own (FAULT_BROKER, scripts/services.sh), beside the rest (scripts/test-suite.sh). Every other file has its
+ * own databases, vhosts, buckets, ports and data directories on the main services, so those run side by side.
  */
 const BROKER_FAULTS = [
   "test/integration/Exchanges.test.ts",
@@ -16,9 +17,37 @@ const BROKER_FAULTS = [
   "test/layers/Rabbit.test.ts",
 ]
 
+/**
+ * The files that take longest, longest first: started at once, they end before the short ones instead of after
+ * them. The soak mostly waits (5 minutes of a slow paced stream), so it takes a worker without taking a core.
+ */
+const LONGEST_FIRST = [
+  "test/integration/SharedBroker.test.ts",
+  "test/integration/SinkIsolation.test.ts",
+  "test/integration/HostileFrames.test.ts",
+  "test/integration/Backfill.test.ts",
+  "test/integration/Influx.test.ts",
+  "test/integration/Exchanges.test.ts",
+]
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: Array<TestSpecification>): Promise<Array<TestSpecification>> {
+    const rank = (f: TestSpecification) => {
+      const i = LONGEST_FIRST.findIndex((name) => f.moduleId.endsWith(name))
+      return i < 0 ? LONGEST_FIRST.length : i
+    }
+    const sorted = await super.sort(files)
+    return sorted
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i)
+      .map(({ f }) => f)
+  }
+}
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
+    sequence: { sequencer: LongestFirst },
     hookTimeout: 60_000,
     reporters: [
       "default",

@@ -56,6 +56,32 @@ bound_dead_letters() {
     log "RabbitMQ: dead-letter queues bounded by policy dead-letters-bounded"
 }
 
+# A second node, faults@localhost on 127.0.0.1:5673, for the test files that stop, restart and cut the broker
+# (vitest project `broker-faults`): they run beside the rest of the suite, which keeps the main node to itself.
+# Its own config (the machine's names 5672), no plugins (the management API would want :15672 too).
+FAULT_NODE=faults@localhost
+FAULT_DIR=/var/lib/neuraltrade-rabbit-faults
+start_fault_broker() {
+  if rabbitmq-diagnostics -q -n "$FAULT_NODE" ping >/dev/null 2>&1; then
+    rabbitmqctl -q -n "$FAULT_NODE" start_app >/dev/null 2>&1 || true
+    log "RabbitMQ fault-test node is up on 127.0.0.1:5673"; return
+  fi
+  mkdir -p "$FAULT_DIR/mnesia" "$FAULT_DIR/log"
+  printf 'listeners.tcp.local = 127.0.0.1:5673\n' >"$FAULT_DIR/rabbitmq.conf"
+  printf '[].\n' >"$FAULT_DIR/enabled_plugins"
+  grep -v '^NODENAME=' /etc/rabbitmq/rabbitmq-env.conf >"$FAULT_DIR/env.conf" 2>/dev/null || true
+  chown -R rabbitmq:rabbitmq "$FAULT_DIR" 2>/dev/null || true
+  log "starting the RabbitMQ fault-test node"
+  RABBITMQ_NODENAME="$FAULT_NODE" RABBITMQ_NODE_PORT=5673 RABBITMQ_DIST_PORT=25673 \
+    RABBITMQ_CONF_ENV_FILE="$FAULT_DIR/env.conf" RABBITMQ_CONFIG_FILE="$FAULT_DIR/rabbitmq.conf" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$FAULT_DIR/enabled_plugins" RABBITMQ_MNESIA_BASE="$FAULT_DIR/mnesia" \
+    RABBITMQ_LOG_BASE="$FAULT_DIR/log" rabbitmq-server -detached || true
+  for _ in $(seq 1 60); do rabbitmq-diagnostics -q -n "$FAULT_NODE" ping >/dev/null 2>&1 && break; sleep 1; done
+  rabbitmqctl -n "$FAULT_NODE" await_startup >/dev/null 2>&1 ||
+    { log "ERROR: the RabbitMQ fault-test node did not start (see $FAULT_DIR/log)"; exit 1; }
+  log "RabbitMQ fault-test node is up on 127.0.0.1:5673"
+}
+
 # Debian has influxd 1.6.7 only, which lacks /api/v2/write: it runs behind the project's v2-write proxy.
 start_influx() {
   if ! command -v influxd >/dev/null 2>&1; then
@@ -71,4 +97,5 @@ start_influx() {
 cd "$(dirname "$0")/.."
 start_postgres
 start_rabbitmq
+start_fault_broker
 start_influx

@@ -8,7 +8,7 @@ import type { ExchangeId } from "../../src/schema/Market.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp, sentOf } from "../support/candles.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
-import { freshVhost, RABBIT_URL, rabbitctl } from "../support/rabbit.js"
+import { FAULT_BROKER, freshVhost } from "../support/rabbit.js"
 
 const GRACE_MS = 2_000
 const EXCHANGES: ReadonlyArray<ExchangeId> = ["binance", "coinbase", "kraken", "bybit", "okx"]
@@ -111,7 +111,7 @@ describe("the daemon against the replay exchange, per exchange", () => {
   }, 180_000)
 
   it("CANDLE_SINK=queue: candles reach PostgreSQL through ingest.ohlcv and a consumer, exactly as written directly", async () => {
-    const conn = await amqp.connect("amqp://guest:guest@127.0.0.1:5672")
+    const conn = await amqp.connect(FAULT_BROKER.url)
     try {
       // Candles left by other tests would be consumed into this database.
       const ch = await conn.createChannel()
@@ -122,16 +122,16 @@ describe("the daemon against the replay exchange, per exchange", () => {
       await conn.close()
     }
     const { output } = await scenario(await db.create(), ["okx"], async () => {}, {
-      RABBITMQ_URL: "amqp://guest:guest@127.0.0.1:5672",
+      RABBITMQ_URL: FAULT_BROKER.url,
       CANDLE_SINK: "queue",
     })
-    expect(output).toContain("RabbitMQ: connected to amqp://127.0.0.1:5672")
+    expect(output).toContain(`RabbitMQ: connected to amqp://${FAULT_BROKER.hostPort}`)
     expect(output).not.toContain("guest:guest")
   }, 120_000)
 
   it("publishes every final candle to market.ohlcv through a dropped connection and a broker restart", async () => {
-    const rabbit = RABBIT_URL
-    const ctl = rabbitctl
+    const rabbit = FAULT_BROKER.url
+    const ctl = FAULT_BROKER.ctl
     const withChannel = async <A>(f: (ch: amqp.Channel) => Promise<A>) => {
       const conn = await amqp.connect(rabbit)
       try {
@@ -167,7 +167,7 @@ describe("the daemon against the replay exchange, per exchange", () => {
       ctl("start_app")
     }
     // Each loss is logged with the broker's own reason: who closed the connection and why.
-    const lost = output.split("\n").filter((l) => l.includes("RabbitMQ: connection to amqp://127.0.0.1:5672 lost ("))
+    const lost = output.split("\n").filter((l) => l.includes(`RabbitMQ: connection to amqp://${FAULT_BROKER.hostPort} lost (`))
     expect(lost.some((l) => l.includes("CONNECTION-FORCED") && l.includes("fault test"))).toBe(true)
     const messages = await withChannel(async (ch) => {
       const out: Array<amqp.GetMessage> = []
@@ -197,7 +197,7 @@ describe("the daemon against the replay exchange, per exchange", () => {
   }, 180_000)
 
   it("a broker whose market.ohlcv was declared elsewhere with other arguments: the daemon stays up, says so once per connect, and candles reach PostgreSQL and the exchange", async () => {
-    const { url: rabbit, drop } = freshVhost("conflict")
+    const { url: rabbit, drop } = freshVhost("conflict", FAULT_BROKER)
     try {
       const conn = await amqp.connect(rabbit)
       const ch = await conn.createChannel()

@@ -10,10 +10,10 @@ import { freePort, startDaemon, until } from "../support/daemon.js"
 import { startOtlpReceiver } from "../support/otlp.js"
 import { query, scratchDatabase } from "../support/postgres.js"
 import { scrape, total } from "../support/prometheus.js"
-import { RABBIT_URL, rabbitctl } from "../support/rabbit.js"
+import { FAULT_BROKER } from "../support/rabbit.js"
 
-const RABBIT = RABBIT_URL
-const ctl = rabbitctl
+const RABBIT = FAULT_BROKER.url
+const ctl = FAULT_BROKER.ctl
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
 /** A broker connection of the test's own, with the seed topology declared. */

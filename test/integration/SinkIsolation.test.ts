@@ -9,10 +9,10 @@ import { syntheticTrades } from "../../src/replay/Synthetic.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase } from "../support/postgres.js"
-import { RABBIT_URL, rabbitctl } from "../support/rabbit.js"
+import { FAULT_BROKER } from "../support/rabbit.js"
 
-const RABBIT = RABBIT_URL
-const ctl = rabbitctl
+const RABBIT = FAULT_BROKER.url
+const ctl = FAULT_BROKER.ctl
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 const OUTAGE_MS = 60_000
 

@@ -23,11 +23,11 @@ import { declareTopology, Rabbit } from "../../src/layers/Rabbit.js"
 import { tickOf } from "../../src/domain/Enrichment.js"
 import { sampleCandle, sampleTick, sampleTickWith } from "../support/samples.js"
 import { TestConfig } from "../support/config.js"
-import { freshVhost, rabbitctl, seedSetupTopology } from "../support/rabbit.js"
+import { FAULT_BROKER, freshVhost, seedSetupTopology } from "../support/rabbit.js"
 
-const URL = "amqp://guest:guest@127.0.0.1:5672"
+const URL = FAULT_BROKER.url
 
-const ctl = rabbitctl
+const ctl = FAULT_BROKER.ctl
 const listing = (what: string, ...columns: Array<string>) =>
   JSON.parse(ctl(what, ...columns, "--formatter", "json")) as Array<Record<string, unknown>>
 
@@ -167,7 +167,7 @@ describe("RabbitMQ, against the real broker", () => {
     "agrees with the seed's own declarations, made first by a plain amqplib script in a fresh vhost",
     () =>
       Effect.gen(function* () {
-        const { url, drop } = freshVhost("seed-first")
+        const { url, drop } = freshVhost("seed-first", FAULT_BROKER)
         yield* Effect.promise(() => seedSetupTopology(url))
         const conflicts = yield* Effect.acquireUseRelease(
           Effect.promise(() => amqp.connect(url)),
@@ -184,7 +184,7 @@ describe("RabbitMQ, against the real broker", () => {
     "a queue declared elsewhere with other arguments: one line per connect naming it and both argument sets; candles are still published and routed",
     () =>
       Effect.gen(function* () {
-        const { url, drop } = freshVhost("conflict")
+        const { url, drop } = freshVhost("conflict", FAULT_BROKER)
         // The daemon's earlier declaration of market.ohlcv (dead letters under the queue's own name).
         yield* Effect.promise(async () => {
           const conn = await amqp.connect(url)

@@ -1,19 +1,38 @@
 import { execFileSync } from "node:child_process"
 import amqp from "amqplib"
 
-/** The machine's broker (scripts/services.sh), as guest. */
-export const RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672"
+/** A RabbitMQ node of scripts/services.sh: its AMQP URL (as guest), `host:port`, and `rabbitmqctl` aimed at it. */
+export interface TestBroker {
+  readonly url: string
+  readonly hostPort: string
+  readonly ctl: (...args: Array<string>) => string
+}
+
+const brokerAt = (port: number, node: string): TestBroker => ({
+  url: `amqp://guest:guest@127.0.0.1:${port}`,
+  hostPort: `127.0.0.1:${port}`,
+  ctl: (...args) => execFileSync("rabbitmqctl", ["-q", "-n", node, ...args], { encoding: "utf8", timeout: 120_000 }),
+})
+
+/** The machine's broker, shared by the test files that run side by side, each in vhosts of its own. */
+export const MAIN_BROKER = brokerAt(5672, "rabbit@localhost")
+
+/**
+ * A second node that only the broker-fault files use (vitest project `broker-faults`, one file at a time): they
+ * stop it, restart it and cut its connections while the other files run on the main node undisturbed.
+ */
+export const FAULT_BROKER = brokerAt(5673, "faults@localhost")
+
+export const RABBIT_URL = MAIN_BROKER.url
+export const rabbitctl = MAIN_BROKER.ctl
 const MANAGEMENT = "http://127.0.0.1:15672"
 
-export const rabbitctl = (...args: Array<string>): string =>
-  execFileSync("rabbitmqctl", ["-q", ...args], { encoding: "utf8", timeout: 120_000 })
-
 /** A vhost of the test's own, guest allowed in; `drop` deletes it with everything in it. */
-export const freshVhost = (name: string) => {
+export const freshVhost = (name: string, broker: TestBroker = MAIN_BROKER) => {
   const vhost = `ingest-test-${name}-${Date.now()}`
-  rabbitctl("add_vhost", vhost)
-  rabbitctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-  return { vhost, url: `${RABBIT_URL}/${vhost}`, drop: () => void rabbitctl("delete_vhost", vhost) }
+  broker.ctl("add_vhost", vhost)
+  broker.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+  return { vhost, url: `${broker.url}/${vhost}`, drop: () => void broker.ctl("delete_vhost", vhost) }
 }
 
 /**
