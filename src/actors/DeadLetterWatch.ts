@@ -1,4 +1,5 @@
 import { Clock, Effect, Metric, Option, Redacted, Ref, Schedule } from "effect"
+import { managementRetrySchedule } from "../domain/Schedules.js"
 import { deadLetterQueueOf, INGEST_OHLCV_QUEUE, INGEST_SIGNALS_QUEUE, SEED_DLQS } from "../domain/Topology.js"
 import { AppConfig } from "../layers/AppConfig.js"
 import * as Metrics from "../layers/Metrics.js"
@@ -174,7 +175,7 @@ export class DeadLetterWatch extends Effect.Service<DeadLetterWatch>()("ingestd/
     })
 
     yield* poll.pipe(
-      Effect.retry(Schedule.spaced("1 second")),
+      Effect.retry(managementRetrySchedule),
       Effect.zipRight(
         poll.pipe(
           Effect.catchAll((e) => Effect.logDebug(`dead-letter depths not read: ${e.message}`)),

@@ -29,6 +29,9 @@ export const feedReconnectSchedule = (config: {
   readonly reconnectMax: Duration.DurationInput
 }) => cappedExponential(config.reconnectBase, config.reconnectMax).pipe(Schedule.delays)
 
+/** Until the broker's management API first answers: every second, without end (its reads are optional). */
+export const managementRetrySchedule = Schedule.spaced("1 second")
+
 /** A database that is down at start-up: 1 s doubling to 30 s, without end. */
 export const databaseStartSchedule = cappedExponential("1 second", "30 seconds", false)
 

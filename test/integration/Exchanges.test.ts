@@ -167,7 +167,9 @@ describe("the daemon against the replay exchange, per exchange", () => {
       ctl("start_app")
     }
     // Each loss is logged with the broker's own reason: who closed the connection and why.
-    const lost = output.split("\n").filter((l) => l.includes(`RabbitMQ: connection to amqp://${FAULT_BROKER.hostPort} lost (`))
+    const lost = output
+      .split("\n")
+      .filter((l) => l.includes(`RabbitMQ: connection to amqp://${FAULT_BROKER.hostPort} lost (`))
     expect(lost.some((l) => l.includes("CONNECTION-FORCED") && l.includes("fault test"))).toBe(true)
     const messages = await withChannel(async (ch) => {
       const out: Array<amqp.GetMessage> = []
