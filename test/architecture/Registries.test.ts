@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
 import { describe, expect, it } from "vitest"
+import { SINKS } from "../../src/actors/sinks/registry.js"
 import { EXCHANGES, SUPPORTED_EXCHANGES } from "../../src/exchanges/registry.js"
 import { ExchangeId } from "../../src/schema/Market.js"
 
@@ -49,5 +50,30 @@ describe("one home per exchange (CONTRIBUTING.md, adding an exchange)", () => {
       ),
     )
     expect(crossing).toEqual([])
+  })
+})
+
+describe("one folder per sink (CONTRIBUTING.md, adding a sink)", () => {
+  const folders = readdirSync(join(SRC, "actors", "sinks")).filter((f) =>
+    statSync(join(SRC, "actors", "sinks", f)).isDirectory(),
+  )
+
+  it("each registered sink has a folder of its own, and every folder is registered", () => {
+    expect(folders.sort()).toEqual(SINKS.map((s) => s.name).sort())
+  })
+
+  it("the sink runtime and the aggregators never name a sink: only the registry does", () => {
+    const runtime = [
+      join(SRC, "actors", "sinks", "Sink.ts"),
+      join(SRC, "actors", "sinks", "DiskQueue.ts"),
+      join(SRC, "actors", "Sinks.ts"),
+      ...sources(join(SRC, "actors", "aggregation")),
+    ]
+    const naming = runtime.flatMap((f) =>
+      importsOf(f)
+        .filter((i) => folders.some((name) => i.startsWith(`actors/sinks/${name}/`)))
+        .map((i) => `${relative(SRC, f)} imports ${i}`),
+    )
+    expect(naming).toEqual([])
   })
 })
