@@ -89,6 +89,7 @@ describe("the alerts actor alone, on the TestClock, publishing to the real broke
         expect(yield* openNow).toEqual([])
 
         yield* Effect.promise(() => until("two notifications delivered", () => received.length >= 2, 10_000))
+        // A check that no third one follows: real time can only hide a stray notification here, never fail a run.
         yield* Effect.promise(() => new Promise((r) => setTimeout(r, 500)))
         const notes = received.map((m) => JSON.parse(m.content.toString()) as Notification)
         expect(notes.map((n) => [n.rule, n.symbol, n.state, n.severity])).toEqual([

@@ -11,8 +11,11 @@ import { testPort } from "../support/config.js"
 
 const SYMBOL = "BTC/USDT"
 
-/** Real time: the REST server is another party, answering while the TestClock stands still. */
-const settle = Effect.promise(() => new Promise((r) => setTimeout(r, 150)))
+/**
+ * Real time: the REST server is another party, answering while the TestClock stands still. A loopback request and
+ * its answer are given 500 ms, many times what they take on a loaded machine.
+ */
+const settle = Effect.promise(() => new Promise((r) => setTimeout(r, 500)))
 
 const candle = (minute: number, close: string): Candle => ({
   exchange: "binance",

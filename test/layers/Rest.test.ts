@@ -1,6 +1,7 @@
 import { createServer } from "node:http"
 import { it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { untilClockWait } from "../support/wait.js"
 import { describe, expect } from "vitest"
 import { WeightBudget } from "../../src/domain/WeightBudget.js"
 import { makeRestClient, retryAfterMs } from "../../src/layers/Rest.js"
@@ -31,7 +32,8 @@ const asleep = Effect.gen(function* () {
     yield* Effect.promise(() => new Promise((r) => setTimeout(r, 10)))
   }
 })
-const settle = Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
+/** The client's wait ends a millisecond from now: it is still waiting, so it cannot have sent anything since. */
+const stillWaiting = untilClockWait("the client still waiting on the clock", 1)
 
 describe("REST client within an exchange's rate limits", () => {
   it.scoped("honours a 429's Retry-After on the clock before asking again", () =>
@@ -50,7 +52,7 @@ describe("REST client within an exchange's rate limits", () => {
       yield* Effect.promise(() => until("the first request", () => server.requests() === 1))
       yield* asleep
       yield* TestClock.adjust(Duration.millis(29_999))
-      yield* settle
+      yield* stillWaiting
       expect(server.requests()).toBe(1)
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
       yield* TestClock.adjust(Duration.millis(1))
@@ -71,7 +73,7 @@ describe("REST client within an exchange's rate limits", () => {
       yield* asleep
       expect(budget.usedAt(0)).toBe(8)
       yield* TestClock.adjust(Duration.millis(59_999))
-      yield* settle
+      yield* stillWaiting
       expect(server.requests()).toBe(2)
       yield* TestClock.adjust(Duration.millis(1))
       yield* Effect.promise(() => until("two more", () => server.requests() === 4))
