@@ -1,3 +1,4 @@
+import type { Archive } from "./Archive.js"
 import type { ReplayProtocol } from "./ReplayProtocol.js"
 import type { Venue } from "./Venue.js"
 
@@ -7,4 +8,6 @@ export interface Exchange {
   readonly venue: Venue
   /** The server side the replay exchange speaks, so the venue can be tested without the exchange. */
   readonly replay: ReplayProtocol
+  /** Its public data archive of daily files, for the history command; undefined where it publishes none. */
+  readonly archive?: Archive
 }

@@ -14,6 +14,7 @@ import {
   Schema,
 } from "effect"
 import { SEED_TTLS, type SeedTtls } from "../domain/Topology.js"
+import type { PipelineOptions } from "../domain/SymbolPipeline.js"
 import { SUPPORTED_EXCHANGES, VENUES } from "../exchanges/registry.js"
 import { DEFAULT_TIMEFRAMES, Timeframe } from "../schema/Candle.js"
 import { ExchangeId, UnifiedSymbol } from "../schema/Market.js"
@@ -415,3 +416,12 @@ export const configFailure = (cause: Cause.Cause<unknown>): string | undefined =
       e instanceof ConfigInvalid ? Option.some(e.message) : Option.none(),
     ),
   )
+
+/** What the candle path of every symbol is configured with, live and in history imports alike. */
+export const pipelineOptions = (config: AppConfigShape): PipelineOptions => ({
+  timeframes: config.timeframes,
+  graceMs: config.candleGraceMs,
+  emptyCandles: config.candleEmpty,
+  amendHorizonMs: config.candleAmendHorizonMs,
+  futureToleranceMs: config.tradeFutureToleranceMs,
+})

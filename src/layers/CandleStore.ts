@@ -222,7 +222,19 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         return { lastTradeId: row.last_trade_id, lastFinal, minutes: rows.map(fromRow) }
       })
 
-    return { upsert, query, ping, ingestionStatus, setMode, recordFill, markStart, resumePoint } as const
+    /** The newest stored final 1m candle that opened before `before`: what the minutes after it continue from. */
+    const minuteBefore = (exchange: ExchangeId, symbol: string, before: number) =>
+      Effect.map(
+        sql<CandleRow>`
+          SELECT exchange, symbol, timeframe, "timestamp", open, high, low, close, volume, quote_volume, trades,
+            taker_buy_base, taker_buy_quote, vwap, close_time, is_final, revision, complete
+          FROM ohlcv_candles
+          WHERE exchange = ${exchange} AND symbol = ${symbol} AND timeframe = '1m' AND is_final AND "timestamp" < ${before}
+          ORDER BY "timestamp" DESC LIMIT 1`,
+        (rows) => (rows[0] === undefined ? undefined : fromRow(rows[0])),
+      )
+
+    return { upsert, query, ping, ingestionStatus, setMode, recordFill, markStart, resumePoint, minuteBefore } as const
   }),
 }) {}
 

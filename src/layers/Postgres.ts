@@ -7,6 +7,7 @@ import { Data, Effect, Layer, Option } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import createTables from "./migrations/0001_create_tables.js"
 import timescale from "./migrations/0002_timescale.js"
+import historyCheckpoints from "./migrations/0003_history_checkpoints.js"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
   readonly op: "open" | "listen"
@@ -85,7 +86,11 @@ const ClientLive = Layer.unwrapEffect(
 )
 
 const MigratorLive = PgMigrator.layer({
-  loader: PgMigrator.fromRecord({ "0001_create_tables": createTables, "0002_timescale": timescale }),
+  loader: PgMigrator.fromRecord({
+    "0001_create_tables": createTables,
+    "0002_timescale": timescale,
+    "0003_history_checkpoints": historyCheckpoints,
+  }),
 }).pipe(Layer.provide(NodeContext.layer))
 
 /** PostgreSQL client with the schema migrated; start-up fails with the reason when the database is unreachable. */

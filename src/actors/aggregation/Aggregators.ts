@@ -4,7 +4,7 @@ import { SymbolPipeline } from "../../domain/SymbolPipeline.js"
 import { SymbolStats } from "../../domain/SymbolStats.js"
 import { Watermark } from "../../domain/Watermark.js"
 import { VENUES } from "../../exchanges/registry.js"
-import { AppConfig } from "../../layers/AppConfig.js"
+import { AppConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { CandleStore } from "../../layers/CandleStore.js"
 import { Health } from "../../layers/Health.js"
 import { periodMs } from "../../schema/Candle.js"
@@ -35,13 +35,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
       // Not a sink that can be full: a map insert per final 1m candle, bounded by DueCandles itself.
       for (const c of cs) ports.get(c.exchange)?.due?.offer(c)
     })
-    const options = {
-      timeframes: config.timeframes,
-      graceMs: config.candleGraceMs,
-      emptyCandles: config.candleEmpty,
-      amendHorizonMs: config.candleAmendHorizonMs,
-      futureToleranceMs: config.tradeFutureToleranceMs,
-    }
+    const options = pipelineOptions(config)
     const startedAt = yield* Clock.currentTimeMillis
     const longestPeriod = Math.max(...config.timeframes.map(periodMs))
     for (const feed of config.feeds) {

@@ -154,7 +154,7 @@ const parseStream = (stream: string, data: unknown, symbols: SymbolMap, recvTs: 
 const toQuote = (symbol: string, bid: string, ask: string, bidQty: string, askQty: string, recvTs: number) =>
   quoteOf("binance", symbol, Number(bid), Number(ask), Number(bidQty), Number(askQty), recvTs)
 
-const toTrade = (
+export const toTrade = (
   symbol: string,
   id: number,
   d: { readonly p: string; readonly q: string; readonly m: boolean; readonly T: number },

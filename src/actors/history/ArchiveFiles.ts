@@ -1,0 +1,109 @@
+import { createHash } from "node:crypto"
+import { createReadStream } from "node:fs"
+import { readFile, stat } from "node:fs/promises"
+import { join } from "node:path"
+import { pipeline, type Readable } from "node:stream"
+import { parse } from "csv-parse"
+import { Data, Effect, Stream } from "effect"
+import yauzl from "yauzl"
+import { checksumOf } from "../../exchanges/Archive.js"
+
+/** A file of the archive that is missing, unreadable, corrupt or not what its `.CHECKSUM` says. */
+export class HistoryFileError extends Data.TaggedError("HistoryFileError")<{
+  readonly file: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `${this.file}: ${this.reason}`
+  }
+}
+
+const failed = (file: string, reason: string) => (cause: unknown) =>
+  new HistoryFileError({ file, reason: `${reason}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+
+const sha256 = (file: string) =>
+  Effect.async<string, HistoryFileError>((resume) => {
+    const hash = createHash("sha256")
+    const stream = createReadStream(file)
+    stream.on("data", (chunk) => hash.update(chunk))
+    stream.on("error", (e) => resume(Effect.fail(failed(file, "cannot read it")(e))))
+    stream.on("end", () => resume(Effect.succeed(hash.digest("hex"))))
+    return Effect.sync(() => stream.destroy())
+  })
+
+/**
+ * The archive file at `root/path`, checked against the SHA-256 in the `.CHECKSUM` beside it; its full path.
+ * A missing file, a missing or unreadable `.CHECKSUM` and a different hash each fail naming the file.
+ */
+export const verifiedFile = (root: string, path: string) =>
+  Effect.gen(function* () {
+    const file = join(root, path)
+    yield* Effect.tryPromise({ try: () => stat(file), catch: failed(file, "missing") })
+    const listed = yield* Effect.tryPromise({
+      try: () => readFile(`${file}.CHECKSUM`, "utf8"),
+      catch: failed(`${file}.CHECKSUM`, "missing"),
+    })
+    const expected = checksumOf(listed)
+    if (expected === undefined)
+      return yield* new HistoryFileError({ file: `${file}.CHECKSUM`, reason: "names no SHA-256" })
+    const actual = yield* sha256(file)
+    if (actual !== expected)
+      return yield* new HistoryFileError({
+        file,
+        reason: `SHA-256 ${actual} differs from ${expected} in its .CHECKSUM: a corrupt or partial download`,
+      })
+    return file
+  })
+
+/** The first CSV entry of a ZIP file, as a stream of its bytes, inflated as it is read. */
+const openCsvEntry = (file: string) =>
+  Effect.async<Readable, HistoryFileError>((resume) => {
+    yauzl.open(file, { lazyEntries: true, autoClose: true }, (error, zip) => {
+      if (error !== null) return resume(Effect.fail(failed(file, "not a readable ZIP")(error)))
+      zip.on("error", (e) => resume(Effect.fail(failed(file, "not a readable ZIP")(e))))
+      zip.on("end", () => resume(Effect.fail(new HistoryFileError({ file, reason: "holds no CSV file" }))))
+      zip.on("entry", (entry: yauzl.Entry) => {
+        if (!entry.fileName.toLowerCase().endsWith(".csv")) return zip.readEntry()
+        zip.openReadStream(entry, (e, stream) =>
+          e === null
+            ? resume(Effect.succeed(stream))
+            : resume(Effect.fail(failed(file, `cannot inflate ${entry.fileName}`)(e))),
+        )
+      })
+      zip.readEntry()
+    })
+  })
+
+/** The CSV parser over `entry`; an error of the inflating stream (corrupt data) ends the parser with it. */
+const parsed = (entry: Readable) => {
+  const parser = parse({ relax_column_count: true, skip_empty_lines: true })
+  pipeline(entry, parser, (error) => {
+    if (error) parser.destroy(error)
+  })
+  return parser
+}
+
+async function* batches(rows: AsyncIterable<ReadonlyArray<string>>, size: number) {
+  let batch: Array<ReadonlyArray<string>> = []
+  for await (const row of rows) {
+    batch.push(row)
+    if (batch.length >= size) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length > 0) yield batch
+}
+
+/**
+ * The rows of the CSV inside a ZIP, streamed (inflated and parsed as they are read, never whole in memory) in
+ * batches of `size`, so the work per row stays plain code and the effects run once per batch.
+ */
+export const csvRows = (file: string, size = 4_096) =>
+  Stream.unwrapScoped(
+    Effect.map(
+      Effect.acquireRelease(openCsvEntry(file), (s) => Effect.sync(() => s.destroy())),
+      (entry) => Stream.fromAsyncIterable(batches(parsed(entry), size), failed(file, "cannot read its CSV")),
+    ),
+  )

@@ -1,0 +1,101 @@
+import { Effect, Either } from "effect"
+import { utcDays } from "../../exchanges/Archive.js"
+import { EXCHANGES } from "../../exchanges/registry.js"
+import { AppConfig, pipelineOptions } from "../../layers/AppConfig.js"
+import { CandleStore } from "../../layers/CandleStore.js"
+import { type Checkpoint, HistoryCheckpoints } from "../../layers/HistoryCheckpoints.js"
+import type { ExchangeId } from "../../schema/Market.js"
+import { importDay } from "./ImportDay.js"
+import type { Progress } from "./Progress.js"
+
+export interface HistoryRequest {
+  readonly exchange: ExchangeId
+  readonly symbols: ReadonlyArray<string>
+  /** `YYYY-MM-DD`, UTC, both included. */
+  readonly from: string
+  readonly to: string
+  /** The archive's root directory. */
+  readonly root: string
+}
+
+/** What a run did, per day; the command exits 0 only when no day failed or differed from the exchange's klines. */
+export interface HistorySummary {
+  readonly loaded: number
+  readonly skipped: number
+  readonly failed: ReadonlyArray<string>
+  readonly mismatched: ReadonlyArray<string>
+}
+
+const MINUTE_LIST = 5
+
+/**
+ * Loads each symbol's days in order (a day continues from the one before it), skipping days a checkpoint says are
+ * done. A day whose files are missing, corrupt or unreadable is marked failed and the next day loads; a database
+ * that cannot be written stops the run (the day stays `running`, and the next run loads it again).
+ */
+export const runHistory = (request: HistoryRequest, progress: Progress) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const store = yield* CandleStore
+    const checkpoints = yield* HistoryCheckpoints
+    const { venue, archive } = EXCHANGES[request.exchange]
+    if (archive === undefined)
+      return yield* Effect.fail(`${request.exchange} publishes no archive the history command can read`)
+    const options = pipelineOptions(config)
+    const days = utcDays(request.from, request.to)
+    let loaded = 0
+    let skipped = 0
+    const failed: Array<string> = []
+    const mismatched: Array<string> = []
+    for (const symbol of request.symbols)
+      for (const day of days) {
+        const checkpoint: Checkpoint = { exchange: request.exchange, symbol, day, source: "archive" }
+        const what = `${request.exchange} ${symbol} ${day}`
+        if ((yield* checkpoints.state(checkpoint)) === "done") {
+          skipped++
+          progress.dayEnded(symbol, day, "skipped", 0, 0)
+          yield* Effect.logInfo(`history: ${what} skipped, loaded by an earlier run`)
+          continue
+        }
+        progress.dayStarted(symbol, day)
+        yield* checkpoints.set(checkpoint, "running", 0, 0)
+        const result = yield* Effect.either(
+          importDay({
+            exchange: request.exchange,
+            symbol,
+            instrument: venue.instrument(symbol),
+            day,
+            root: request.root,
+            archive,
+            options,
+            store,
+            onTrades: (n) => Effect.sync(() => progress.trades(symbol, n)),
+          }),
+        )
+        if (Either.isLeft(result)) {
+          const error = result.left
+          if (error._tag !== "HistoryFileError") return yield* error
+          failed.push(what)
+          yield* checkpoints.set(checkpoint, "failed", 0, 0)
+          progress.dayEnded(symbol, day, "failed", 0, 0)
+          yield* Effect.logError(`history: ${what} not loaded: ${error.message}; the other days go on`)
+          continue
+        }
+        const { trades, mismatches } = result.right
+        loaded++
+        yield* checkpoints.set(checkpoint, "done", trades, mismatches.length)
+        progress.dayEnded(symbol, day, "done", trades, mismatches.length)
+        if (mismatches.length === 0) {
+          yield* Effect.logInfo(`history: ${what} loaded, ${trades} trade(s); every 1m candle equals the exchange's`)
+          continue
+        }
+        mismatched.push(what)
+        const shown = mismatches
+          .slice(0, MINUTE_LIST)
+          .map((m) => `${new Date(m.minute).toISOString().slice(11, 16)} (${m.fields.join(", ")})`)
+        yield* Effect.logError(
+          `history: ${what} loaded, ${trades} trade(s), but ${mismatches.length} 1m candle(s) differ from the exchange's klines: ${shown.join("; ")}${mismatches.length > MINUTE_LIST ? "; …" : ""}`,
+        )
+      }
+    return { loaded, skipped, failed, mismatched } satisfies HistorySummary
+  })

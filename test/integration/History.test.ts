@@ -1,0 +1,229 @@
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { syntheticTrades } from "../../src/replay/Synthetic.js"
+import { type ArchiveTrade, corrupt, writeArchiveDay } from "../support/archive.js"
+import { expectCandlesMatch, type Sent } from "../support/candles.js"
+import { until } from "../support/daemon.js"
+import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
+
+const GRACE_MS = 2_000
+const DAYS = ["2024-03-01", "2024-03-02", "2024-03-03"] as const
+const SYMBOLS = ["BTC/USDT", "ETH/USDT"] as const
+const DAY_MS = 86_400_000
+const startOf = (day: string) => Date.parse(`${day}T00:00:00Z`)
+
+/**
+ * Three days of two symbols' aggregate trades, one every 20 s per symbol, but none from 23:50 on the first day to
+ * 00:10 on the second (the second day starts with empty minutes, filled from the first day's close) nor for half
+ * an hour on the third. Each aggregate stands for one to three raw trades.
+ */
+const tradesOf = (symbol: string, seed: number, perDay = 4_320): Array<ArchiveTrade> =>
+  syntheticTrades({
+    symbols: [symbol],
+    rate: perDay / 86_400,
+    count: perDay * DAYS.length,
+    start: startOf(DAYS[0]),
+    seed,
+  })
+    .filter((t) => {
+      const quiet1 = t.ts >= startOf(DAYS[1]) - 10 * 60_000 && t.ts < startOf(DAYS[1]) + 10 * 60_000
+      const quiet2 = t.ts >= startOf(DAYS[2]) + 3_600_000 && t.ts < startOf(DAYS[2]) + 5_400_000
+      return !quiet1 && !quiet2
+    })
+    .map((t) => ({
+      symbol,
+      id: t.id,
+      ts: t.ts,
+      price: t.price,
+      qty: t.qty,
+      takerBuy: t.takerBuy,
+      count: 1 + (t.id % 3),
+    }))
+
+const writeArchive = async (root: string, trades: ReadonlyMap<string, ReadonlyArray<ArchiveTrade>>) => {
+  for (const [symbol, list] of trades)
+    for (const [i, day] of DAYS.entries())
+      await writeArchiveDay(
+        root,
+        symbol.replace("/", ""),
+        // The last day is written as newer files are: a header row and microsecond times.
+        { day, newer: i === DAYS.length - 1 },
+        list.filter((t) => t.ts >= startOf(day) && t.ts < startOf(day) + DAY_MS),
+      )
+}
+
+interface Run {
+  readonly code: number | null
+  readonly output: string
+}
+
+const history = (databaseUrl: string, args: ReadonlyArray<string>) => {
+  const child = spawn(process.execPath, [join(process.cwd(), "dist/history.js"), ...args], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      DATABASE_URL: databaseUrl,
+      CANDLE_GRACE_MS: String(GRACE_MS),
+      LOG_LEVEL: "Info",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let output = ""
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+  const done = new Promise<Run>((resolve) => child.on("exit", (code) => resolve({ code, output })))
+  return { child, output: () => output, done }
+}
+
+const rangeArgs = (root: string) => [
+  "--exchange",
+  "binance",
+  "--symbols",
+  SYMBOLS.join(","),
+  "--from",
+  DAYS[0],
+  "--to",
+  DAYS[DAYS.length - 1]!,
+  "--source",
+  "archive",
+  root,
+]
+
+const checkpoints = (url: string) =>
+  query<{ symbol: string; day: string; state: string; trades: string; mismatches: number }>(
+    url,
+    `SELECT symbol, to_char(day, 'YYYY-MM-DD') AS day, state, trades, mismatches FROM history_checkpoints ORDER BY symbol, day`,
+  )
+
+describe("the history command, on an archive in Binance's public-data layout", () => {
+  const db = scratchDatabase("history")
+  const dirs: Array<string> = []
+  const fresh = () => {
+    const dir = mkdtempSync(join(tmpdir(), "ingest-archive-"))
+    dirs.push(dir)
+    return dir
+  }
+  const trades = new Map<string, ReadonlyArray<ArchiveTrade>>(SYMBOLS.map((s, i) => [s, tradesOf(s, i + 3)]))
+  const sent: Sent = { exchange: "binance", trades }
+  beforeAll(() => db.start())
+  afterAll(async () => {
+    await db.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  it("loads three days of two symbols: every 1m-1d candle equals an independent computation, every minute the archive's klines", async () => {
+    const root = fresh()
+    await writeArchive(root, trades)
+    const url = await db.create()
+    const run = await history(url, rangeArgs(root)).done
+    expect(run.code, run.output).toBe(0)
+    expectCandlesMatch(await storedCandles(url), sent, GRACE_MS)
+    // The second day's first ten minutes had no trade: flat at the first day's close, as a live run fills them.
+    const firstMinutes = await query<{ trades: number; close: string }>(
+      url,
+      `SELECT trades, close::text FROM ohlcv_candles WHERE symbol = 'BTC/USDT' AND timeframe = '1m'
+       AND "timestamp" >= ${startOf(DAYS[1])} AND "timestamp" < ${startOf(DAYS[1]) + 600_000}`,
+    )
+    expect(firstMinutes).toHaveLength(10)
+    expect(firstMinutes.every((m) => m.trades === 0)).toBe(true)
+    const cps = await checkpoints(url)
+    expect(cps.map((c) => [c.symbol, c.day, c.state, c.mismatches])).toEqual(
+      SYMBOLS.flatMap((s) => DAYS.map((d) => [s, d, "done", 0])),
+    )
+    for (const c of cps)
+      expect(Number(c.trades), `${c.symbol} ${c.day}`).toBe(
+        trades.get(c.symbol)!.filter((t) => t.ts >= startOf(c.day) && t.ts < startOf(c.day) + DAY_MS).length,
+      )
+    // JSON progress lines when stdout is not a terminal.
+    const ended = run.output
+      .split("\n")
+      .filter((l) => l.startsWith("{") && l.includes('"day_ended"'))
+      .map((l) => JSON.parse(l) as { symbol: string; day: string; outcome: string })
+    expect(ended).toHaveLength(SYMBOLS.length * DAYS.length)
+
+    // A second run reads nothing again.
+    const again = await history(url, rangeArgs(root)).done
+    expect(again.code, again.output).toBe(0)
+    expect(again.output.match(/skipped, loaded by an earlier run/g)).toHaveLength(SYMBOLS.length * DAYS.length)
+  }, 120_000)
+
+  it("a corrupt ZIP and a wrong .CHECKSUM each fail their day with an error naming the file; the other days load", async () => {
+    const root = fresh()
+    await writeArchive(root, trades)
+    const broken = join(root, "spot/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-03-02.zip")
+    corrupt(broken)
+    // A ZIP that matches its .CHECKSUM but is not a readable ZIP: the hash is made to agree.
+    const unreadable = join(root, "spot/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2024-03-03.zip")
+    const { writeFileSync } = await import("node:fs")
+    const { createHash } = await import("node:crypto")
+    const garbage = Buffer.from("this is not a zip file")
+    writeFileSync(unreadable, garbage)
+    writeFileSync(`${unreadable}.CHECKSUM`, `${createHash("sha256").update(garbage).digest("hex")}  x.zip\n`)
+    const url = await db.create()
+    const run = await history(url, rangeArgs(root)).done
+    expect(run.code).toBe(1)
+    expect(run.output).toContain(`${broken}: SHA-256`)
+    expect(run.output).toContain(`${unreadable}: not a readable ZIP`)
+    const cps = await checkpoints(url)
+    expect(cps.filter((c) => c.state !== "done").map((c) => [c.symbol, c.day, c.state])).toEqual([
+      ["BTC/USDT", "2024-03-02", "failed"],
+      ["ETH/USDT", "2024-03-03", "failed"],
+    ])
+    expect(cps.filter((c) => c.state === "done")).toHaveLength(4)
+  }, 120_000)
+
+  it("kill -9 in the middle of a day, then a rerun: the same rows as one clean run, finished days not reread", async () => {
+    // The second day of BTC is large, so the kill lands while it loads.
+    const big = new Map(trades)
+    big.set("BTC/USDT", tradesOf("BTC/USDT", 3, 120_000))
+    const root = fresh()
+    await writeArchive(root, big)
+    const clean = await db.create()
+    const killed = await db.create()
+    const cleanRun = await history(clean, rangeArgs(root)).done
+    expect(cleanRun.code, cleanRun.output).toBe(0)
+
+    const first = history(killed, rangeArgs(root))
+    await until(
+      "the second day loading",
+      async () =>
+        // The table appears once the command has migrated the database.
+        (await checkpoints(killed).catch(() => [])).some(
+          (c) => c.day === DAYS[1] && c.symbol === "BTC/USDT" && c.state === "running",
+        ),
+      60_000,
+    )
+    first.child.kill("SIGKILL")
+    await first.done
+    expect((await checkpoints(killed)).map((c) => [c.symbol, c.day, c.state])).toEqual([
+      ["BTC/USDT", DAYS[0], "done"],
+      ["BTC/USDT", DAYS[1], "running"],
+    ])
+    const rerun = await history(killed, rangeArgs(root)).done
+    expect(rerun.code, rerun.output).toBe(0)
+    expect(rerun.output).toContain(`history: binance BTC/USDT ${DAYS[0]} skipped, loaded by an earlier run`)
+    expect(rerun.output).not.toContain(`binance BTC/USDT ${DAYS[1]} skipped`)
+    const rows = async (url: string) =>
+      query(
+        url,
+        `SELECT symbol, timeframe, "timestamp", open::text, high::text, low::text, close::text, volume::text,
+           quote_volume::text, trades, taker_buy_base::text, taker_buy_quote::text, is_final, revision, complete
+         FROM ohlcv_candles ORDER BY symbol, timeframe, "timestamp"`,
+      )
+    const [a, b] = [await rows(clean), await rows(killed)]
+    expect(b.length).toBe(a.length)
+    expect(b).toEqual(a)
+  }, 180_000)
+
+  it("refuses a command line it cannot use, naming what is wrong", async () => {
+    const url = await db.create()
+    const run = await history(url, ["--symbols", "BTCUSDT", "--from", "2024-03-01", "--to", "2024-03-01"]).done
+    expect(run.code).toBe(2)
+    expect(run.output).toContain("--symbols: BTCUSDT is not BASE/QUOTE")
+    const help = await history(url, ["--help"]).done
+    expect(help.code).toBe(0)
+    expect(help.output).toContain("--source archive DIR")
+  })
+})
