@@ -21,8 +21,9 @@ CANDLE_GRACE_MS, CANDLE_EMPTY, LOG_LEVEL, ...).
   --exchange NAME     ${SUPPORTED_EXCHANGES.join(", ")} (default binance; the archive source is Binance's)
   --symbols LIST      unified symbols, comma-separated, e.g. BTC/USDT,ETH/USDT
   --from DAY --to DAY UTC days, YYYY-MM-DD, both included
-  --source archive DIR
-                      Binance's public-data layout under DIR:
+  --source archive DIR|URL
+                      Binance's public-data layout under DIR, or under a base URL such as
+                      https://data.binance.vision/data (downloaded file by file, with its .CHECKSUM):
                         spot/daily/aggTrades/<SYMBOL>/<SYMBOL>-aggTrades-<DAY>.zip (+ .CHECKSUM)
                         spot/daily/klines/<SYMBOL>/1m/<SYMBOL>-1m-<DAY>.zip (+ .CHECKSUM)
   --help              this text
@@ -68,9 +69,7 @@ const request = (argv: ReadonlyArray<string>): HistoryRequest | "help" | string 
     return `--source ${String(values.source ?? "")}: this build reads --source archive <DIR>; rest and csv are not built yet`
   const root = positionals[0]
   if (root === undefined)
-    return "--source archive needs the archive's directory, e.g. --source archive ./data.binance.vision"
-  if (/^https?:\/\//.test(root))
-    return `--source archive ${root}: reading the archive from a URL is not built yet; download it to a directory`
+    return "--source archive needs the archive's directory or base URL, e.g. --source archive https://data.binance.vision/data"
   return { exchange: exchange as ExchangeId, symbols, from, to, root }
 }
 

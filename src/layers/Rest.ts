@@ -1,3 +1,6 @@
+import { createWriteStream } from "node:fs"
+import { Readable } from "node:stream"
+import { pipeline } from "node:stream/promises"
 import { Clock, Data, Duration, Effect, Metric } from "effect"
 import { restRetrySchedule } from "../domain/Schedules.js"
 import type { WeightBudget } from "../domain/WeightBudget.js"
@@ -64,7 +67,11 @@ export const makeRestClient = (spec: RestClientSpec) => {
       }
     })
 
-  const once = (path: string, query: Record<string, string | number>) =>
+  const once = <A>(
+    path: string,
+    query: Record<string, string | number>,
+    read: (response: Response, unavailable: (reason: string) => RestUnavailable) => Effect.Effect<A, RestUnavailable>,
+  ) =>
     Effect.gen(function* () {
       // Appended, not resolved: a base URL may carry a path prefix (a proxy, the replay exchange's /binance).
       const url = new URL(spec.baseUrl + path)
@@ -89,31 +96,31 @@ export const makeRestClient = (spec: RestClientSpec) => {
         )
         return undefined
       }
-      const text = yield* Effect.tryPromise({
-        try: () => response.text(),
-        catch: (e) => unavailable(`reading the body: ${String(e)}`),
-      })
-      if (response.status >= 500) return yield* unavailable(`${response.status} ${text.slice(0, 200)}`)
-      if (response.status >= 400)
+      if (response.status >= 400) {
+        const text = yield* textOf(response, unavailable)
+        if (response.status >= 500) return yield* unavailable(`${response.status} ${text.slice(0, 200)}`)
         return yield* new RestRejected({
           exchange: spec.exchange,
           path,
           status: response.status,
           reason: text.slice(0, 200),
         })
-      return yield* Effect.try({
-        try: () => JSON.parse(text) as unknown,
-        catch: () => unavailable(`not JSON: ${text.slice(0, 200)}`),
-      })
+      }
+      return { body: yield* read(response, unavailable) }
     })
 
-  /** The parsed JSON body of `GET path?query`, spending `weight` of the budget per try. */
-  const get = (path: string, query: Record<string, string | number>, weight: number) =>
+  /** `GET path?query` read by `read`, spending `weight` of the budget per try, retried while it is unavailable. */
+  const request = <A>(
+    path: string,
+    query: Record<string, string | number>,
+    weight: number,
+    read: (response: Response, unavailable: (reason: string) => RestUnavailable) => Effect.Effect<A, RestUnavailable>,
+  ) =>
     Effect.gen(function* () {
       while (true) {
         yield* reserve(weight)
-        const body = yield* once(path, query)
-        if (body !== undefined) return body
+        const answer = yield* once(path, query, read)
+        if (answer !== undefined) return answer.body
       }
     }).pipe(
       Effect.tapError((e) =>
@@ -124,5 +131,39 @@ export const makeRestClient = (spec: RestClientSpec) => {
       Effect.retry({ schedule: restRetrySchedule, while: (e) => e._tag === "RestUnavailable" }),
     )
 
-  return { get } as const
+  /** The parsed JSON body of `GET path?query`. */
+  const get = (path: string, query: Record<string, string | number>, weight: number) =>
+    request(path, query, weight, (response, unavailable) =>
+      Effect.flatMap(textOf(response, unavailable), (text) =>
+        Effect.try({
+          try: () => JSON.parse(text) as unknown,
+          catch: () => unavailable(`not JSON: ${text.slice(0, 200)}`),
+        }),
+      ),
+    )
+
+  /**
+   * `GET path` streamed into `file` (a download: an archive file), its bytes never held whole in memory. A body cut
+   * short is a failed try, retried like any other.
+   */
+  const download = (path: string, file: string, weight: number) =>
+    request(path, {}, weight, (response, unavailable) =>
+      Effect.tryPromise({
+        try: async () => {
+          if (response.body === null) throw new Error("no body")
+          await pipeline(Readable.fromWeb(response.body as NodeWebStream), createWriteStream(file))
+        },
+        catch: (e) => unavailable(`downloading to ${file}: ${e instanceof Error ? e.message : String(e)}`),
+      }),
+    )
+
+  return { get, download } as const
 }
+
+type NodeWebStream = Parameters<typeof Readable.fromWeb>[0]
+
+const textOf = (response: Response, unavailable: (reason: string) => RestUnavailable) =>
+  Effect.tryPromise({
+    try: () => response.text(),
+    catch: (e) => unavailable(`reading the body: ${String(e)}`),
+  })

@@ -1,4 +1,6 @@
+import { createReadStream } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { resolve, sep } from "node:path"
 import type { AddressInfo } from "node:net"
 import { WebSocket, WebSocketServer } from "ws"
 import { ExchangeId } from "../schema/Market.js"
@@ -414,6 +416,7 @@ export class ReplayServer {
     })
     http.on("request", (req, res) => {
       const url = new URL(req.url ?? "/", "http://replay")
+      if (url.pathname.startsWith("/archive/")) return this.serveArchive(url.pathname.slice("/archive/".length), res)
       const venue = this.venueOfPath(url.pathname)
       if (venue === undefined) return this.control(req, res)
       const answer = venue.serveRest(url.pathname.replace(/^\/[a-z]+/, ""), url.searchParams)
@@ -445,6 +448,37 @@ export class ReplayServer {
   restUrl(exchange: ExchangeId): string {
     const { address } = this.http.address() as AddressInfo
     return `http://${address}:${this.port}/${exchange}`
+  }
+
+  /** The base URL at which the directory given to `serveArchiveFrom` is served. */
+  archiveUrl(): string {
+    const { address } = this.http.address() as AddressInfo
+    return `http://${address}:${this.port}/archive`
+  }
+
+  /** Serves the files under `dir` at `archiveUrl()`: a public data archive such as data.binance.vision. */
+  serveArchiveFrom(dir: string | undefined): void {
+    this.archiveDir = dir
+  }
+
+  private archiveDir: string | undefined
+
+  private serveArchive(path: string, res: ServerResponse): void {
+    const root = this.archiveDir
+    const file = root === undefined ? undefined : resolve(root, decodeURIComponent(path))
+    if (root === undefined || file === undefined || !file.startsWith(resolve(root) + sep)) {
+      res.writeHead(404).end()
+      return
+    }
+    const stream = createReadStream(file)
+    stream.once("open", () => {
+      res.writeHead(200, { "content-type": "application/octet-stream" })
+      stream.pipe(res)
+    })
+    stream.once("error", () => {
+      if (!res.headersSent) res.writeHead(404)
+      res.end()
+    })
   }
 
   venue(exchange: ExchangeId): ReplayVenue {

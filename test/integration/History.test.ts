@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTrades } from "../../src/replay/Synthetic.js"
 import { type ArchiveTrade, corrupt, writeArchiveDay } from "../support/archive.js"
 import { expectCandlesMatch, type Sent } from "../support/candles.js"
@@ -60,6 +61,9 @@ interface Run {
   readonly output: string
 }
 
+/** Downloads from the URL source go under DATA_DIR. */
+const dataDir = mkdtempSync(join(tmpdir(), "ingest-history-data-"))
+
 const history = (databaseUrl: string, args: ReadonlyArray<string>) => {
   const child = spawn(process.execPath, [join(process.cwd(), "dist/history.js"), ...args], {
     env: {
@@ -67,6 +71,7 @@ const history = (databaseUrl: string, args: ReadonlyArray<string>) => {
       DATABASE_URL: databaseUrl,
       CANDLE_GRACE_MS: String(GRACE_MS),
       LOG_LEVEL: "Info",
+      DATA_DIR: dataDir,
     },
     stdio: ["ignore", "pipe", "pipe"],
   })
@@ -110,7 +115,7 @@ describe("the history command, on an archive in Binance's public-data layout", (
   beforeAll(() => db.start())
   afterAll(async () => {
     await db.stop()
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+    for (const d of [...dirs, dataDir]) rmSync(d, { recursive: true, force: true })
   })
 
   it("loads three days of two symbols: every 1m-1d candle equals an independent computation, every minute the archive's klines", async () => {
@@ -147,6 +152,35 @@ describe("the history command, on an archive in Binance's public-data layout", (
     const again = await history(url, rangeArgs(root)).done
     expect(again.code, again.output).toBe(0)
     expect(again.output.match(/skipped, loaded by an earlier run/g)).toHaveLength(SYMBOLS.length * DAYS.length)
+  }, 120_000)
+
+  it("from the replay exchange's URL, file by file with its .CHECKSUM: the same rows as from the directory", async () => {
+    const root = fresh()
+    await writeArchive(root, trades)
+    const server = await ReplayServer.start()
+    try {
+      server.serveArchiveFrom(root)
+      const [fromDir, fromUrl] = [await db.create(), await db.create()]
+      const dirRun = await history(fromDir, rangeArgs(root)).done
+      expect(dirRun.code, dirRun.output).toBe(0)
+      const urlRun = await history(fromUrl, rangeArgs(server.archiveUrl())).done
+      expect(urlRun.code, urlRun.output).toBe(0)
+      expectCandlesMatch(await storedCandles(fromUrl), sent, GRACE_MS)
+      expect(await storedCandles(fromUrl)).toEqual(await storedCandles(fromDir))
+      // A day the server does not have fails naming the URL; the rest load.
+      const partial = await db.create()
+      rmSync(join(root, "spot/daily/klines/ETHUSDT/1m/ETHUSDT-1m-2024-03-02.zip"))
+      const missing = await history(partial, rangeArgs(server.archiveUrl())).done
+      expect(missing.code).toBe(1)
+      expect(missing.output).toContain(
+        `${server.archiveUrl()}/spot/daily/klines/ETHUSDT/1m/ETHUSDT-1m-2024-03-02.zip: not served (HTTP 404)`,
+      )
+      expect((await checkpoints(partial)).filter((c) => c.state === "failed").map((c) => [c.symbol, c.day])).toEqual([
+        ["ETH/USDT", "2024-03-02"],
+      ])
+    } finally {
+      await server.close()
+    }
   }, 120_000)
 
   it("a corrupt ZIP and a wrong .CHECKSUM each fail their day with an error naming the file; the other days load", async () => {

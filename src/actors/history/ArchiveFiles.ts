@@ -1,12 +1,14 @@
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
-import { readFile, stat } from "node:fs/promises"
-import { join } from "node:path"
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises"
+import { dirname, join } from "node:path"
 import { pipeline, type Readable } from "node:stream"
 import { parse } from "csv-parse"
-import { Data, Effect, Stream } from "effect"
+import { Data, Duration, Effect, type Scope, Stream } from "effect"
 import yauzl from "yauzl"
+import { WeightBudget } from "../../domain/WeightBudget.js"
 import { checksumOf } from "../../exchanges/Archive.js"
+import { makeRestClient } from "../../layers/Rest.js"
 
 /** A file of the archive that is missing, unreadable, corrupt or not what its `.CHECKSUM` says. */
 export class HistoryFileError extends Data.TaggedError("HistoryFileError")<{
@@ -55,6 +57,73 @@ export const verifiedFile = (root: string, path: string) =>
       })
     return file
   })
+
+/** Where an archive's files come from. */
+export interface ArchiveSource {
+  /** The directory or base URL, for messages. */
+  readonly location: string
+  /**
+   * The file at `path` (relative to the archive's root), on local disk and checked against its `.CHECKSUM`. A
+   * downloaded file is deleted when the scope closes.
+   */
+  readonly file: (path: string) => Effect.Effect<string, HistoryFileError, Scope.Scope>
+}
+
+export const directorySource = (root: string): ArchiveSource => ({
+  location: root,
+  file: (path) => verifiedFile(root, path),
+})
+
+/** Requests a minute to an archive's web server: Binance publishes no limit for data.binance.vision; stay polite. */
+const ARCHIVE_REQUESTS_PER_MINUTE = 600
+
+/**
+ * An archive under a base URL (data.binance.vision, a mirror, the replay exchange): each file and its `.CHECKSUM`
+ * downloaded through the REST client the feeds use (request budget, Retry-After, retries with backoff) into a
+ * scratch directory under `downloads`, then checked like a local one.
+ */
+export const urlSource = (baseUrl: string, downloads: string, exchange: string): ArchiveSource => {
+  const client = makeRestClient({
+    exchange,
+    baseUrl: baseUrl.replace(/\/+$/, ""),
+    budget: new WeightBudget(ARCHIVE_REQUESTS_PER_MINUTE, 60_000),
+    timeout: Duration.minutes(5),
+  })
+  const fetch = (dir: string, path: string) =>
+    Effect.gen(function* () {
+      const local = join(dir, path)
+      yield* Effect.promise(() => mkdir(dirname(local), { recursive: true }))
+      yield* client.download(`/${path}`, local, 1).pipe(
+        Effect.mapError(
+          (e) =>
+            new HistoryFileError({
+              file: `${baseUrl}/${path}`,
+              reason: e._tag === "RestRejected" ? `not served (HTTP ${e.status})` : `not downloaded: ${e.reason}`,
+              cause: e,
+            }),
+        ),
+      )
+    })
+  return {
+    location: baseUrl,
+    file: (path) =>
+      Effect.gen(function* () {
+        const dir = yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: async () => {
+              await mkdir(downloads, { recursive: true })
+              return await mkdtemp(join(downloads, "day-"))
+            },
+            catch: failed(downloads, "cannot make a download directory"),
+          }),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true })),
+        )
+        yield* fetch(dir, path)
+        yield* fetch(dir, `${path}.CHECKSUM`)
+        return yield* verifiedFile(dir, path)
+      }),
+  }
+}
 
 /** The first CSV entry of a ZIP file, as a stream of its bytes, inflated as it is read. */
 const openCsvEntry = (file: string) =>

@@ -1,3 +1,4 @@
+import { join } from "node:path"
 import { Effect, Either } from "effect"
 import { utcDays } from "../../exchanges/Archive.js"
 import { EXCHANGES } from "../../exchanges/registry.js"
@@ -5,6 +6,7 @@ import { AppConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { CandleStore } from "../../layers/CandleStore.js"
 import { type Checkpoint, HistoryCheckpoints } from "../../layers/HistoryCheckpoints.js"
 import type { ExchangeId } from "../../schema/Market.js"
+import { directorySource, urlSource } from "./ArchiveFiles.js"
 import { importDay } from "./ImportDay.js"
 import type { Progress } from "./Progress.js"
 
@@ -14,7 +16,7 @@ export interface HistoryRequest {
   /** `YYYY-MM-DD`, UTC, both included. */
   readonly from: string
   readonly to: string
-  /** The archive's root directory. */
+  /** The archive's root: a directory, or a base URL (`http://`, `https://`). */
   readonly root: string
 }
 
@@ -43,6 +45,9 @@ export const runHistory = (request: HistoryRequest, progress: Progress) =>
       return yield* Effect.fail(`${request.exchange} publishes no archive the history command can read`)
     const options = pipelineOptions(config)
     const days = utcDays(request.from, request.to)
+    const source = /^https?:\/\//.test(request.root)
+      ? urlSource(request.root, join(config.dataDir, "history-downloads"), request.exchange)
+      : directorySource(request.root)
     let loaded = 0
     let skipped = 0
     const failed: Array<string> = []
@@ -65,7 +70,7 @@ export const runHistory = (request: HistoryRequest, progress: Progress) =>
             symbol,
             instrument: venue.instrument(symbol),
             day,
-            root: request.root,
+            source,
             archive,
             options,
             store,

@@ -5,7 +5,7 @@ import type { Archive } from "../../exchanges/Archive.js"
 import type { CandleStore } from "../../layers/CandleStore.js"
 import type { Candle } from "../../schema/Candle.js"
 import type { ExchangeId } from "../../schema/Market.js"
-import { csvRows, HistoryFileError, verifiedFile } from "./ArchiveFiles.js"
+import { type ArchiveSource, csvRows, HistoryFileError } from "./ArchiveFiles.js"
 
 const DAY = 86_400_000
 /** Candles are upserted in batches of about this many rows (a day of the default timeframes is about 1,850). */
@@ -17,7 +17,7 @@ export interface DaySpec {
   readonly instrument: string
   /** `YYYY-MM-DD`, UTC. */
   readonly day: string
-  readonly root: string
+  readonly source: ArchiveSource
   readonly archive: Archive
   readonly options: PipelineOptions
   readonly store: CandleStore
@@ -54,7 +54,7 @@ export const importDay = (spec: DaySpec) =>
         return spec.store.upsert(batch)
       })
 
-    const tradesFile = yield* verifiedFile(spec.root, spec.archive.tradesPath(spec.instrument, spec.day))
+    const tradesFile = yield* spec.source.file(spec.archive.tradesPath(spec.instrument, spec.day))
     let trades = 0
     let line = 0
     yield* csvRows(tradesFile).pipe(
@@ -81,7 +81,7 @@ export const importDay = (spec: DaySpec) =>
     pipeline.advance(dayStart + DAY - 1 + spec.options.graceMs, out)
     yield* flush(true)
 
-    const klinesFile = yield* verifiedFile(spec.root, spec.archive.klinesPath(spec.instrument, spec.day))
+    const klinesFile = yield* spec.source.file(spec.archive.klinesPath(spec.instrument, spec.day))
     const theirs = new Map<number, VenueCandle>()
     yield* csvRows(klinesFile).pipe(
       Stream.runForEach((rows) =>
@@ -107,4 +107,4 @@ export const importDay = (spec: DaySpec) =>
       .filter((m) => m.fields.length > 0)
       .sort((a, b) => a.minute - b.minute)
     return { trades, mismatches } satisfies DayResult
-  })
+  }).pipe(Effect.scoped)
