@@ -96,14 +96,14 @@ if (asked === "help") {
         if (problems.length > 0) process.exitCode = 1
       }),
     ),
+    Effect.onInterrupt(() =>
+      Effect.sync(() => process.stderr.write("history: stopped; the days done are checkpointed, a rerun resumes\n")),
+    ),
     Effect.tapErrorCause((cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.sync(() => process.stderr.write("history: stopped; the days done are checkpointed, a rerun resumes\n"))
-        : Effect.sync(() => {
-            const config = configFailure(cause)
-            process.stderr.write(`history: ${config ?? Cause.pretty(cause)}\n`)
-            process.exitCode = 1
-          }),
+      Effect.sync(() => {
+        const config = configFailure(cause)
+        process.stderr.write(`history: ${config ?? Cause.pretty(cause)}\n`)
+      }),
     ),
     Effect.provide(
       Layer.mergeAll(CandleStore.Default, HistoryCheckpoints.Default).pipe(

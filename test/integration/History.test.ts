@@ -251,6 +251,51 @@ describe("the history command, on an archive in Binance's public-data layout", (
     expect(b).toEqual(a)
   }, 180_000)
 
+  it("a day whose klines differ from its trades is loaded but reported, naming the minute and the field; exit 1", async () => {
+    const root = fresh()
+    await writeArchive(root, trades)
+    const day = DAYS[1]
+    // The exchange's kline of 12:00 on the second day shows one trade more than its trades.
+    await writeArchiveDay(
+      root,
+      "ETHUSDT",
+      { day, newer: false },
+      trades.get("ETH/USDT")!.filter((t) => t.ts >= startOf(day) && t.ts < startOf(day) + DAY_MS),
+      (klines) => {
+        const noon = klines.find((k) => Number(k[0]) === startOf(day) + 12 * 3_600_000)!
+        noon[8] = Number(noon[8]) + 1
+      },
+    )
+    const url = await db.create()
+    const run = await history(url, rangeArgs(root)).done
+    expect(run.code).toBe(1)
+    expect(run.output).toContain(
+      `history: binance ETH/USDT ${day} loaded, ${trades.get("ETH/USDT")!.filter((t) => t.ts >= startOf(day) && t.ts < startOf(day) + DAY_MS).length} trade(s), but 1 1m candle(s) differ from the exchange's klines: 12:00 (trades)`,
+    )
+    expect(
+      (await checkpoints(url)).filter((c) => c.mismatches > 0).map((c) => [c.symbol, c.day, c.state, c.mismatches]),
+    ).toEqual([["ETH/USDT", day, "done", 1]])
+  }, 120_000)
+
+  it("Ctrl-C stops at the day it is loading: exit 130, that day left to the next run", async () => {
+    const big = new Map(trades)
+    big.set("BTC/USDT", tradesOf("BTC/USDT", 3, 120_000))
+    const root = fresh()
+    await writeArchive(root, big)
+    const url = await db.create()
+    const run = history(url, rangeArgs(root))
+    await until(
+      "the first day loading",
+      async () => (await checkpoints(url).catch(() => [])).some((c) => c.state === "running"),
+      60_000,
+    )
+    run.child.kill("SIGINT")
+    const { code, output } = await run.done
+    expect(code, output).toBe(130)
+    expect(output).toContain("history: stopped; the days done are checkpointed, a rerun resumes")
+    expect((await checkpoints(url)).filter((c) => c.state === "done")).toHaveLength(0)
+  }, 120_000)
+
   it("refuses a command line it cannot use, naming what is wrong", async () => {
     const url = await db.create()
     const run = await history(url, ["--symbols", "BTCUSDT", "--from", "2024-03-01", "--to", "2024-03-01"]).done

@@ -48,6 +48,8 @@ export const writeArchiveDay = async (
   instrument: string,
   files: DayFiles,
   trades: ReadonlyArray<ArchiveTrade>,
+  /** Alters the exchange's klines, e.g. to make one disagree with the trades. */
+  alter: (klines: Array<Array<string | number>>) => void = () => {},
 ) => {
   const rows = trades.map(
     (t) =>
@@ -61,24 +63,24 @@ export const writeArchiveDay = async (
     `spot/daily/aggTrades/${instrument}/${aggName}.zip`,
     await zipOf(`${aggName}.csv`, [...(files.newer ? [aggHeader] : []), ...rows].join("\n") + "\n"),
   )
-  const klines = [...referenceCandles(trades, 60_000).values()]
+  const columns = [...referenceCandles(trades, 60_000).values()]
     .sort((a, b) => a.openTime - b.openTime)
-    .map((k) =>
-      [
-        time(k.openTime, files.newer),
-        k.open,
-        k.high,
-        k.low,
-        k.close,
-        k.volume,
-        time(k.openTime + 59_999, files.newer),
-        k.quoteVolume,
-        k.trades,
-        k.takerBuyBase,
-        k.takerBuyQuote,
-        "0",
-      ].join(","),
-    )
+    .map((k) => [
+      time(k.openTime, files.newer),
+      k.open,
+      k.high,
+      k.low,
+      k.close,
+      k.volume,
+      time(k.openTime + 59_999, files.newer),
+      k.quoteVolume,
+      k.trades,
+      k.takerBuyBase,
+      k.takerBuyQuote,
+      "0",
+    ])
+  alter(columns)
+  const klines = columns.map((k) => k.join(","))
   const klineHeader =
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore"
   const klineName = `${instrument}-1m-${files.day}`
