@@ -26,6 +26,9 @@ CANDLE_GRACE_MS, CANDLE_EMPTY, LOG_LEVEL, ...).
                       https://data.binance.vision/data (downloaded file by file, with its .CHECKSUM):
                         spot/daily/aggTrades/<SYMBOL>/<SYMBOL>-aggTrades-<DAY>.zip (+ .CHECKSUM)
                         spot/daily/klines/<SYMBOL>/1m/<SYMBOL>-1m-<DAY>.zip (+ .CHECKSUM)
+  --source rest       the exchange's REST trade history, found by time, within <EXCHANGE>_REST_WEIGHT_PER_MINUTE
+                      at <EXCHANGE>_REST_URL (Binance aggTrades, Kraken trades); checked against its 1m klines
+                      where it publishes them (Binance)
   --help              this text
 
 Each symbol and day is checkpointed in history_checkpoints: a rerun skips the days already done and loads the rest
@@ -65,12 +68,13 @@ const request = (argv: ReadonlyArray<string>): HistoryRequest | "help" | string 
   if (!DAY.test(from) || !DAY.test(to) || Number.isNaN(Date.parse(from)) || Number.isNaN(Date.parse(to)))
     return "--from and --to are required, as UTC days YYYY-MM-DD"
   if (from > to) return `--from ${from} is after --to ${to}`
+  if (values.source === "rest") return { exchange: exchange as ExchangeId, symbols, from, to, source: { kind: "rest" } }
   if (values.source !== "archive")
-    return `--source ${String(values.source ?? "")}: this build reads --source archive <DIR>; rest and csv are not built yet`
+    return `--source ${String(values.source ?? "")}: this build reads --source archive <DIR|URL> or --source rest; csv is not built yet`
   const root = positionals[0]
   if (root === undefined)
     return "--source archive needs the archive's directory or base URL, e.g. --source archive https://data.binance.vision/data"
-  return { exchange: exchange as ExchangeId, symbols, from, to, root }
+  return { exchange: exchange as ExchangeId, symbols, from, to, source: { kind: "archive", root } }
 }
 
 const asked = request(process.argv.slice(2))

@@ -218,7 +218,7 @@ const logLevel = (name: string) =>
 
 const duration = (name: string, fallback: number) => millis(name, fallback).pipe(Config.map(Duration.millis))
 
-const feedConfig = (exchange: ExchangeId) => {
+export const feedConfig = (exchange: ExchangeId) => {
   const prefix = exchange.toUpperCase()
   return Config.all({
     symbols: list(`${prefix}_SYMBOLS`).pipe(

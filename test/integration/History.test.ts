@@ -5,7 +5,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTrades } from "../../src/replay/Synthetic.js"
-import { type ArchiveTrade, corrupt, writeArchiveDay } from "../support/archive.js"
+import { type ArchiveTrade, corrupt, klineRows, writeArchiveDay } from "../support/archive.js"
 import { expectCandlesMatch, type Sent } from "../support/candles.js"
 import { until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
@@ -64,7 +64,7 @@ interface Run {
 /** Downloads from the URL source go under DATA_DIR. */
 const dataDir = mkdtempSync(join(tmpdir(), "ingest-history-data-"))
 
-const history = (databaseUrl: string, args: ReadonlyArray<string>) => {
+const history = (databaseUrl: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const child = spawn(process.execPath, [join(process.cwd(), "dist/history.js"), ...args], {
     env: {
       PATH: process.env.PATH ?? "",
@@ -72,6 +72,7 @@ const history = (databaseUrl: string, args: ReadonlyArray<string>) => {
       CANDLE_GRACE_MS: String(GRACE_MS),
       LOG_LEVEL: "Info",
       DATA_DIR: dataDir,
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   })
@@ -178,6 +179,52 @@ describe("the history command, on an archive in Binance's public-data layout", (
       expect((await checkpoints(partial)).filter((c) => c.state === "failed").map((c) => [c.symbol, c.day])).toEqual([
         ["ETH/USDT", "2024-03-02"],
       ])
+    } finally {
+      await server.close()
+    }
+  }, 120_000)
+
+  it("--source rest: days from the exchange's REST history, found by time and paged by id, checked against its klines", async () => {
+    const server = await ReplayServer.start()
+    try {
+      const venue = server.venue("binance")
+      for (const [symbol, list] of trades) {
+        const instrument = symbol.replace("/", "")
+        venue.ledger.records.set(
+          `aggTrades:${instrument}`,
+          list.map((t) => ({
+            a: t.id,
+            p: t.price,
+            q: t.qty,
+            f: t.id * 10,
+            l: t.id * 10 + t.count - 1,
+            T: t.ts,
+            m: !t.takerBuy,
+            M: true,
+          })),
+        )
+        // The REST API writes times and counts as JSON numbers, prices as text.
+        venue.ledger.klines.set(
+          instrument,
+          klineRows(list).map((k) => k.map((v, i) => (i === 0 || i === 6 || i === 8 ? Number(v) : v))),
+        )
+      }
+      const url = await db.create()
+      const run = await history(
+        url,
+        ["--symbols", SYMBOLS.join(","), "--from", DAYS[0], "--to", DAYS[DAYS.length - 1]!, "--source", "rest"],
+        { FEEDS: "binance", BINANCE_REST_URL: server.restUrl("binance"), BINANCE_TRADE_STREAM: "aggTrade" },
+      ).done
+      expect(run.code, run.output).toBe(0)
+      expectCandlesMatch(await storedCandles(url), sent, GRACE_MS)
+      const cps = await query<{ source: string; state: string; mismatches: number }>(
+        url,
+        "SELECT source, state, mismatches FROM history_checkpoints",
+      )
+      expect(cps).toHaveLength(SYMBOLS.length * DAYS.length)
+      expect(cps.every((c) => c.source === "rest" && c.state === "done" && c.mismatches === 0)).toBe(true)
+      // Within the exchange's rate limit: the replay answers 429 past it, and none was needed.
+      expect(venue.restLog.every((r) => r.status === 200)).toBe(true)
     } finally {
       await server.close()
     }

@@ -63,22 +63,7 @@ export const writeArchiveDay = async (
     `spot/daily/aggTrades/${instrument}/${aggName}.zip`,
     await zipOf(`${aggName}.csv`, [...(files.newer ? [aggHeader] : []), ...rows].join("\n") + "\n"),
   )
-  const columns = [...referenceCandles(trades, 60_000).values()]
-    .sort((a, b) => a.openTime - b.openTime)
-    .map((k) => [
-      time(k.openTime, files.newer),
-      k.open,
-      k.high,
-      k.low,
-      k.close,
-      k.volume,
-      time(k.openTime + 59_999, files.newer),
-      k.quoteVolume,
-      k.trades,
-      k.takerBuyBase,
-      k.takerBuyQuote,
-      "0",
-    ])
+  const columns = klineRows(trades, files.newer)
   alter(columns)
   const klines = columns.map((k) => k.join(","))
   const klineHeader =
@@ -90,6 +75,25 @@ export const writeArchiveDay = async (
     await zipOf(`${klineName}.csv`, [...(files.newer ? [klineHeader] : []), ...klines].join("\n") + "\n"),
   )
 }
+
+/** Binance's 12 kline columns of the minutes `trades` fall in, computed independently (`referenceCandles`). */
+export const klineRows = (trades: ReadonlyArray<ArchiveTrade>, newer = false): Array<Array<string | number>> =>
+  [...referenceCandles(trades, 60_000).values()]
+    .sort((a, b) => a.openTime - b.openTime)
+    .map((k) => [
+      time(k.openTime, newer),
+      k.open,
+      k.high,
+      k.low,
+      k.close,
+      k.volume,
+      time(k.openTime + 59_999, newer),
+      k.quoteVolume,
+      k.trades,
+      k.takerBuyBase,
+      k.takerBuyQuote,
+      "0",
+    ])
 
 /** Flips one byte in the middle of a file, as a torn download would leave it. */
 export const corrupt = (file: string) => {

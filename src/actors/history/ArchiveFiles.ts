@@ -4,28 +4,24 @@ import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { pipeline, type Readable } from "node:stream"
 import { parse } from "csv-parse"
-import { Data, Duration, Effect, type Scope, Stream } from "effect"
+import { Duration, Effect, type Scope, Stream } from "effect"
 import yauzl from "yauzl"
 import { WeightBudget } from "../../domain/WeightBudget.js"
-import { checksumOf } from "../../exchanges/Archive.js"
+import type { VenueCandle } from "../../domain/Reconciliation.js"
+import { type Archive, checksumOf } from "../../exchanges/Archive.js"
 import { makeRestClient } from "../../layers/Rest.js"
-
-/** A file of the archive that is missing, unreadable, corrupt or not what its `.CHECKSUM` says. */
-export class HistoryFileError extends Data.TaggedError("HistoryFileError")<{
-  readonly file: string
-  readonly reason: string
-  readonly cause?: unknown
-}> {
-  override get message() {
-    return `${this.file}: ${this.reason}`
-  }
-}
+import type { Trade } from "../../schema/Market.js"
+import { type Day, type DaySource, DayUnreadable } from "./DaySource.js"
 
 const failed = (file: string, reason: string) => (cause: unknown) =>
-  new HistoryFileError({ file, reason: `${reason}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+  new DayUnreadable({
+    what: file,
+    reason: `${reason}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause,
+  })
 
 const sha256 = (file: string) =>
-  Effect.async<string, HistoryFileError>((resume) => {
+  Effect.async<string, DayUnreadable>((resume) => {
     const hash = createHash("sha256")
     const stream = createReadStream(file)
     stream.on("data", (chunk) => hash.update(chunk))
@@ -48,11 +44,11 @@ export const verifiedFile = (root: string, path: string) =>
     })
     const expected = checksumOf(listed)
     if (expected === undefined)
-      return yield* new HistoryFileError({ file: `${file}.CHECKSUM`, reason: "names no SHA-256" })
+      return yield* new DayUnreadable({ what: `${file}.CHECKSUM`, reason: "names no SHA-256" })
     const actual = yield* sha256(file)
     if (actual !== expected)
-      return yield* new HistoryFileError({
-        file,
+      return yield* new DayUnreadable({
+        what: file,
         reason: `SHA-256 ${actual} differs from ${expected} in its .CHECKSUM: a corrupt or partial download`,
       })
     return file
@@ -66,7 +62,7 @@ export interface ArchiveSource {
    * The file at `path` (relative to the archive's root), on local disk and checked against its `.CHECKSUM`. A
    * downloaded file is deleted when the scope closes.
    */
-  readonly file: (path: string) => Effect.Effect<string, HistoryFileError, Scope.Scope>
+  readonly file: (path: string) => Effect.Effect<string, DayUnreadable, Scope.Scope>
 }
 
 export const directorySource = (root: string): ArchiveSource => ({
@@ -96,8 +92,8 @@ export const urlSource = (baseUrl: string, downloads: string, exchange: string):
       yield* client.download(`/${path}`, local, 1).pipe(
         Effect.mapError(
           (e) =>
-            new HistoryFileError({
-              file: `${baseUrl}/${path}`,
+            new DayUnreadable({
+              what: `${baseUrl}/${path}`,
               reason: e._tag === "RestRejected" ? `not served (HTTP ${e.status})` : `not downloaded: ${e.reason}`,
               cause: e,
             }),
@@ -127,11 +123,11 @@ export const urlSource = (baseUrl: string, downloads: string, exchange: string):
 
 /** The first CSV entry of a ZIP file, as a stream of its bytes, inflated as it is read. */
 const openCsvEntry = (file: string) =>
-  Effect.async<Readable, HistoryFileError>((resume) => {
+  Effect.async<Readable, DayUnreadable>((resume) => {
     yauzl.open(file, { lazyEntries: true, autoClose: true }, (error, zip) => {
       if (error !== null) return resume(Effect.fail(failed(file, "not a readable ZIP")(error)))
       zip.on("error", (e) => resume(Effect.fail(failed(file, "not a readable ZIP")(e))))
-      zip.on("end", () => resume(Effect.fail(new HistoryFileError({ file, reason: "holds no CSV file" }))))
+      zip.on("end", () => resume(Effect.fail(new DayUnreadable({ what: file, reason: "holds no CSV file" }))))
       zip.on("entry", (entry: yauzl.Entry) => {
         if (!entry.fileName.toLowerCase().endsWith(".csv")) return zip.readEntry()
         zip.openReadStream(entry, (e, stream) =>
@@ -176,3 +172,48 @@ export const csvRows = (file: string, size = 4_096) =>
       (entry) => Stream.fromAsyncIterable(batches(parsed(entry), size), failed(file, "cannot read its CSV")),
     ),
   )
+
+/** Days from an exchange's archive: the trades file's rows as trades, the klines file's as the exchange's candles. */
+export const archiveDays = (source: ArchiveSource, archive: Archive): DaySource => ({
+  name: "archive",
+  trades: (day: Day) =>
+    Stream.unwrapScoped(
+      Effect.map(source.file(archive.tradesPath(day.instrument, day.day)), (file) => {
+        let line = 0
+        return csvRows(file).pipe(
+          Stream.mapEffect((rows) => {
+            const now = Date.now()
+            const trades: Array<Trade> = []
+            for (const row of rows) {
+              line++
+              const t = archive.trade(row, day.symbol, now)
+              if (t === undefined) continue
+              if (typeof t === "string")
+                return Effect.fail(new DayUnreadable({ what: file, reason: `line ${line}: ${t}` }))
+              trades.push(t)
+            }
+            return Effect.succeed(trades)
+          }),
+        )
+      }),
+    ),
+  klines: (day: Day) =>
+    Effect.gen(function* () {
+      const file = yield* source.file(archive.klinesPath(day.instrument, day.day))
+      const theirs = new Map<number, VenueCandle>()
+      yield* csvRows(file).pipe(
+        Stream.runForEach((rows) =>
+          Effect.suspend(() => {
+            for (const row of rows) {
+              const k = archive.kline(row)
+              if (k === undefined) continue
+              if (typeof k === "string") return Effect.fail(new DayUnreadable({ what: file, reason: k }))
+              theirs.set(k.openTime, k)
+            }
+            return Effect.void
+          }),
+        ),
+      )
+      return theirs
+    }),
+})

@@ -2,11 +2,12 @@ import { join } from "node:path"
 import { Effect, Either } from "effect"
 import { utcDays } from "../../exchanges/Archive.js"
 import { EXCHANGES } from "../../exchanges/registry.js"
-import { AppConfig, pipelineOptions } from "../../layers/AppConfig.js"
+import { AppConfig, type AppConfigShape, feedConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { CandleStore } from "../../layers/CandleStore.js"
 import { type Checkpoint, HistoryCheckpoints } from "../../layers/HistoryCheckpoints.js"
 import type { ExchangeId } from "../../schema/Market.js"
-import { directorySource, urlSource } from "./ArchiveFiles.js"
+import { archiveDays, directorySource, urlSource } from "./ArchiveFiles.js"
+import { restDays } from "./RestDays.js"
 import { importDay } from "./ImportDay.js"
 import type { Progress } from "./Progress.js"
 
@@ -16,8 +17,8 @@ export interface HistoryRequest {
   /** `YYYY-MM-DD`, UTC, both included. */
   readonly from: string
   readonly to: string
-  /** The archive's root: a directory, or a base URL (`http://`, `https://`). */
-  readonly root: string
+  /** The exchange's archive under a directory or a base URL (`http://`, `https://`), or its REST API. */
+  readonly source: { readonly kind: "archive"; readonly root: string } | { readonly kind: "rest" }
 }
 
 /** What a run did, per day; the command exits 0 only when no day failed or differed from the exchange's klines. */
@@ -35,26 +36,52 @@ const MINUTE_LIST = 5
  * done. A day whose files are missing, corrupt or unreadable is marked failed and the next day loads; a database
  * that cannot be written stops the run (the day stays `running`, and the next run loads it again).
  */
+/** Where the request's days come from; a failure says why the exchange cannot be read that way. */
+const daySource = (request: HistoryRequest, config: AppConfigShape) =>
+  Effect.gen(function* () {
+    const { venue, archive } = EXCHANGES[request.exchange]
+    if (request.source.kind === "archive") {
+      if (archive === undefined)
+        return yield* Effect.fail(
+          `${request.exchange} publishes no archive the history command can read; try --source rest`,
+        )
+      const root = request.source.root
+      return archiveDays(
+        /^https?:\/\//.test(root)
+          ? urlSource(root, join(config.dataDir, "history-downloads"), request.exchange)
+          : directorySource(root),
+        archive,
+      )
+    }
+    // The feed's own REST settings where the exchange is in FEEDS, otherwise its <EXCHANGE>_* variables or defaults.
+    const feed = config.feeds.find((f) => f.exchange === request.exchange) ?? (yield* feedConfig(request.exchange))
+    const history = venue.history?.(feed.settings)
+    if (history === undefined)
+      return yield* Effect.fail(`${request.exchange} has no REST trade history the history command can read`)
+    return restDays({
+      exchange: request.exchange,
+      baseUrl: feed.restUrl,
+      weightPerMinute: feed.restWeightPerMinute,
+      history,
+      candles: venue.candles,
+    })
+  })
+
 export const runHistory = (request: HistoryRequest, progress: Progress) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
     const store = yield* CandleStore
+    const { venue } = EXCHANGES[request.exchange]
     const checkpoints = yield* HistoryCheckpoints
-    const { venue, archive } = EXCHANGES[request.exchange]
-    if (archive === undefined)
-      return yield* Effect.fail(`${request.exchange} publishes no archive the history command can read`)
-    const options = pipelineOptions(config)
     const days = utcDays(request.from, request.to)
-    const source = /^https?:\/\//.test(request.root)
-      ? urlSource(request.root, join(config.dataDir, "history-downloads"), request.exchange)
-      : directorySource(request.root)
+    const source = yield* daySource(request, config)
     let loaded = 0
     let skipped = 0
     const failed: Array<string> = []
     const mismatched: Array<string> = []
     for (const symbol of request.symbols)
       for (const day of days) {
-        const checkpoint: Checkpoint = { exchange: request.exchange, symbol, day, source: "archive" }
+        const checkpoint: Checkpoint = { exchange: request.exchange, symbol, day, source: source.name }
         const what = `${request.exchange} ${symbol} ${day}`
         if ((yield* checkpoints.state(checkpoint)) === "done") {
           skipped++
@@ -67,29 +94,38 @@ export const runHistory = (request: HistoryRequest, progress: Progress) =>
         const result = yield* Effect.either(
           importDay({
             exchange: request.exchange,
-            symbol,
-            instrument: venue.instrument(symbol),
-            day,
+            day: {
+              symbol,
+              instrument: venue.instrument(symbol),
+              day,
+              start: Date.parse(`${day}T00:00:00Z`),
+              end: Date.parse(`${day}T00:00:00Z`) + 86_400_000,
+            },
             source,
-            archive,
-            options,
+            options: pipelineOptions(config),
             store,
             onTrades: (n) => Effect.sync(() => progress.trades(symbol, n)),
           }),
         )
         if (Either.isLeft(result)) {
           const error = result.left
-          if (error._tag !== "HistoryFileError") return yield* error
+          if (error._tag !== "DayUnreadable") return yield* error
           failed.push(what)
           yield* checkpoints.set(checkpoint, "failed", 0, 0)
           progress.dayEnded(symbol, day, "failed", 0, 0)
           yield* Effect.logError(`history: ${what} not loaded: ${error.message}; the other days go on`)
           continue
         }
-        const { trades, mismatches } = result.right
+        const { trades, mismatches, checked } = result.right
         loaded++
         yield* checkpoints.set(checkpoint, "done", trades, mismatches.length)
         progress.dayEnded(symbol, day, "done", trades, mismatches.length)
+        if (!checked) {
+          yield* Effect.logWarning(
+            `history: ${what} loaded, ${trades} trade(s); not checked: ${request.exchange} publishes no 1m candles to compare with`,
+          )
+          continue
+        }
         if (mismatches.length === 0) {
           yield* Effect.logInfo(`history: ${what} loaded, ${trades} trade(s); every 1m candle equals the exchange's`)
           continue
