@@ -81,6 +81,8 @@ export interface AppConfigShape {
   readonly candleGraceMs: number
   readonly candleEmpty: "flat" | "skip"
   readonly candleAmendHorizonMs: number
+  /** On a first start (nothing stored for a symbol), load this many whole UTC days before today, and today so far. */
+  readonly historyDays: number
   readonly tradeFutureToleranceMs: number
   readonly databaseUrl: Option.Option<Redacted.Redacted>
   /** RabbitMQ; unset turns the publisher off. */
@@ -313,6 +315,10 @@ const baseConfig = Config.all({
   candleGraceMs: millis("CANDLE_GRACE_MS", 2_000),
   candleEmpty: Config.literal("flat", "skip")("CANDLE_EMPTY").pipe(Config.withDefault("flat")),
   candleAmendHorizonMs: millis("CANDLE_AMEND_HORIZON_MS", 3_600_000),
+  historyDays: Config.integer("HISTORY_DAYS").pipe(
+    Config.validate({ message: "must be a whole number of days ≥ 0", validation: (n) => n >= 0 }),
+    Config.withDefault(0),
+  ),
   tradeFutureToleranceMs: millis("TRADE_FUTURE_TOLERANCE_MS", 10_000),
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),

@@ -9,6 +9,7 @@ import { CandleStore } from "../../layers/CandleStore.js"
 import { Health } from "../../layers/Health.js"
 import { periodMs } from "../../schema/Candle.js"
 import type { ExchangeId } from "../../schema/Market.js"
+import { FirstStartHistory } from "../history/FirstStart.js"
 import { Sinks } from "../Sinks.js"
 import { Supervisor } from "../Supervisor.js"
 import { type AggregatorMessage, makeAggregatorMailbox, runAggregator } from "./Aggregator.js"
@@ -28,6 +29,8 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const supervisor = yield* Supervisor
     const health = yield* Health
     const store = yield* CandleStore
+    // A first start with HISTORY_DAYS stores the history first: the aggregators then resume from it.
+    yield* FirstStartHistory
     const { sinks } = yield* Sinks
     const ports = new Map<ExchangeId, FeedPort>()
     // Messages carry the trace context of the span that produced them (see Aggregator), read once per batch.

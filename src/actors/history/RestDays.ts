@@ -6,6 +6,8 @@ import { makeRestClient, type RestRejected, type RestUnavailable } from "../../l
 import type { Trade } from "../../schema/Market.js"
 import { type Day, type DaySource, DayUnreadable } from "./DaySource.js"
 
+const HOUR = 3_600_000
+
 export interface RestDaysSpec {
   readonly exchange: string
   readonly baseUrl: string
@@ -37,10 +39,15 @@ export const restDays = (spec: RestDaysSpec): DaySource => {
     Stream.unwrap(
       Effect.gen(function* () {
         const what = `${spec.exchange} ${day.symbol} trades`
-        const first = spec.history.since.request(day.instrument, day.start)
-        const anchor = spec.history.since.anchor(yield* get(what, first), day.start)
-        if (typeof anchor === "string")
-          return yield* new DayUnreadable({ what, reason: `cannot find the day's first trade by time: ${anchor}` })
+        // Asked hour by hour: a venue may look for the first trade within a window only (Binance: an hour).
+        let anchor: number | undefined
+        for (let t = day.start; anchor === undefined && t < day.end; t += HOUR) {
+          const first = spec.history.since.request(day.instrument, t)
+          const found = spec.history.since.anchor(yield* get(what, first), t)
+          if (typeof found === "string")
+            return yield* new DayUnreadable({ what, reason: `cannot find the first trade by time: ${found}` })
+          anchor = found
+        }
         if (anchor === undefined) return Stream.empty
         return Stream.paginateEffect({ after: anchor, afterTs: day.start }, ({ after, afterTs }) =>
           Effect.gen(function* () {
