@@ -3,6 +3,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { type HistoryRequest, runHistory } from "./actors/history/History.js"
 import { makeProgress } from "./actors/history/Progress.js"
+import { utcDays } from "./exchanges/Archive.js"
 import { SUPPORTED_EXCHANGES } from "./exchanges/registry.js"
 import { AppConfigLive, configFailure } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
@@ -84,11 +85,7 @@ if (asked === "help") {
   process.stderr.write(`history: ${asked}\n(node dist/history.js --help lists the options)\n`)
   process.exitCode = 2
 } else {
-  const progress = makeProgress(
-    asked.symbols,
-    Math.round((Date.parse(asked.to) - Date.parse(asked.from)) / 86_400_000) + 1,
-    process.stdout.isTTY === true,
-  )
+  const progress = makeProgress(asked.symbols, utcDays(asked.from, asked.to).length, process.stdout.isTTY === true)
   const program = runHistory(asked, progress).pipe(
     Effect.ensuring(Effect.sync(() => progress.stop())),
     Effect.tap((s) =>

@@ -18,10 +18,6 @@ import { runShard } from "./Shard.js"
 /** A symbol may be silent this long at most before it is reported quiet, however illiquid it has been. */
 const MAX_QUIET_MS = 24 * 3_600_000
 
-/** Splits symbols into groups of at most `size`, one connection each. */
-export const shardSymbols = <A>(symbols: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
-  Arr.chunksOf(symbols, size)
-
 /**
  * The feed actor, one per exchange, parameterised by the exchange's Venue module. It builds the parts every
  * connection shares (routing, backfill, reconciliation, quiet-symbol reports) and runs one shard per connection's
@@ -108,7 +104,8 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
               onSome: Duration.toMillis,
             }),
     }
-    const shards = shardSymbols(feed.symbols, venue.symbolsPerConnection)
+    // One connection per group of at most as many symbols as the venue allows on one.
+    const shards = Arr.chunksOf(feed.symbols, venue.symbolsPerConnection)
     yield* Effect.all(
       [
         reportQuiet(setup, quiet),

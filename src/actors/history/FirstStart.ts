@@ -4,7 +4,7 @@ import { AppConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { CandleStore } from "../../layers/CandleStore.js"
 import { bucketStart, MINUTE } from "../../schema/Candle.js"
 import { importDay } from "./ImportDay.js"
-import { restDays } from "./RestDays.js"
+import { restDaysOf } from "./RestDays.js"
 
 const DAY = 86_400_000
 
@@ -29,20 +29,13 @@ export class FirstStartHistory extends Effect.Service<FirstStartHistory>()("inge
     const until = bucketStart(now - 2 * config.candleGraceMs, MINUTE)
     for (const feed of config.feeds) {
       const { venue } = EXCHANGES[feed.exchange]
-      const history = venue.history?.(feed.settings)
-      if (history === undefined) {
+      const source = restDaysOf(feed)
+      if (source === undefined) {
         yield* Effect.logWarning(
           `${feed.exchange}: HISTORY_DAYS=${config.historyDays} ignored: it has no REST trade history to load days from`,
         )
         continue
       }
-      const source = restDays({
-        exchange: feed.exchange,
-        baseUrl: feed.restUrl,
-        weightPerMinute: feed.restWeightPerMinute,
-        history,
-        candles: venue.candles,
-      })
       for (const symbol of feed.symbols) {
         const stored = yield* Effect.either(store.minuteBefore(feed.exchange, symbol, now))
         if (Either.isRight(stored) && stored.right !== undefined) continue

@@ -7,7 +7,7 @@ import { CandleStore } from "../../layers/CandleStore.js"
 import { type Checkpoint, HistoryCheckpoints } from "../../layers/HistoryCheckpoints.js"
 import type { ExchangeId } from "../../schema/Market.js"
 import { archiveDays, directorySource, urlSource } from "./ArchiveFiles.js"
-import { restDays } from "./RestDays.js"
+import { restDaysOf } from "./RestDays.js"
 import { importDay } from "./ImportDay.js"
 import type { Progress } from "./Progress.js"
 
@@ -31,15 +31,10 @@ export interface HistorySummary {
 
 const MINUTE_LIST = 5
 
-/**
- * Loads each symbol's days in order (a day continues from the one before it), skipping days a checkpoint says are
- * done. A day whose files are missing, corrupt or unreadable is marked failed and the next day loads; a database
- * that cannot be written stops the run (the day stays `running`, and the next run loads it again).
- */
 /** Where the request's days come from; a failure says why the exchange cannot be read that way. */
 const daySource = (request: HistoryRequest, config: AppConfigShape) =>
   Effect.gen(function* () {
-    const { venue, archive } = EXCHANGES[request.exchange]
+    const { archive } = EXCHANGES[request.exchange]
     if (request.source.kind === "archive") {
       if (archive === undefined)
         return yield* Effect.fail(
@@ -55,18 +50,17 @@ const daySource = (request: HistoryRequest, config: AppConfigShape) =>
     }
     // The feed's own REST settings where the exchange is in FEEDS, otherwise its <EXCHANGE>_* variables or defaults.
     const feed = config.feeds.find((f) => f.exchange === request.exchange) ?? (yield* feedConfig(request.exchange))
-    const history = venue.history?.(feed.settings)
-    if (history === undefined)
+    const source = restDaysOf(feed)
+    if (source === undefined)
       return yield* Effect.fail(`${request.exchange} has no REST trade history the history command can read`)
-    return restDays({
-      exchange: request.exchange,
-      baseUrl: feed.restUrl,
-      weightPerMinute: feed.restWeightPerMinute,
-      history,
-      candles: venue.candles,
-    })
+    return source
   })
 
+/**
+ * Loads each symbol's days in order (a day continues from the one before it), skipping days a checkpoint says are
+ * done. A day whose files are missing, corrupt or unreadable is marked failed and the next day loads; a database
+ * that cannot be written stops the run (the day stays `running`, and the next run loads it again).
+ */
 export const runHistory = (request: HistoryRequest, progress: Progress) =>
   Effect.gen(function* () {
     const config = yield* AppConfig

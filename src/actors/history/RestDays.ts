@@ -1,7 +1,9 @@
 import { Duration, Effect, Option, Stream } from "effect"
 import type { VenueCandle } from "../../domain/Reconciliation.js"
 import { WeightBudget } from "../../domain/WeightBudget.js"
+import { EXCHANGES } from "../../exchanges/registry.js"
 import type { CandleHistory, TradeHistory } from "../../exchanges/Venue.js"
+import type { FeedConfig } from "../../layers/AppConfig.js"
 import { makeRestClient, type RestRejected, type RestUnavailable } from "../../layers/Rest.js"
 import type { Trade } from "../../schema/Market.js"
 import { type Day, type DaySource, DayUnreadable } from "./DaySource.js"
@@ -87,4 +89,19 @@ export const restDays = (spec: RestDaysSpec): DaySource => {
     })
 
   return { name: "rest", trades, klines }
+}
+
+/** The REST days of a feed's exchange, with the feed's URL, budget and settings; undefined where it has no history. */
+export const restDaysOf = (feed: FeedConfig): DaySource | undefined => {
+  const { venue } = EXCHANGES[feed.exchange]
+  const history = venue.history?.(feed.settings)
+  return history === undefined
+    ? undefined
+    : restDays({
+        exchange: feed.exchange,
+        baseUrl: feed.restUrl,
+        weightPerMinute: feed.restWeightPerMinute,
+        history,
+        candles: venue.candles,
+      })
 }
