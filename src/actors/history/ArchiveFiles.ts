@@ -56,8 +56,6 @@ export const verifiedFile = (root: string, path: string) =>
 
 /** Where an archive's files come from. */
 export interface ArchiveSource {
-  /** The directory or base URL, for messages. */
-  readonly location: string
   /**
    * The file at `path` (relative to the archive's root), on local disk and checked against its `.CHECKSUM`. A
    * downloaded file is deleted when the scope closes.
@@ -65,10 +63,7 @@ export interface ArchiveSource {
   readonly file: (path: string) => Effect.Effect<string, DayUnreadable, Scope.Scope>
 }
 
-export const directorySource = (root: string): ArchiveSource => ({
-  location: root,
-  file: (path) => verifiedFile(root, path),
-})
+export const directorySource = (root: string): ArchiveSource => ({ file: (path) => verifiedFile(root, path) })
 
 /** Requests a minute to an archive's web server: Binance publishes no limit for data.binance.vision; stay polite. */
 const ARCHIVE_REQUESTS_PER_MINUTE = 600
@@ -101,7 +96,6 @@ export const urlSource = (baseUrl: string, downloads: string, exchange: string):
       )
     })
   return {
-    location: baseUrl,
     file: (path) =>
       Effect.gen(function* () {
         const dir = yield* Effect.acquireRelease(
