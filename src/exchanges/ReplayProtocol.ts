@@ -29,6 +29,17 @@ export interface Outbound {
   readonly frame: string
   /** The trades in the frame, remembered for the subscribe snapshots of venues that send them. */
   readonly trades?: ReadonlyArray<SyntheticTrade>
+  /**
+   * The frame's entries in the venue's REST history where its encoding knows them, so that a load test's frames are
+   * not read back one by one; otherwise `ReplayRest.record` reads them from the frame.
+   */
+  readonly ledger?: ReadonlyArray<LedgerEntry>
+}
+
+/** One record of a venue's REST history, under the history (endpoint and symbol) it belongs to. */
+export interface LedgerEntry {
+  readonly history: string
+  readonly record: Record<string, unknown>
 }
 
 /** What the server answers to one client message, and the topics that message subscribed to. */
@@ -75,9 +86,7 @@ export interface RestAnswer {
 /** The server side of a venue's REST history: what a played frame adds to it, and the answer to a GET. */
 export interface ReplayRest {
   /** Where the trades a frame carries go in the ledger: none for a frame without trades. */
-  readonly record: (
-    frame: string,
-  ) => ReadonlyArray<{ readonly history: string; readonly record: Record<string, unknown> }>
+  readonly record: (frame: string) => ReadonlyArray<LedgerEntry>
   readonly answer: (path: string, query: URLSearchParams, ledger: Ledger) => RestAnswer
 }
 

@@ -4,14 +4,7 @@ import { resolve, sep } from "node:path"
 import type { AddressInfo } from "node:net"
 import { WebSocket, WebSocketServer } from "ws"
 import { ExchangeId } from "../schema/Market.js"
-import type {
-  Ledger,
-  MarketEvent,
-  Outbound,
-  ReplayProtocol,
-  ReplayRest,
-  SyntheticTrade,
-} from "../exchanges/ReplayProtocol.js"
+import type { Ledger, MarketEvent, Outbound, ReplayProtocol, SyntheticTrade } from "../exchanges/ReplayProtocol.js"
 import { PROTOCOLS } from "../exchanges/registry.js"
 import type { RawItem, Tape, TapeItem } from "./Tape.js"
 
@@ -99,11 +92,6 @@ export class ReplayVenue {
   private generation = 0
   /** Every trade the tape played, sent or not: what the venue's REST history answers from. */
   readonly ledger: Ledger = { records: new Map(), klines: new Map() }
-  /**
-   * Frames played but not yet entered into the ledger. Reading a frame's trade back costs a JSON.parse, most of the
-   * replay's time at load-test rates, so it is paid only when REST asks.
-   */
-  private unrecorded: Array<string> = []
   /** Trade frames still to be kept from clients (an injected gap); they still enter the ledger. */
   private withheld = 0
   /** Until when new connections are refused and none is served (an outage). */
@@ -185,8 +173,7 @@ export class ReplayVenue {
   /** Sends to every subscribed client now, remembering trades for later subscribe snapshots. */
   broadcast(outbound: ReadonlyArray<Outbound>): void {
     for (const ob of outbound) {
-      this.remember(ob)
-      if (this.withheld > 0 && this.carriesTrade(ob)) {
+      if (this.remember(ob) && this.withheld > 0) {
         this.withheld--
         continue
       }
@@ -202,24 +189,15 @@ export class ReplayVenue {
     }
   }
 
-  private remember(ob: Outbound): void {
-    if (this.protocol.rest !== undefined) this.unrecorded.push(ob.frame)
-  }
-
-  private carriesTrade(ob: Outbound): boolean {
-    return ob.trades !== undefined || (this.protocol.rest?.record(ob.frame).length ?? 0) > 0
-  }
-
-  /** Enters the frames played so far into the REST history, in the order they were played. */
-  private settleLedger(rest: ReplayRest): void {
-    const frames = this.unrecorded
-    this.unrecorded = []
-    for (const frame of frames)
-      for (const entry of rest.record(frame)) {
-        const list = this.ledger.records.get(entry.history) ?? []
-        list.push(entry.record)
-        this.ledger.records.set(entry.history, list)
-      }
+  /** Enters a frame's trades into the REST history; false when it carries none. */
+  private remember(ob: Outbound): boolean {
+    const entries = ob.ledger ?? this.protocol.rest?.record(ob.frame) ?? []
+    for (const entry of entries) {
+      const list = this.ledger.records.get(entry.history) ?? []
+      list.push(entry.record)
+      this.ledger.records.set(entry.history, list)
+    }
+    return entries.length > 0
   }
 
   publish(events: ReadonlyArray<MarketEvent>): void {
@@ -261,7 +239,6 @@ export class ReplayVenue {
         body: { msg: `the replay serves no REST history for ${this.protocol.exchange}` },
       }
     }
-    this.settleLedger(rest)
     const answer = rest.answer(path, query, this.ledger)
     if (used + answer.weight > this.restLimit) {
       log(429)
