@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Effect, Exit, Layer, Schema } from "effect"
 import { type HistoryRequest, runHistory } from "./actors/history/History.js"
 import { makeProgress } from "./actors/history/Progress.js"
 import { utcDays } from "./exchanges/Archive.js"
@@ -10,6 +10,8 @@ import { CandleStore } from "./layers/CandleStore.js"
 import { HistoryCheckpoints } from "./layers/HistoryCheckpoints.js"
 import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
+import { CSV_FIELDS, type CsvColumns, csvFieldName } from "./domain/ImportedCandle.js"
+import { Timeframe } from "./schema/Candle.js"
 import { ExchangeId } from "./schema/Market.js"
 
 const HELP = `node dist/history.js --exchange binance --symbols BTC/USDT,ETH/USDT --from 2024-01-01 --to 2024-01-31 \\
@@ -30,6 +32,13 @@ CANDLE_GRACE_MS, CANDLE_EMPTY, LOG_LEVEL, ...).
   --source rest       the exchange's REST trade history, found by time, within <EXCHANGE>_REST_WEIGHT_PER_MINUTE
                       at <EXCHANGE>_REST_URL (Binance aggTrades, Kraken trades); checked against its 1m klines
                       where it publishes them (Binance)
+  --source csv FILE   a legacy OHLCV CSV (the seed's migration), with a header row, of one timeframe:
+    [--timeframe TF]  1m unless given (one of TIMEFRAMES' values, e.g. 1h)
+    [--columns MAP]   which header holds each field, e.g. time=open_time,volume=base_volume; by default each
+                      field's own name: time, open, high, low, close, volume, and where the header has them
+                      quote_volume, trades and symbol (needed when the file holds several symbols). time is epoch
+                      s, ms or µs, or ISO 8601 (UTC unless it says otherwise). These candles are stored marked
+                      imported (revision -1, complete false): any candle built from trades replaces them
   --help              this text
 
 Each symbol and day is checkpointed in history_checkpoints: a rerun skips the days already done and loads the rest
@@ -38,6 +47,30 @@ JSON lines otherwise. Exit status 0 when every day loaded and matched the exchan
 differed (a summary names them), 2 for a command line it cannot use.`
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/
+
+/** `--columns time=open_time,volume=vol`: each field the header it is read from, by default its own name. */
+const csvColumns = (map: string): CsvColumns | string => {
+  const names = new Map(CSV_FIELDS.map((f) => [csvFieldName(f), f]))
+  const chosen: Partial<Record<(typeof CSV_FIELDS)[number], string>> = {}
+  for (const pair of map.split(",").filter((p) => p.trim() !== "")) {
+    const [name, header] = pair.split("=", 2).map((x) => x.trim())
+    const field = names.get(name ?? "")
+    if (field === undefined || header === undefined || header === "")
+      return `--columns ${pair}: expected <field>=<header>, field one of ${[...names.keys()].join(", ")}`
+    chosen[field] = header
+  }
+  return {
+    time: chosen.time ?? "time",
+    open: chosen.open ?? "open",
+    high: chosen.high ?? "high",
+    low: chosen.low ?? "low",
+    close: chosen.close ?? "close",
+    volume: chosen.volume ?? "volume",
+    ...(chosen.quoteVolume === undefined ? {} : { quoteVolume: chosen.quoteVolume }),
+    ...(chosen.trades === undefined ? {} : { trades: chosen.trades }),
+    ...(chosen.symbol === undefined ? {} : { symbol: chosen.symbol }),
+  }
+}
 
 /** The request the command line asks for, or why it cannot be used. */
 const request = (argv: ReadonlyArray<string>): HistoryRequest | "help" | string => {
@@ -51,6 +84,8 @@ const request = (argv: ReadonlyArray<string>): HistoryRequest | "help" | string 
       from: { type: "string" },
       to: { type: "string" },
       source: { type: "string" },
+      columns: { type: "string" },
+      timeframe: { type: "string", default: "1m" },
       help: { type: "boolean" },
     },
   })
@@ -70,8 +105,25 @@ const request = (argv: ReadonlyArray<string>): HistoryRequest | "help" | string 
     return "--from and --to are required, as UTC days YYYY-MM-DD"
   if (from > to) return `--from ${from} is after --to ${to}`
   if (values.source === "rest") return { exchange: exchange as ExchangeId, symbols, from, to, source: { kind: "rest" } }
+  if (values.source === "csv") {
+    const file = positionals[0]
+    if (file === undefined) return "--source csv needs the file, e.g. --source csv candles.csv"
+    const timeframe = String(values.timeframe)
+    if (!Schema.is(Timeframe)(timeframe)) return `--timeframe ${timeframe} is not a timeframe such as 1m, 5m, 1h or 1d`
+    const columns = csvColumns(String(values.columns ?? ""))
+    if (typeof columns === "string") return columns
+    if (columns.symbol === undefined && symbols.length > 1)
+      return "--symbols names several symbols: map the file's symbol column with --columns symbol=<header>"
+    return {
+      exchange: exchange as ExchangeId,
+      symbols,
+      from,
+      to,
+      source: { kind: "csv", file, columns, timeframe },
+    }
+  }
   if (values.source !== "archive")
-    return `--source ${String(values.source ?? "")}: this build reads --source archive <DIR|URL> or --source rest; csv is not built yet`
+    return `--source ${String(values.source ?? "")}: use --source archive <DIR|URL>, --source rest or --source csv <FILE>`
   const root = positionals[0]
   if (root === undefined)
     return "--source archive needs the archive's directory or base URL, e.g. --source archive https://data.binance.vision/data"

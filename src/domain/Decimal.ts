@@ -56,6 +56,14 @@ export const normalize = (a: Decimal): Decimal => {
 
 export const format = (a: Decimal): string => formatUnits(a.units, a.scale)
 
+/** −1, 0 or 1 as `a` is below, equal to or above `b`. */
+export const compare = (a: Decimal, b: Decimal): number => {
+  const scale = Math.max(a.scale, b.scale)
+  const x = a.units * pow10(scale - a.scale)
+  const y = b.units * pow10(scale - b.scale)
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
 const formatUnits = (units: Units, scale: number): string => {
   const negative = units < 0
   const digits = (negative ? -units : units).toString()

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -237,7 +237,6 @@ describe("the history command, on an archive in Binance's public-data layout", (
     corrupt(broken)
     // A ZIP that matches its .CHECKSUM but is not a readable ZIP: the hash is made to agree.
     const unreadable = join(root, "spot/daily/aggTrades/ETHUSDT/ETHUSDT-aggTrades-2024-03-03.zip")
-    const { writeFileSync } = await import("node:fs")
     const { createHash } = await import("node:crypto")
     const garbage = Buffer.from("this is not a zip file")
     writeFileSync(unreadable, garbage)
@@ -351,5 +350,141 @@ describe("the history command, on an archive in Binance's public-data layout", (
     const help = await history(url, ["--help"]).done
     expect(help.code).toBe(0)
     expect(help.output).toContain("--source archive DIR")
+  })
+})
+
+describe("the history command, on a legacy OHLCV CSV (--source csv)", () => {
+  const db = scratchDatabase("history_csv")
+  const dir = mkdtempSync(join(tmpdir(), "ingest-csv-"))
+  beforeAll(() => db.start())
+  afterAll(async () => {
+    await db.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const HOUR = 3_600_000
+  const day1 = startOf("2024-03-01")
+  /** Hourly candles of two symbols from a day before the range to its end; BTC's time in ms, ETH's in ISO 8601. */
+  const rows: Array<{ pair: string; time: string; open: string; high: string; low: string; close: string }> = []
+  for (let t = day1 - DAY_MS; t < day1 + 2 * DAY_MS; t += HOUR)
+    for (const [pair, base] of [
+      ["BTCUSDT", 60_000],
+      ["ETH-USDT", 3_000],
+    ] as const) {
+      const p = base + ((t / HOUR) % 24) * 10
+      rows.push({
+        pair,
+        time: pair === "BTCUSDT" ? String(t) : new Date(t).toISOString().replace("T", " ").replace(".000Z", ""),
+        open: `${p}.5`,
+        high: `${p + 20}`,
+        low: `${p - 20}.25`,
+        close: `${p + 5}`,
+      })
+    }
+  const csv = (lines: typeof rows) =>
+    [
+      "open_time,o,h,l,c,v,qv,n,pair",
+      ...lines.map(
+        (r) => `${r.time},${r.open},${r.high},${r.low},${r.close},12.5,${Number(r.close) * 12.5},40,${r.pair}`,
+      ),
+    ].join("\n")
+  const revisions = async (url: string) =>
+    (await query<{ revision: number }>(url, "SELECT DISTINCT revision FROM ohlcv_candles ORDER BY revision")).map(
+      (r) => r.revision,
+    )
+  const args = (file: string, more: ReadonlyArray<string> = []) => [
+    "--exchange",
+    "binance",
+    "--symbols",
+    "BTC/USDT,ETH/USDT",
+    "--from",
+    "2024-03-01",
+    "--to",
+    "2024-03-02",
+    "--source",
+    "csv",
+    file,
+    "--timeframe",
+    "1h",
+    "--columns",
+    "time=open_time,open=o,high=h,low=l,close=c,volume=v,quote_volume=qv,trades=n,symbol=pair",
+    ...more,
+  ]
+
+  it("imports each row as a final 1h candle marked imported; a bad row fails its day naming the line; a candle built from trades is kept; a rerun skips the days done", async () => {
+    const url = await db.create()
+    const file = join(dir, "legacy.csv")
+    // ETH's 05:00 on the second day has its high below its low.
+    const badAt = rows.findIndex((r) => r.pair === "ETH-USDT" && r.time === "2024-03-02 05:00:00")
+    const lines = rows.map((r, i) => (i === badAt ? { ...r, high: "1" } : r))
+    writeFileSync(file, csv(lines))
+    const first = await history(url, args(file)).done
+    expect(first.code, first.output).toBe(1)
+    expect(first.output).toContain(`line ${badAt + 2}: high 1 is below another price`)
+    expect(first.output).toMatch(/binance ETH\/USDT 2024-03-02: 1 row\(s\) of .* are not candles, 23 stored/)
+    const stored = await storedCandles(url)
+    expect(stored.filter((c) => c.symbol === "BTC/USDT").length).toBe(48)
+    expect(stored.filter((c) => c.symbol === "ETH/USDT").length).toBe(47)
+    for (const c of stored) {
+      expect(c.timeframe).toBe("1h")
+      expect([c.is_final, c.complete]).toEqual([true, false])
+      expect(c.timestamp).toBeGreaterThanOrEqual(day1)
+    }
+    expect(await revisions(url)).toEqual([-1])
+    const at = (symbol: string, ts: number) => stored.find((c) => c.symbol === symbol && c.timestamp === ts)!
+    expect(at("BTC/USDT", day1 + 3 * HOUR)).toMatchObject({
+      open: "60030.5",
+      high: "60050",
+      low: "60010.25",
+      close: "60035",
+      trades: 40,
+    })
+    expect(at("ETH/USDT", day1 + DAY_MS + 4 * HOUR)).toMatchObject({
+      open: "3040.5",
+      volume: "12.5",
+      quote_volume: "38062.5",
+    })
+    expect((await checkpoints(url)).map((c) => `${c.symbol} ${c.day} ${c.state} ${c.trades}`)).toEqual([
+      "BTC/USDT 2024-03-01 done 24",
+      "BTC/USDT 2024-03-02 done 24",
+      "ETH/USDT 2024-03-01 done 24",
+      "ETH/USDT 2024-03-02 failed 23",
+    ])
+
+    // A candle built from trades replaces an imported one; a rerun of the import leaves it, and loads only the
+    // failed day again (its row now fixed).
+    await query(
+      url,
+      `UPDATE ohlcv_candles SET revision = 0, complete = true, close = 1 WHERE symbol = 'BTC/USDT' AND "timestamp" = ${day1}`,
+    )
+    writeFileSync(file, csv(rows))
+    await query(
+      url,
+      `UPDATE history_checkpoints SET state = 'running' WHERE symbol = 'BTC/USDT' AND day = '2024-03-01'`,
+    )
+    const second = await history(url, args(file)).done
+    expect(second.code, second.output).toBe(0)
+    expect(second.output).toContain("2 day(s) loaded, 2 skipped as done before")
+    const again = await storedCandles(url)
+    expect(again.length).toBe(96)
+    expect(again.find((c) => c.symbol === "BTC/USDT" && c.timestamp === day1)).toMatchObject({
+      complete: true,
+      close: "1",
+    })
+    expect(await revisions(url)).toEqual([-1, 0])
+    expect((await checkpoints(url)).every((c) => c.state === "done")).toBe(true)
+  })
+
+  it("names a column the header lacks, and refuses --columns it cannot read", async () => {
+    const url = await db.create()
+    const file = join(dir, "plain.csv")
+    writeFileSync(file, "timestamp,open,high,low,close,volume\n1709251200000,1,2,0.5,1.5,3\n")
+    const missing = await history(url, args(file, ["--symbols", "BTC/USDT", "--columns", "volume=volume"])).done
+    expect(missing.code).toBe(1)
+    expect(missing.output).toContain(
+      "no column time in its header (timestamp, open, high, low, close, volume); map them with --columns",
+    )
+    const bad = await history(url, args(file, ["--columns", "when=timestamp"])).done
+    expect(bad.code).toBe(2)
+    expect(bad.output).toContain("--columns when=timestamp: expected <field>=<header>")
   })
 })

@@ -143,8 +143,9 @@ const parsed = (entry: Readable) => {
   return parser
 }
 
-async function* batches(rows: AsyncIterable<ReadonlyArray<string>>, size: number) {
-  let batch: Array<ReadonlyArray<string>> = []
+/** Items of `rows` in arrays of `size`, so the work per row stays plain code and effects run once per batch. */
+export async function* batches<A>(rows: AsyncIterable<A>, size: number) {
+  let batch: Array<A> = []
   for await (const row of rows) {
     batch.push(row)
     if (batch.length >= size) {

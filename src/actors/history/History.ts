@@ -5,9 +5,12 @@ import { EXCHANGES } from "../../exchanges/registry.js"
 import { AppConfig, type AppConfigShape, feedConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { CandleStore } from "../../layers/CandleStore.js"
 import { type Checkpoint, HistoryCheckpoints } from "../../layers/HistoryCheckpoints.js"
+import type { CsvColumns } from "../../domain/ImportedCandle.js"
+import type { Timeframe } from "../../schema/Candle.js"
 import type { ExchangeId } from "../../schema/Market.js"
 import { archiveDays, directorySource, urlSource } from "./ArchiveFiles.js"
 import { restDaysOf } from "./RestDays.js"
+import { importCsv } from "./CsvImport.js"
 import { importDay } from "./ImportDay.js"
 import type { Progress } from "./Progress.js"
 
@@ -17,8 +20,14 @@ export interface HistoryRequest {
   /** `YYYY-MM-DD`, UTC, both included. */
   readonly from: string
   readonly to: string
-  /** The exchange's archive under a directory or a base URL (`http://`, `https://`), or its REST API. */
-  readonly source: { readonly kind: "archive"; readonly root: string } | { readonly kind: "rest" }
+  /**
+   * The exchange's archive under a directory or a base URL (`http://`, `https://`), its REST API, or a legacy
+   * OHLCV file of one timeframe.
+   */
+  readonly source:
+    | { readonly kind: "archive"; readonly root: string }
+    | { readonly kind: "rest" }
+    | { readonly kind: "csv"; readonly file: string; readonly columns: CsvColumns; readonly timeframe: Timeframe }
 }
 
 /** What a run did, per day; the command exits 0 only when no day failed or differed from the exchange's klines. */
@@ -32,15 +41,19 @@ export interface HistorySummary {
 const MINUTE_LIST = 5
 
 /** Where the request's days come from; a failure says why the exchange cannot be read that way. */
-const daySource = (request: HistoryRequest, config: AppConfigShape) =>
+const daySource = (
+  request: HistoryRequest,
+  wanted: Exclude<HistoryRequest["source"], { kind: "csv" }>,
+  config: AppConfigShape,
+) =>
   Effect.gen(function* () {
     const { archive } = EXCHANGES[request.exchange]
-    if (request.source.kind === "archive") {
+    if (wanted.kind === "archive") {
       if (archive === undefined)
         return yield* Effect.fail(
           `${request.exchange} publishes no archive the history command can read; try --source rest`,
         )
-      const root = request.source.root
+      const root = wanted.root
       return archiveDays(
         /^https?:\/\//.test(root)
           ? urlSource(root, join(config.dataDir, "history-downloads"), request.exchange)
@@ -67,8 +80,18 @@ export const runHistory = (request: HistoryRequest, progress: Progress) =>
     const store = yield* CandleStore
     const { venue } = EXCHANGES[request.exchange]
     const checkpoints = yield* HistoryCheckpoints
+    const wanted = request.source
+    if (wanted.kind === "csv") {
+      const csv = yield* importCsv({ ...request, ...wanted }, store, checkpoints, progress)
+      return {
+        loaded: csv.loaded.length,
+        skipped: csv.skipped,
+        failed: csv.failed,
+        mismatched: [],
+      } satisfies HistorySummary
+    }
     const days = utcDays(request.from, request.to)
-    const source = yield* daySource(request, config)
+    const source = yield* daySource(request, wanted, config)
     let loaded = 0
     let skipped = 0
     const failed: Array<string> = []
