@@ -7,6 +7,7 @@ export const PIPELINE_OPTIONS = {
   graceMs: 2_000,
   emptyCandles: "flat" as const,
   amendHorizonMs: 3_600_000,
+  repairHorizonMs: 86_400_000,
   futureToleranceMs: 10_000,
 }
 

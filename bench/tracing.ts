@@ -65,8 +65,10 @@ const pipeline = (batch: number) =>
           due: undefined,
         },
         backfill: undefined,
+        historyReachesBack: false,
         gaps: { detector: new GapDetector(), span: VENUES.binance.idSpan! },
         graceMs: 2_000,
+        longestPeriodMs: 86_400_000,
         activity: new ActivityMonitor(unified, 0, 60_000, 86_400_000),
         // A benchmark's frames are all valid: a defect is a bug to stop at.
         defect: (_frame, error) => Effect.die(error),

@@ -13,6 +13,11 @@ export interface AggregatorOptions {
   readonly emptyCandles: "flat" | "skip"
   /** How long after its close a final candle can still be amended; older trades are refused as too late. */
   readonly amendHorizonMs: number
+  /**
+   * How far back an unfilled gap (an outage, a restart's downtime) keeps its candles for the trades that fill it,
+   * past the amend horizon: trades inside such a gap are never too late. Older gaps give way to the amend horizon.
+   */
+  readonly repairHorizonMs: number
 }
 
 export type TradeOutcome = "accepted" | "late" | "duplicate" | "tooLate"
@@ -70,7 +75,8 @@ export class CandleAggregator {
   }
 
   addTrade(t: CandleTrade): TradeOutcome {
-    if (t.exchangeTs < this.watermark - this.options.amendHorizonMs) return "tooLate"
+    if (t.exchangeTs < this.watermark - this.options.amendHorizonMs && !this.inRepairableGap(t.exchangeTs))
+      return "tooLate"
     if (!this.seen.add(t.seq, t.tradeId, t.exchangeTs)) return "duplicate"
     const b = bucketStart(t.exchangeTs, MINUTE)
     if (b > this.lastFinal) {
@@ -137,7 +143,7 @@ export class CandleAggregator {
       if (dueLast > this.lastFinal) {
         this.finaliseMinutes(dueLast, out)
         for (const level of this.higher) this.finaliseDue(level, out)
-        this.evict(watermark - this.options.amendHorizonMs)
+        this.evict(this.keptFrom())
       }
     }
     for (const [builder, level] of this.amended) this.emit(builder, level, out)
@@ -245,12 +251,17 @@ export class CandleAggregator {
     return builder
   }
 
-  /** The candle a late trade at `ts` belongs to: still open at this level, already final, or final but never built. */
+  /**
+   * The candle a late trade at `ts` belongs to: still open at this level (built or not: a higher timeframe's period
+   * may not have closed although the minute has), already final, or final but never built.
+   */
   private builderForLate(level: Level, ts: number): CandleBuilder {
     const b = bucketStart(ts, level.period)
     const open = level.open.get(b)
     if (open !== undefined) return open
     let builder = level.finals.get(b)
+    if (builder === undefined && level !== this.minute && b + level.period - 1 + this.options.graceMs > this.watermark)
+      return this.openBuilder(level, b)
     if (builder === undefined) {
       builder = new CandleBuilder(b, b + level.period - 1)
       builder.isFinal = true
@@ -258,6 +269,23 @@ export class CandleAggregator {
     }
     this.amended.set(builder, level)
     return builder
+  }
+
+  /** A gap recent enough that its candles wait for the trades that fill it. */
+  private repairable(g: GapRange): boolean {
+    return g.fromTs >= this.watermark - this.options.repairHorizonMs
+  }
+
+  private inRepairableGap(ts: number): boolean {
+    for (const g of this.gaps.values()) if (g.fromTs <= ts && ts <= g.toTs && this.repairable(g)) return true
+    return false
+  }
+
+  /** The oldest time whose candles are kept: the amend horizon, or the start of an older gap still being repaired. */
+  private keptFrom(): number {
+    let from = this.watermark - this.options.amendHorizonMs
+    for (const g of this.gaps.values()) if (g.fromTs < from && this.repairable(g)) from = g.fromTs
+    return from
   }
 
   private overlapsGap(fromTs: number, toTs: number): boolean {
@@ -277,7 +305,7 @@ export class CandleAggregator {
   private recheck(range: GapRange, build: boolean): void {
     const last = Math.min(range.toTs, this.lastFinal + MINUTE - 1)
     if (last < range.fromTs) return
-    const horizon = this.watermark - this.options.amendHorizonMs - MINUTE
+    const horizon = Math.min(this.keptFrom(), this.repairable(range) ? range.fromTs : Number.POSITIVE_INFINITY) - MINUTE
     const first = Math.max(
       bucketStart(range.fromTs, MINUTE),
       bucketStart(last, MINUTE) - MAX_FLAT_FILL,

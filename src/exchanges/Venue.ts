@@ -1,4 +1,4 @@
-import type { Config } from "effect"
+import { type Config, Effect } from "effect"
 import type { ExchangeId, Quote, Side, Trade } from "../schema/Market.js"
 import type { Guard } from "../schema/Guard.js"
 import * as Decimal from "../domain/Decimal.js"
@@ -81,6 +81,11 @@ export interface Venue<S = unknown> {
   readonly decoder: (symbols: SymbolMap) => Decoder
   /** The venue's REST trade history, for backfill and polling; undefined where there is none by id. */
   history?(settings: S): TradeHistory
+  /**
+   * Whether that history finds the first trade after any past time (Binance, Kraken), rather than only within its
+   * newest page (Coinbase): what a fresh start's open candles, hours back, can be filled from.
+   */
+  readonly historyReachesBack?: boolean
   /** The venue's own 1m candles over REST, which ours are reconciled with; undefined where it publishes none. */
   readonly candles?: CandleHistory
 }
@@ -128,6 +133,28 @@ export interface TradeHistory {
   /** The trades of a page (ascending id), or why the page cannot be read. */
   readonly read: (body: unknown, symbol: string, recvTs: number) => ReadonlyArray<Trade> | string
 }
+
+/**
+ * The anchor of the first trade at or after `fromTs`, asked an hour at a time up to `untilTs` (at least once): a
+ * venue may look for it within a window only (Binance: an hour), so a quiet first hour must not read as "nothing
+ * traded".
+ */
+export const firstTradeAnchor = <E, R>(
+  history: TradeHistory,
+  instrument: string,
+  fromTs: number,
+  untilTs: number,
+  get: (request: RestRequest) => Effect.Effect<unknown, E, R>,
+): Effect.Effect<number | undefined | string, E, R> =>
+  Effect.gen(function* () {
+    let t = fromTs
+    do {
+      const found = history.since.anchor(yield* get(history.since.request(instrument, t)), t)
+      if (found !== undefined) return found
+      t += 3_600_000
+    } while (t < untilTs)
+    return undefined
+  })
 
 /**
  * `since.anchor` over a page of trades (ascending): the id before the first fill of the first trade at or after

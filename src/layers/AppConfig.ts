@@ -16,7 +16,7 @@ import {
 import { SEED_TTLS, type SeedTtls } from "../domain/Topology.js"
 import type { PipelineOptions } from "../domain/SymbolPipeline.js"
 import { SUPPORTED_EXCHANGES, VENUES } from "../exchanges/registry.js"
-import { DEFAULT_TIMEFRAMES, Timeframe } from "../schema/Candle.js"
+import { DEFAULT_TIMEFRAMES, longestPeriodMs, Timeframe } from "../schema/Candle.js"
 import { ExchangeId, UnifiedSymbol } from "../schema/Market.js"
 
 /** Feeds this build can run (every venue of the registry); FEEDS naming any other exchange is refused at start-up. */
@@ -81,6 +81,11 @@ export interface AppConfigShape {
   readonly candleGraceMs: number
   readonly candleEmpty: "flat" | "skip"
   readonly candleAmendHorizonMs: number
+  /**
+   * How far back an unfilled gap keeps its candles for the backfill, past the amend horizon. Never shorter than it, nor
+   * than the longest timeframe, whose open candle a fresh start fills from its start.
+   */
+  readonly candleRepairHorizonMs: number
   /** On a first start (nothing stored for a symbol), load this many whole UTC days before today, and today so far. */
   readonly historyDays: number
   readonly tradeFutureToleranceMs: number
@@ -315,6 +320,7 @@ const baseConfig = Config.all({
   candleGraceMs: millis("CANDLE_GRACE_MS", 2_000),
   candleEmpty: Config.literal("flat", "skip")("CANDLE_EMPTY").pipe(Config.withDefault("flat")),
   candleAmendHorizonMs: millis("CANDLE_AMEND_HORIZON_MS", 3_600_000),
+  candleRepairHorizonMs: millis("CANDLE_REPAIR_HORIZON_MS", 86_400_000),
   historyDays: Config.integer("HISTORY_DAYS").pipe(
     Config.validate({ message: "must be a whole number of days ≥ 0", validation: (n) => n >= 0 }),
     Config.withDefault(0),
@@ -429,5 +435,10 @@ export const pipelineOptions = (config: AppConfigShape): PipelineOptions => ({
   graceMs: config.candleGraceMs,
   emptyCandles: config.candleEmpty,
   amendHorizonMs: config.candleAmendHorizonMs,
+  repairHorizonMs: Math.max(
+    config.candleRepairHorizonMs,
+    config.candleAmendHorizonMs,
+    longestPeriodMs(config.timeframes),
+  ),
   futureToleranceMs: config.tradeFutureToleranceMs,
 })

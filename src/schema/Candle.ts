@@ -27,6 +27,9 @@ export const DEFAULT_TIMEFRAMES: ReadonlyArray<Timeframe> = ["1m", "5m", "15m", 
 
 export const periodMs = (tf: Timeframe): number => periods[tf]
 
+/** The period of the longest of `timeframes`: how far back an open candle can reach. */
+export const longestPeriodMs = (timeframes: ReadonlyArray<Timeframe>): number => Math.max(...timeframes.map(periodMs))
+
 export const bucketStart = (ts: number, period: number): number => ts - (((ts % period) + period) % period)
 
 export const Candle = Schema.Struct({

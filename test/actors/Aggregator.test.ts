@@ -27,6 +27,7 @@ const harness = (options: { emptyCandles?: "flat" | "skip" } = {}) =>
       graceMs: 2_000,
       emptyCandles: options.emptyCandles ?? "flat",
       amendHorizonMs: 3_600_000,
+      repairHorizonMs: 86_400_000,
       futureToleranceMs: Number.MAX_SAFE_INTEGER,
     })
     yield* Effect.forkScoped(

@@ -50,7 +50,7 @@ const setup = (count: number, weightPerMinute: number, exchange: ExchangeId = "b
         timeout: Duration.hours(1),
       },
       retryInterval: Duration.seconds(30),
-      amendHorizonMs: 3_600_000,
+      repairHorizonMs: 86_400_000,
     })
     yield* Effect.forkScoped(backfill.run)
     return { venue, mailbox, port, recorded, backfill, trades: trades.map((e) => e.trade) }

@@ -4,6 +4,7 @@ import { syntheticTape } from "../../src/replay/Tape.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent, sentOf } from "../support/candles.js"
 import { type Daemon, freePort, startDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
+import { scrape, total } from "../support/prometheus.js"
 import { recordedSession } from "../support/session.js"
 
 const GRACE_MS = 2_000
@@ -222,6 +223,54 @@ describe("no gaps: backfill from the exchange's REST history", () => {
       await server.close()
     }
   }, 180_000)
+
+  it.concurrent(
+    "an outage six times the amend horizon, REST down throughout: repaired from history once it is back, every candle complete and equal, none refused as too late",
+    async () => {
+      const url = await db.create()
+      const server = await ReplayServer.start()
+      const httpPort = await freePort()
+      // 14 exchange minutes at 8× pace; the outage takes 6 of them, against a 1-minute amend horizon: a 3 h outage
+      // against the default 1 h, shortened.
+      const spec = {
+        symbols: ["BTC/USDT", "ETH/USDT"],
+        rate: 10,
+        count: 8_400,
+        start: Math.floor(Date.now() / 60_000) * 60_000 - 20 * 60_000,
+        seed: 9,
+      }
+      const sent = sentOf("binance", spec)
+      const daemon = startDaemon(
+        {
+          ...daemonEnv(server, url, httpPort, spec.symbols),
+          CANDLE_AMEND_HORIZON_MS: "60000",
+          BACKFILL_RETRY_MS: "2000",
+        },
+        process.cwd(),
+      )
+      const venue = server.venue("binance")
+      try {
+        await until("the daemon to subscribe", () => venue.readyClients() > 0, 30_000)
+        server.play("binance", syntheticTape(spec), { pace: { mode: "paced", speed: 8 }, hold: false })
+        await until("a quarter of the tape", () => venue.sent > spec.count / 2, 60_000)
+        venue.restDown = true
+        venue.outage(45_000)
+        await new Promise((r) => setTimeout(r, 45_000))
+        venue.restDown = false
+        await until("the tape to end", () => venue.done, 90_000)
+        await settled(httpPort, sent)
+        const samples = await scrape(httpPort)
+        await stop(daemon)
+        expectCandlesMatch(await storedCandles(url), sent, GRACE_MS)
+        expect(total(samples, "trades_discarded_total", { reason: "too_late" })).toBe(0)
+        expect(total(samples, "backfilled_trades_total")).toBeGreaterThan(spec.count / 4)
+      } finally {
+        daemon.process.kill("SIGKILL")
+        await server.close()
+      }
+    },
+    240_000,
+  )
 
   it("coinbase and kraken: an injected gap is found and filled from each one's REST trade history", async () => {
     const url = await db.create()

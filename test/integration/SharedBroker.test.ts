@@ -270,11 +270,11 @@ describe("a good citizen on a shared broker", () => {
       proxy.restore()
       const expected = expectedFinals(sent, GRACE_MS)
       await until(
-        "every final candle in PostgreSQL after the outage",
+        "every final candle in PostgreSQL, complete, after the outage",
         async () => {
           const finals = new Set(
             (await storedCandles(databaseUrl))
-              .filter((c) => c.is_final)
+              .filter((c) => c.is_final && c.complete)
               .map((c) => `${c.symbol} ${c.timeframe} ${c.timestamp}`),
           )
           return [...expected].every((k) => finals.has(k))

@@ -24,6 +24,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   candleGraceMs: 2_000,
   candleEmpty: "flat",
   candleAmendHorizonMs: 3_600_000,
+  candleRepairHorizonMs: 86_400_000,
   historyDays: 0,
   tradeFutureToleranceMs: Number.MAX_SAFE_INTEGER,
   databaseUrl: Option.none(),

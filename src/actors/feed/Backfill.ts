@@ -1,7 +1,7 @@
 import { Clock, Data, Duration, Effect, Metric, Queue } from "effect"
 import type { GapDetector } from "../../domain/GapDetector.js"
 import type { IngestionMode } from "../../domain/SymbolStats.js"
-import type { TradeHistory } from "../../exchanges/Venue.js"
+import { firstTradeAnchor, type TradeHistory } from "../../exchanges/Venue.js"
 import * as Metrics from "../../layers/Metrics.js"
 import { makeRestClient, type RestClientSpec } from "../../layers/Rest.js"
 import type { ExchangeId, Trade } from "../../schema/Market.js"
@@ -19,6 +19,8 @@ export class HistoryIncomplete extends Data.TaggedError("HistoryIncomplete")<{
   }
 }
 
+const OPEN = Number.POSITIVE_INFINITY
+
 /** What one symbol's backfill still has to fetch: one piece of work per symbol, requests merged into it. */
 interface Work {
   /** Gaps that close once the work is done. */
@@ -27,8 +29,12 @@ interface Work {
   afterId: number | undefined
   /** …up to this one; +∞ means up to the newest (after an outage, while polling). */
   untilId: number
-  /** Earliest trade time the work covers: past the amend horizon it can no longer change a candle. */
+  /** Earliest trade time the work covers: past the repair horizon it can no longer change a candle. */
   fromTs: number
+  /** Where no id is known, the first trade is looked for by time from `fromTs` up to here (+∞: up to now). */
+  untilTs: number
+  /** The whole range is wanted, even below ids fetched before (a fresh start's trades before its first). */
+  whole: boolean
   /** Polled trades are the feed's live data: they move the watermark. */
   live: boolean
 }
@@ -46,7 +52,8 @@ export interface BackfillSpec extends FeedRest {
   readonly detector: GapDetector
   readonly history: TradeHistory
   readonly retryInterval: Duration.Duration
-  readonly amendHorizonMs: number
+  /** How far back a gap's candles wait for its trades (the aggregators' repair horizon): failed work is retried so long. */
+  readonly repairHorizonMs: number
 }
 
 /**
@@ -54,7 +61,7 @@ export interface BackfillSpec extends FeedRest {
  * one piece of work per symbol; a single fiber works through them in turn, within the exchange's REST rate limit
  * (the REST client waits for its weight budget), and hands the fetched trades to the symbol's aggregator, whose
  * dedupe by id makes any overlap with live trades harmless. A gap closes only once its trades are all in; work
- * the REST API could not do is tried again every BACKFILL_RETRY_MS for as long as its candles can still be amended.
+ * the REST API could not do is tried again every BACKFILL_RETRY_MS for as long as its candles wait for it.
  */
 export const makeBackfill = (spec: BackfillSpec) =>
   Effect.gen(function* () {
@@ -81,6 +88,8 @@ export const makeBackfill = (spec: BackfillSpec) =>
           : Math.min(current.afterId, work.afterId)
       current.untilId = Math.max(current.untilId, work.untilId)
       current.fromTs = Math.min(current.fromTs, work.fromTs)
+      current.untilTs = Math.max(current.untilTs, work.untilTs)
+      current.whole ||= work.whole
       current.live ||= work.live
       return Effect.void
     }
@@ -113,7 +122,22 @@ export const makeBackfill = (spec: BackfillSpec) =>
 
     /** Ids `firstId..lastId` went missing between trade times `fromTs` and `toTs`; the router opened gap `key`. */
     const gap = (symbol: string, key: string, firstId: number, lastId: number, fromTs: number) =>
-      fill(symbol, { keys: [key], afterId: firstId - 1, untilId: lastId, fromTs, live: false })
+      fill(symbol, {
+        keys: [key],
+        afterId: firstId - 1,
+        untilId: lastId,
+        fromTs,
+        untilTs: OPEN,
+        whole: false,
+        live: false,
+      })
+
+    /**
+     * What traded from `fromTs` up to id `untilId` (the first trade seen, at `untilTs`), found by time: the open
+     * candles' trades before a fresh start.
+     */
+    const coldStart = (symbol: string, key: string, fromTs: number, untilId: number, untilTs: number) =>
+      fill(symbol, { keys: [key], afterId: undefined, untilId, fromTs, untilTs, whole: true, live: false })
 
     /**
      * Whatever traded since the newest id we hold (or, for a symbol of which we hold none, since trade time
@@ -128,8 +152,10 @@ export const makeBackfill = (spec: BackfillSpec) =>
         yield* fill(symbol, {
           keys: [key],
           afterId: last?.id,
-          untilId: Number.POSITIVE_INFINITY,
+          untilId: OPEN,
           fromTs: from,
+          untilTs: OPEN,
+          whole: false,
           live: false,
         })
       })
@@ -142,8 +168,10 @@ export const makeBackfill = (spec: BackfillSpec) =>
         return enqueue(symbol, {
           keys: [],
           afterId: last.id,
-          untilId: Number.POSITIVE_INFINITY,
+          untilId: OPEN,
           fromTs: last.ts,
+          untilTs: OPEN,
+          whole: false,
           live: true,
         })
       })
@@ -164,16 +192,20 @@ export const makeBackfill = (spec: BackfillSpec) =>
     const fetch = (symbol: string, work: Work) =>
       Effect.gen(function* () {
         let taken = 0
-        let start = work.afterId ?? fetched.get(symbol)?.id
+        const known = work.whole ? undefined : fetched.get(symbol)
+        let start = work.afterId ?? known?.id
         if (start === undefined) {
-          const request = history.since.request(spec.instrument(symbol), work.fromTs)
-          const anchor = history.since.anchor(yield* rest.get(request.path, request.query, request.weight), work.fromTs)
+          // Up to the exchange's present, its time as the feed knows it (a replayed tape's may be years back).
+          const now = yield* Clock.currentTimeMillis
+          const until = Math.min(work.untilTs, port.watermark.started ? port.watermark.at(now) : now)
+          const anchor = yield* firstTradeAnchor(history, spec.instrument(symbol), work.fromTs, until, (r) =>
+            rest.get(r.path, r.query, r.weight),
+          )
           if (typeof anchor === "string")
             return yield* new HistoryIncomplete({ exchange, symbol, reason: `cannot find trades by time: ${anchor}` })
           if (anchor === undefined) return taken
           start = anchor
         }
-        const known = fetched.get(symbol)
         let after = start
         let afterTs = work.fromTs
         if (known !== undefined && known.id > start) ({ id: after, ts: afterTs } = known)
@@ -210,7 +242,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
               reason: `no trade after id ${after} in a full page`,
             })
         }
-        if (work.untilId !== Number.POSITIVE_INFINITY && after < work.untilId)
+        if (work.untilId !== OPEN && after < work.untilId)
           return yield* new HistoryIncomplete({
             exchange,
             symbol,
@@ -249,7 +281,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
         }
         const error = outcome.left
         const now = yield* Clock.currentTimeMillis
-        const retryable = error._tag !== "RestRejected" && w.fromTs >= now - spec.amendHorizonMs
+        const retryable = error._tag !== "RestRejected" && w.fromTs >= now - spec.repairHorizonMs
         port.stats.backfillFailed(symbol, error.message, retryable)
         yield* Metric.increment(tagged(Metrics.backfillFailures, symbol))
         yield* setMode(symbol, mode, error.message)
@@ -269,7 +301,7 @@ export const makeBackfill = (spec: BackfillSpec) =>
 
     const run = Effect.forever(Effect.flatMap(ready.take, work))
 
-    return { gap, catchUp, poll, setPolling, run } as const
+    return { gap, coldStart, catchUp, poll, setPolling, run } as const
   })
 
 export type Backfill = Effect.Effect.Success<ReturnType<typeof makeBackfill>>

@@ -4,8 +4,9 @@ import { GapDetector } from "../../domain/GapDetector.js"
 import { SymbolMap } from "../../domain/SymbolMap.js"
 import { WeightBudget } from "../../domain/WeightBudget.js"
 import type { Venue } from "../../exchanges/Venue.js"
-import { AppConfig, type FeedConfig } from "../../layers/AppConfig.js"
+import { AppConfig, type FeedConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { Health } from "../../layers/Health.js"
+import { longestPeriodMs } from "../../schema/Candle.js"
 import { Aggregators } from "../aggregation/Aggregators.js"
 import { makeBackfill } from "./Backfill.js"
 import type { FeedSetup } from "./FeedSetup.js"
@@ -53,7 +54,7 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
             instrument: venue.instrument,
             rest,
             retryInterval: config.backfill.retryInterval,
-            amendHorizonMs: config.candleAmendHorizonMs,
+            repairHorizonMs: pipelineOptions(config).repairHorizonMs,
           })
     const reconciler =
       port.due === undefined || venue.candles === undefined
@@ -72,7 +73,9 @@ export const runFeed = (venue: Venue, feed: FeedConfig) =>
       port,
       gaps: detector === undefined ? undefined : { detector, span: venue.idSpan! },
       backfill,
+      historyReachesBack: venue.historyReachesBack === true,
       graceMs: config.candleGraceMs,
+      longestPeriodMs: longestPeriodMs(config.timeframes),
       activity: quiet,
       defect: makeFrameDefects(exchange, config.dataDir),
     })

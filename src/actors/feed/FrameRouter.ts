@@ -12,6 +12,7 @@ import type { FeedPort } from "../aggregation/FeedPort.js"
 import type { InboundFrame } from "./Socket.js"
 
 const gapKey = (g: TradeGap) => `ids:${g.firstMissing}-${g.lastMissing}`
+const COLD_START = "cold-start"
 
 export interface FrameRouterSpec {
   readonly exchange: ExchangeId
@@ -20,7 +21,11 @@ export interface FrameRouterSpec {
   readonly gaps: { readonly detector: GapDetector; readonly span: (t: Trade) => number } | undefined
   /** Where gaps go to be filled from the exchange's history; undefined where the venue has none. */
   readonly backfill: Backfill | undefined
+  /** Whether that history reaches back to the start of a fresh start's open candles (see `Venue`). */
+  readonly historyReachesBack: boolean
   readonly graceMs: number
+  /** The longest timeframe's period: a fresh start's first trade leaves open candles reaching this far back. */
+  readonly longestPeriodMs: number
   readonly activity: ActivityMonitor
   /** Where a frame that exposed a defect goes, with the error: a bounded sample on disk, a log line, a metric. */
   readonly defect: (frame: InboundFrame, error: unknown) => Effect.Effect<void>
@@ -44,6 +49,27 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
   let notifiedBucket = Number.NEGATIVE_INFINITY
   const exchangeTag = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.tagged(m, "exchange", exchange)
 
+  const coldFrom = (t: Trade) => bucketStart(t.exchangeTs, spec.longestPeriodMs)
+  /**
+   * A fresh start's first trade of a symbol: the candles open then hold only what came since, so they are
+   * incomplete until the trades before it in their periods are fetched by time, or for good where the venue has no
+   * history to fetch them from.
+   */
+  const coldStart = (t: Trade) =>
+    Effect.gen(function* () {
+      const what = `${exchange} ${t.symbol}: first trade at ${isoOrNumber(t.exchangeTs)} on a fresh start`
+      const before = gaps === undefined ? undefined : t.seq - gaps.span(t)
+      if (before !== undefined) yield* port.progress.start(t.symbol, before, bucketStart(t.exchangeTs, MINUTE))
+      if (before === undefined || spec.backfill === undefined || !spec.historyReachesBack)
+        return yield* Effect.logInfo(
+          `${what}; candles from ${isoOrNumber(coldFrom(t))} until it are marked incomplete (this venue has no trade history ${spec.backfill === undefined ? "" : "by time "}to fill them from)`,
+        )
+      yield* spec.backfill.coldStart(t.symbol, COLD_START, coldFrom(t), before, t.exchangeTs)
+      yield* Effect.logInfo(
+        `${what}; filling its open candles from ${isoOrNumber(coldFrom(t))} by time from REST history`,
+      )
+    })
+
   const routeDuration = exchangeTag(Metric.tagged(Metrics.processingDuration, "stage", "route"))
   const batchFrames = exchangeTag(Metrics.frameBatchSize)
 
@@ -60,7 +86,10 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
           else box.push(m)
         }
         const found: Array<TradeGap> = []
-        /** Symbols' first trades in a run that found no resume point: where a restart must start from. */
+        /**
+         * Symbols' first trades in a run that found no resume point: where a restart must start from, and where the
+         * open candles' trades before them are missing.
+         */
         const firsts: Array<Trade> = []
         const duplicates = new Map<string, number>()
         const rejected = new Map<string, number>()
@@ -95,8 +124,10 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
             }
           }
           push(t.symbol, t)
-          if (port.stats.trade(t.symbol, recvTs, t.exchangeTs) && gaps !== undefined && !port.resume.has(t.symbol))
+          if (port.stats.trade(t.symbol, recvTs, t.exchangeTs) && !port.resume.has(t.symbol)) {
             firsts.push(t)
+            push(t.symbol, { _tag: "Gap", key: COLD_START, fromTs: coldFrom(t), toTs: t.exchangeTs })
+          }
           const back = activity.observe(t.symbol, recvTs)
           if (back !== undefined) notes.push(Effect.logInfo(`${exchange} ${t.symbol}: trading again`))
           // The watermark follows the freshest trade: the one whose exchange time is closest to its arrival.
@@ -188,8 +219,7 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
               `${exchange} ${gap.symbol}: ${missing} trade(s) missing (ids ${gap.firstMissing}..${gap.lastMissing}) between ${isoOrNumber(gap.fromTs)} and ${isoOrNumber(gap.toTs)}; candles in that range marked incomplete${spec.backfill === undefined ? " (this venue has no trade history to fill it from)" : " until backfilled"}`,
             )
           }
-          for (const t of firsts)
-            yield* port.progress.start(t.symbol, t.seq - gaps!.span(t), bucketStart(t.exchangeTs, MINUTE))
+          for (const t of firsts) yield* coldStart(t)
           for (const note of notes) yield* note
           for (const [reason, detail] of examples)
             yield* Effect.whenLogLevel(

@@ -2,13 +2,11 @@ import { Duration, Effect, Option, Stream } from "effect"
 import type { VenueCandle } from "../../domain/Reconciliation.js"
 import { WeightBudget } from "../../domain/WeightBudget.js"
 import { EXCHANGES } from "../../exchanges/registry.js"
-import type { CandleHistory, TradeHistory } from "../../exchanges/Venue.js"
+import { type CandleHistory, firstTradeAnchor, type TradeHistory } from "../../exchanges/Venue.js"
 import type { FeedConfig } from "../../layers/AppConfig.js"
 import { makeRestClient, type RestRejected, type RestUnavailable } from "../../layers/Rest.js"
 import type { Trade } from "../../schema/Market.js"
 import { type Day, type DaySource, DayUnreadable } from "./DaySource.js"
-
-const HOUR = 3_600_000
 
 export interface RestDaysSpec {
   readonly exchange: string
@@ -41,15 +39,9 @@ export const restDays = (spec: RestDaysSpec): DaySource => {
     Stream.unwrap(
       Effect.gen(function* () {
         const what = `${spec.exchange} ${day.symbol} trades`
-        // Asked hour by hour: a venue may look for the first trade within a window only (Binance: an hour).
-        let anchor: number | undefined
-        for (let t = day.start; anchor === undefined && t < day.end; t += HOUR) {
-          const first = spec.history.since.request(day.instrument, t)
-          const found = spec.history.since.anchor(yield* get(what, first), t)
-          if (typeof found === "string")
-            return yield* new DayUnreadable({ what, reason: `cannot find the first trade by time: ${found}` })
-          anchor = found
-        }
+        const anchor = yield* firstTradeAnchor(spec.history, day.instrument, day.start, day.end, (r) => get(what, r))
+        if (typeof anchor === "string")
+          return yield* new DayUnreadable({ what, reason: `cannot find the first trade by time: ${anchor}` })
         if (anchor === undefined) return Stream.empty
         return Stream.paginateEffect({ after: anchor, afterTs: day.start }, ({ after, afterTs }) =>
           Effect.gen(function* () {

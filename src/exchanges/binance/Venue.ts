@@ -268,5 +268,6 @@ export const BinanceVenue: Venue<BinanceSettings> = {
   maxConnectionMs: 24 * 3_600_000,
   decoder: (symbols) => makeParser(symbols),
   history: binanceHistory,
+  historyReachesBack: true,
   candles: binanceCandles,
 }

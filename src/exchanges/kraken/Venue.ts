@@ -197,4 +197,5 @@ export const KrakenVenue: Venue = {
   idSpan: () => 1,
   decoder: (symbols) => makeDecoder(symbols),
   history: () => krakenHistory,
+  historyReachesBack: true,
 }
