@@ -4,7 +4,7 @@ import { Alerts } from "./actors/Alerts.js"
 import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
 import { DeadLetterWatch } from "./actors/DeadLetterWatch.js"
 import { FeedsLive } from "./actors/feed/Feeds.js"
-import { FirstStartHistory } from "./actors/history/FirstStart.js"
+import { StartupHistory } from "./actors/history/StartupHistory.js"
 import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
 import { Sinks } from "./actors/Sinks.js"
 import { StatusViewLive } from "./actors/Status.js"
@@ -36,7 +36,7 @@ export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Alerts.Default),
   Layer.provideMerge(DeadLetterWatch.Default),
   Layer.provideMerge(Aggregators.Default),
-  Layer.provideMerge(FirstStartHistory.Default),
+  Layer.provideMerge(StartupHistory.Default),
   Layer.provideMerge(Sinks.Default),
   Layer.provideMerge(Layer.merge(CandleQueueSinkLive, SignalsConsumerLive)),
   Layer.provideMerge(Influx.Default),

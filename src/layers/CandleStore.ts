@@ -201,13 +201,19 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         VALUES (${`${exchange}:${symbol}`}, '1m', 'backfill_trades', ${trades})`.pipe(Effect.asVoid)
 
     /**
-     * Where a restarted daemon picks a symbol up: the last trade id of its newest complete final 1m candle, and
-     * the stored final 1m candles from the start of the largest timeframe's bucket that candle falls in.
+     * Where a restarted daemon picks a symbol up: the last trade id of its newest complete final 1m candle, when
+     * (by the clock) that candle was stored, and the stored final 1m candles from the start of the largest
+     * timeframe's bucket that candle falls in.
      */
     const resumePoint = (exchange: ExchangeId, symbol: string, longestPeriod: number) =>
       Effect.gen(function* () {
-        const [row] = yield* sql<{ last_ingested_timestamp: string | null; last_trade_id: string | null }>`
-          SELECT last_ingested_timestamp, last_trade_id FROM ingestion_status
+        const [row] = yield* sql<{
+          last_ingested_timestamp: string | null
+          last_trade_id: string | null
+          last_ingested_at: Date | string
+        }>`
+          SELECT last_ingested_timestamp, last_trade_id, COALESCE(last_ingested_at, updated_at) AS last_ingested_at
+          FROM ingestion_status
           WHERE exchange = ${exchange} AND symbol = ${symbol} AND timeframe = '1m'`
         if (row === undefined || row.last_ingested_timestamp === null || row.last_trade_id === null) return undefined
         const lastFinal = Number(row.last_ingested_timestamp)
@@ -219,7 +225,12 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
           WHERE exchange = ${exchange} AND symbol = ${symbol} AND timeframe = '1m' AND is_final
             AND "timestamp" >= ${Math.min(from, lastFinal)} AND "timestamp" <= ${lastFinal}
           ORDER BY "timestamp"`
-        return { lastTradeId: row.last_trade_id, lastFinal, minutes: rows.map(fromRow) }
+        return {
+          lastTradeId: row.last_trade_id,
+          lastFinal,
+          storedAt: new Date(row.last_ingested_at).getTime(),
+          minutes: rows.map(fromRow),
+        }
       })
 
     /** The newest stored final 1m candle that opened before `before`: what the minutes after it continue from. */

@@ -7,9 +7,9 @@ import { VENUES } from "../../exchanges/registry.js"
 import { AppConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { CandleStore } from "../../layers/CandleStore.js"
 import { Health } from "../../layers/Health.js"
-import { periodMs } from "../../schema/Candle.js"
+import { longestPeriodMs } from "../../schema/Candle.js"
 import type { ExchangeId } from "../../schema/Market.js"
-import { FirstStartHistory } from "../history/FirstStart.js"
+import { StartupHistory } from "../history/StartupHistory.js"
 import { Sinks } from "../Sinks.js"
 import { Supervisor } from "../Supervisor.js"
 import { type AggregatorMessage, makeAggregatorMailbox, runAggregator } from "./Aggregator.js"
@@ -30,7 +30,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const health = yield* Health
     const store = yield* CandleStore
     // A first start with HISTORY_DAYS stores the history first: the aggregators then resume from it.
-    yield* FirstStartHistory
+    yield* StartupHistory
     const { sinks } = yield* Sinks
     const ports = new Map<ExchangeId, FeedPort>()
     // Messages carry the trace context of the span that produced them (see Aggregator), read once per batch.
@@ -40,7 +40,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     })
     const options = pipelineOptions(config)
     const startedAt = yield* Clock.currentTimeMillis
-    const longestPeriod = Math.max(...config.timeframes.map(periodMs))
+    const longestPeriod = longestPeriodMs(config.timeframes)
     for (const feed of config.feeds) {
       const watermark = new Watermark()
       const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()

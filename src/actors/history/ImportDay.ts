@@ -1,6 +1,7 @@
 import { Effect, Stream } from "effect"
 import { differences } from "../../domain/Reconciliation.js"
 import { type PipelineOptions, SymbolPipeline } from "../../domain/SymbolPipeline.js"
+import type { StoredValues } from "../../domain/CandleBuilder.js"
 import type { CandleStore } from "../../layers/CandleStore.js"
 import type { Candle } from "../../schema/Candle.js"
 import type { ExchangeId } from "../../schema/Market.js"
@@ -15,6 +16,11 @@ export interface DaySpec {
   readonly source: DaySource
   readonly options: PipelineOptions
   readonly store: CandleStore
+  /**
+   * The stored final minutes the range continues (covering the open part of every higher timeframe at its start);
+   * by default the stored minute before it, which is enough for a range that starts a day.
+   */
+  readonly continueFrom?: ReadonlyArray<StoredValues>
   /** Called after each batch of trades with how many it held. */
   readonly onTrades: (n: number) => Effect.Effect<void>
 }
@@ -37,8 +43,8 @@ export const importDay = (spec: DaySpec) =>
   Effect.gen(function* () {
     const { day } = spec
     const pipeline = new SymbolPipeline(spec.exchange, day.symbol, spec.options)
-    const before = yield* spec.store.minuteBefore(spec.exchange, day.symbol, day.start)
-    if (before !== undefined) pipeline.aggregator.restore([before])
+    const before = spec.continueFrom ?? [yield* spec.store.minuteBefore(spec.exchange, day.symbol, day.start)]
+    pipeline.aggregator.restore(before.filter((m) => m !== undefined))
 
     const out: Array<Candle> = []
     const minutes: Array<Candle> = []

@@ -6,14 +6,30 @@ import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTrades } from "../../src/replay/Synthetic.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
 import { klineRows } from "../support/archive.js"
-import { expectCandlesMatch, expectedFinals, type Sent } from "../support/candles.js"
+import { expectCandlesMatch, expectedFinals, type Sent, sentOf } from "../support/candles.js"
 import { freePort, startDaemon, until } from "../support/daemon.js"
 import { scratchDatabase, storedCandles } from "../support/postgres.js"
+import { scrape, total } from "../support/prometheus.js"
 import type { RefTrade } from "../support/reference.js"
 
 const GRACE_MS = 2_000
 
-describe("HISTORY_DAYS on a first start", () => {
+/** Waits until each candle of `keys` (`<symbol> <timeframe> <open time>`) is stored final and complete. */
+const storedComplete = (url: string, keys: ReadonlyArray<string>) =>
+  until(
+    "every final candle stored complete",
+    async () => {
+      const done = new Set(
+        (await storedCandles(url))
+          .filter((c) => c.is_final && c.complete)
+          .map((c) => `${c.symbol} ${c.timeframe} ${c.timestamp}`),
+      )
+      return keys.every((k) => done.has(k))
+    },
+    60_000,
+  )
+
+describe("history loaded at start-up", () => {
   const db = scratchDatabase("first_start")
   const dirs: Array<string> = []
   beforeAll(() => db.start())
@@ -22,7 +38,7 @@ describe("HISTORY_DAYS on a first start", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true })
   })
 
-  it("loads the history before going live; history and live meet at one trade id, each trade counted once", async () => {
+  it("HISTORY_DAYS on a first start: loads the history before going live; history and live meet at one trade id, each trade counted once", async () => {
     const server = await ReplayServer.start()
     const now = Date.now()
     // Two hours of trades before the start, one every 4 s, only in the exchange's REST history (and its klines).
@@ -78,18 +94,7 @@ describe("HISTORY_DAYS on a first start", () => {
     )
     try {
       await until("the live tape played", () => venue.done, 90_000)
-      const finals = expectedFinals(sent, GRACE_MS)
-      await until(
-        "every final candle stored complete",
-        async () => {
-          const stored = await storedCandles(url)
-          const done = new Set(
-            stored.filter((c) => c.is_final && c.complete).map((c) => `${c.symbol} ${c.timeframe} ${c.timestamp}`),
-          )
-          return [...finals].every((k) => done.has(k))
-        },
-        60_000,
-      )
+      await storedComplete(url, [...expectedFinals(sent, GRACE_MS)])
       // The history ends a couple of grace periods before the start; the last few trades before it come by id.
       const loaded = /binance BTC\/USDT: (\d+) trade\(s\) of history loaded; 0 1m candle\(s\) differ/.exec(
         daemon.output(),
@@ -103,4 +108,56 @@ describe("HISTORY_DAYS on a first start", () => {
       await server.close()
     }
   }, 180_000)
+
+  it("a restart after a downtime longer than the repair horizon loads the downtime from REST history first: every candle complete and equal, none refused as too late", async () => {
+    const server = await ReplayServer.start()
+    const httpPort = await freePort()
+    const url = await db.create()
+    const venue = server.venue("binance")
+    const env = {
+      FEEDS: "binance",
+      BINANCE_SYMBOLS: "BTC/USDT,ETH/USDT",
+      BINANCE_WS_URL: server.url("binance"),
+      BINANCE_REST_URL: server.restUrl("binance"),
+      BINANCE_TRADE_STREAM: "aggTrade",
+      DATABASE_URL: url,
+      HTTP_PORT: String(httpPort),
+      CANDLE_GRACE_MS: String(GRACE_MS),
+      STORE_FLUSH_MS: "100",
+      // Shortened: 1m candles only, a 30 s amend horizon and a 90 s repair horizon against a 150 s downtime.
+      TIMEFRAMES: "1m",
+      CANDLE_AMEND_HORIZON_MS: "30000",
+      CANDLE_REPAIR_HORIZON_MS: "90000",
+    }
+    let daemon = startDaemon(env, process.cwd())
+    try {
+      await until("the daemon to subscribe", () => venue.readyClients() > 0, 30_000)
+      // Four minutes of trades in exchange time that keeps to the clock, as a live exchange's does.
+      const spec = { symbols: ["BTC/USDT", "ETH/USDT"], rate: 10, count: 2_400, start: Date.now(), seed: 31 }
+      const sent = sentOf("binance", spec)
+      server.play("binance", syntheticTape(spec), { pace: { mode: "paced", speed: 1 }, hold: false })
+      await new Promise((r) => setTimeout(r, 45_000))
+      daemon.process.kill("SIGTERM")
+      expect(await daemon.exit).toBe(0)
+      await new Promise((r) => setTimeout(r, 150_000))
+      daemon = startDaemon(env, process.cwd())
+      await until("the tape to end", () => venue.done, 120_000)
+      await storedComplete(
+        url,
+        [...expectedFinals(sent, GRACE_MS)].filter((k) => k.includes(" 1m ")),
+      )
+      const samples = await scrape(httpPort)
+      daemon.process.kill("SIGTERM")
+      expect(await daemon.exit).toBe(0)
+      expect(daemon.output()).toMatch(
+        /binance BTC\/USDT: down since \S+, longer than CANDLE_REPAIR_HORIZON_MS; loading/,
+      )
+      expect(daemon.output()).toMatch(/binance ETH\/USDT: [1-9]\d+ trade\(s\) of history loaded/)
+      expect(total(samples, "trades_discarded_total", { reason: "too_late" })).toBe(0)
+      expectCandlesMatch(await storedCandles(url), sent, GRACE_MS, { openMayBeMissing: true, timeframes: ["1m"] })
+    } finally {
+      daemon.process.kill("SIGKILL")
+      await server.close()
+    }
+  }, 420_000)
 })
