@@ -16,7 +16,7 @@ import {
 } from "../../src/domain/Topology.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
-import { expectCandlesMatch, expectedFinals, sentOf } from "../support/candles.js"
+import { expectCandlesMatch, expectedFinals, sentOf, untilStoredComplete } from "../support/candles.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { INFLUX, influxQuery, scratchBucket } from "../support/influx.js"
 import { scratchDatabase, storedCandles } from "../support/postgres.js"
@@ -268,18 +268,10 @@ describe("a good citizen on a shared broker", () => {
       expect(await storedCandles(databaseUrl)).toEqual([])
       await new Promise((r) => setTimeout(r, OUTAGE_MS - (Date.now() - cutAt)))
       proxy.restore()
-      const expected = expectedFinals(sent, GRACE_MS)
-      await until(
+      await untilStoredComplete(
+        databaseUrl,
+        expectedFinals(sent, GRACE_MS),
         "every final candle in PostgreSQL, complete, after the outage",
-        async () => {
-          const finals = new Set(
-            (await storedCandles(databaseUrl))
-              .filter((c) => c.is_final && c.complete)
-              .map((c) => `${c.symbol} ${c.timeframe} ${c.timestamp}`),
-          )
-          return [...expected].every((k) => finals.has(k))
-        },
-        60_000,
       )
       daemon.process.kill("SIGTERM")
       expect(await daemon.exit).toBe(0)

@@ -6,28 +6,13 @@ import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTrades } from "../../src/replay/Synthetic.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
 import { klineRows } from "../support/archive.js"
-import { expectCandlesMatch, expectedFinals, type Sent, sentOf } from "../support/candles.js"
+import { expectCandlesMatch, expectedFinals, type Sent, sentOf, untilStoredComplete } from "../support/candles.js"
 import { freePort, startDaemon, until } from "../support/daemon.js"
 import { scratchDatabase, storedCandles } from "../support/postgres.js"
 import { scrape, total } from "../support/prometheus.js"
 import type { RefTrade } from "../support/reference.js"
 
 const GRACE_MS = 2_000
-
-/** Waits until each candle of `keys` (`<symbol> <timeframe> <open time>`) is stored final and complete. */
-const storedComplete = (url: string, keys: ReadonlyArray<string>) =>
-  until(
-    "every final candle stored complete",
-    async () => {
-      const done = new Set(
-        (await storedCandles(url))
-          .filter((c) => c.is_final && c.complete)
-          .map((c) => `${c.symbol} ${c.timeframe} ${c.timestamp}`),
-      )
-      return keys.every((k) => done.has(k))
-    },
-    60_000,
-  )
 
 describe("history loaded at start-up", () => {
   const db = scratchDatabase("first_start")
@@ -94,7 +79,7 @@ describe("history loaded at start-up", () => {
     )
     try {
       await until("the live tape played", () => venue.done, 90_000)
-      await storedComplete(url, [...expectedFinals(sent, GRACE_MS)])
+      await untilStoredComplete(url, [...expectedFinals(sent, GRACE_MS)])
       // The history ends a couple of grace periods before the start; the last few trades before it come by id.
       const loaded = /binance BTC\/USDT: (\d+) trade\(s\) of history loaded; 0 1m candle\(s\) differ/.exec(
         daemon.output(),
@@ -142,7 +127,7 @@ describe("history loaded at start-up", () => {
       await new Promise((r) => setTimeout(r, 150_000))
       daemon = startDaemon(env, process.cwd())
       await until("the tape to end", () => venue.done, 120_000)
-      await storedComplete(
+      await untilStoredComplete(
         url,
         [...expectedFinals(sent, GRACE_MS)].filter((k) => k.includes(" 1m ")),
       )

@@ -6,7 +6,8 @@ import { type SyntheticSpec, syntheticTrades } from "../../src/replay/Synthetic.
 import { type Candle, DEFAULT_TIMEFRAMES, periodMs, type Timeframe } from "../../src/schema/Candle.js"
 import type { ExchangeId, Trade } from "../../src/schema/Market.js"
 import { norm, type RefTrade, referenceCandles } from "./reference.js"
-import type { StoredCandle } from "./postgres.js"
+import { until } from "./daemon.js"
+import { type StoredCandle, storedCandles } from "./postgres.js"
 
 /** What one exchange's feed was sent: its trades per unified symbol. */
 export interface Sent {
@@ -63,6 +64,21 @@ export const finalsOverHttp = async (httpPort: number, sent: Sent): Promise<Set<
     }
   return keys
 }
+
+/** Waits until each candle of `keys` (`<symbol> <timeframe> <open time>`) is stored in PostgreSQL final and complete. */
+export const untilStoredComplete = (url: string, keys: Iterable<string>, what = "every final candle stored complete") =>
+  until(
+    what,
+    async () => {
+      const done = new Set(
+        (await storedCandles(url))
+          .filter((c) => c.is_final && c.complete)
+          .map((c) => `${c.symbol} ${c.timeframe} ${c.timestamp}`),
+      )
+      return [...keys].every((k) => done.has(k))
+    },
+    60_000,
+  )
 
 /**
  * Every stored candle of the exchange equals the independent computation from the trades it was sent, each
