@@ -252,7 +252,13 @@ describe("the daemon writing to InfluxDB", () => {
   }, 240_000)
 
   /** Four minutes of trades, played as fast as the daemon reads, into a scratch bucket. */
-  const fastRun = async (bucket: string, extra: Record<string, string>) => {
+  type Readyz = { components: Record<string, { state: string; detail?: string }> }
+  /** Runs a short tape through the daemon; `settled` is what /readyz must show before it is stopped. */
+  const fastRun = async (
+    bucket: string,
+    extra: Record<string, string>,
+    settled: (r: Readyz) => boolean = () => true,
+  ) => {
     const server = await ReplayServer.start()
     const spec = {
       symbols: SYMBOLS,
@@ -268,9 +274,10 @@ describe("the daemon writing to InfluxDB", () => {
       await until("the tape played out", () => server.venue("binance").done, 60_000)
       await until("final candles in PostgreSQL", async () => (await storedCandles(env.DATABASE_URL)).length >= 8)
       const healthz = await fetch(`http://127.0.0.1:${env.HTTP_PORT}/healthz`).then((r) => r.status)
-      const readyz = (await fetch(`http://127.0.0.1:${env.HTTP_PORT}/readyz`).then((r) => r.json())) as {
-        components: Record<string, { state: string; detail?: string }>
-      }
+      const readyzNow = () => fetch(`http://127.0.0.1:${env.HTTP_PORT}/readyz`).then((r) => r.json() as Promise<Readyz>)
+      // A sink's state changes with its first write, which waits out its linger after the tape's last trade.
+      await until("/readyz to show the sinks' outcome", async () => settled(await readyzNow()))
+      const readyz = await readyzNow()
       daemon.process.kill("SIGTERM")
       expect(await daemon.exit).toBe(0)
       return { env, spec, healthz, readyz, output: daemon.output() }
@@ -283,7 +290,11 @@ describe("the daemon writing to InfluxDB", () => {
   it("a wrong token (401): every line lands in the dead-letter file with the error; the daemon keeps running", async () => {
     const bucket = await scratchBucket()
     try {
-      const run = await fastRun(bucket.name, { INFLUX_TOKEN: "not-the-token" })
+      const run = await fastRun(
+        bucket.name,
+        { INFLUX_TOKEN: "not-the-token" },
+        (r) => r.components["store:influx"]?.state === "down",
+      )
       expect(run.healthz).toBe(200)
       expect(run.readyz.components["store:influx"]).toMatchObject({ state: "down" })
       expect(run.readyz.components["store:influx"]?.detail).toContain("check INFLUX_TOKEN")
