@@ -198,12 +198,15 @@ export class DiskQueue {
     if (head === undefined) return undefined
     const fd = openSync(head.path, "r")
     try {
+      // Chunk after chunk until `max` records: a batch cut at one chunk's worth of records would make a sink that
+      // drains its disk buffer send many small writes, and fall further behind than the one that spilled.
+      const lines: Array<string> = []
+      let pos = head.offset
       let chunk = READ_CHUNK
-      while (true) {
-        const want = Math.min(chunk, head.size - head.offset)
+      while (lines.length < max && pos < head.size) {
+        const want = Math.min(chunk, head.size - pos)
         const buf = Buffer.allocUnsafe(want)
-        const n = readSync(fd, buf, 0, want, head.offset)
-        const lines: Array<string> = []
+        const n = readSync(fd, buf, 0, want, pos)
         let start = 0
         while (lines.length < max) {
           const nl = buf.indexOf(10, start)
@@ -211,10 +214,14 @@ export class DiskQueue {
           lines.push(buf.toString("utf8", start, nl))
           start = nl + 1
         }
-        if (lines.length > 0) return { lines, seq: head.seq, end: head.offset + start }
-        if (want >= head.size - head.offset) throw new Error(`${head.path}: no complete record after ${head.offset}`)
-        chunk *= 4
+        if (start === 0) {
+          if (want < head.size - pos) chunk *= 4
+          else if (lines.length > 0) break
+          else throw new Error(`${head.path}: no complete record after ${pos}`)
+        }
+        pos += start
       }
+      return { lines, seq: head.seq, end: pos }
     } finally {
       closeSync(fd)
     }

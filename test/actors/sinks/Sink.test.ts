@@ -99,6 +99,17 @@ describe("DiskQueue", () => {
     expect(reopened.fits(1)).toBe(false)
     expect(DiskQueue.open(tmp(), 10).queue.fits(1_000)).toBe(true)
   })
+
+  it("reads a whole batch past its 1 MiB read size, records longer than it included", () => {
+    const { queue } = DiskQueue.open(tmp(), 64 << 20)
+    const small = range(0, 20_000).map((i) => `record ${i} `.padEnd(190, "x"))
+    const long = "y".repeat(3 << 20)
+    queue.append([...small, long, "after"])
+    const first = queue.read(20_000)!
+    expect(first.lines).toEqual(small)
+    queue.commit(first)
+    expect(queue.read(5)!.lines).toEqual([long, "after"])
+  })
 })
 
 describe("a sink's buffers", () => {
