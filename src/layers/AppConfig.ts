@@ -53,6 +53,8 @@ export interface InfluxSettings {
   readonly batchLines: number
   readonly flushInterval: Duration.Duration
   readonly timeout: Duration.Duration
+  /** Gzip request bodies: worth its CPU only where bandwidth to InfluxDB is scarce (a WAN or metered link). */
+  readonly gzip: boolean
   /** The dead-letter directory's size limit; past it the oldest file is deleted (logged and counted). */
   readonly deadLetterMaxBytes: number
 }
@@ -282,6 +284,7 @@ const influxConfig = Config.option(
     batchLines: positive("INFLUX_BATCH_SIZE", 20_000),
     flushInterval: duration("INFLUX_FLUSH_MS", 1_000),
     timeout: duration("INFLUX_TIMEOUT_MS", 10_000),
+    gzip: Config.boolean("INFLUX_GZIP").pipe(Config.withDefault(false)),
     deadLetterMaxBytes: positive("INFLUX_DEADLETTER_MAX_MB", 512).pipe(Config.map((mb) => mb * 1024 * 1024)),
   }),
 )

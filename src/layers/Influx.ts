@@ -53,7 +53,7 @@ const classify = (e: unknown): InfluxUnavailable | InfluxRejected => {
 
 /** One connection's write path; the caller owns batching, so one write is in flight at a time. */
 export interface InfluxTarget {
-  /** Lines at nanosecond precision, sent as one request (gzipped past 1 KiB). */
+  /** Lines at nanosecond precision, sent as one request (gzipped past 1 KiB when INFLUX_GZIP is on). */
   readonly write: (lines: ReadonlyArray<string>) => Effect.Effect<void, InfluxUnavailable | InfluxRejected>
 }
 
@@ -89,7 +89,10 @@ export class Influx extends Effect.Service<Influx>()("ingestd/Influx", {
             flushInterval: 0,
             maxRetries: 0,
             maxBufferLines: 0,
-            gzipThreshold: 1024,
+            // The client gzips with async zlib, one event-loop turn per 16 KiB of output: on a busy daemon a 20k-line
+            // batch then took seconds instead of 0.2 s and the sink fell behind. A LAN has bandwidth to spare; the
+            // daemon's loop does not.
+            gzipThreshold: settings.gzip ? 1024 : Number.POSITIVE_INFINITY,
             // A rejected promise makes the failed flush ours to handle, with no console output and no retry buffer.
             writeFailed: (error) => Promise.reject(error),
           }),

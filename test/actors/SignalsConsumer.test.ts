@@ -117,6 +117,7 @@ describe("the signals consumer, from the real broker into the real engine", () =
                 batchLines: 5_000,
                 flushInterval: Duration.millis(100),
                 timeout: Duration.seconds(5),
+                gzip: false,
                 deadLetterMaxBytes: 1024 * 1024,
               }),
             }),

@@ -1,3 +1,5 @@
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -23,6 +25,7 @@ const settings = (bucket: string, token: string = INFLUX.token): InfluxSettings 
   batchLines: 5_000,
   flushInterval: Duration.millis(100),
   timeout: Duration.seconds(10),
+  gzip: false,
   deadLetterMaxBytes: 1024 * 1024,
 })
 
@@ -173,5 +176,45 @@ describe("the InfluxDB sink, against influxd behind the v2-write proxy", () => {
         expect(types[2]).toMatchObject({ model_version: "string", confidence: "float", inference_time_ms: "float" })
         expect(deadLetters(dataDir)).toBe("")
       }),
+  )
+})
+
+describe("the InfluxDB write request", () => {
+  /** A server that answers every write with 204 and keeps each request's Content-Encoding. */
+  const recordingServer = Effect.acquireRelease(
+    Effect.async<{ url: string; encodings: Array<string>; server: Server }>((resume) => {
+      const encodings: Array<string> = []
+      const server = createServer((req, res) => {
+        req.resume()
+        req.on("end", () => {
+          encodings.push(req.headers["content-encoding"] ?? "identity")
+          res.writeHead(204).end()
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo
+        resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, encodings, server }))
+      })
+    }),
+    ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void))),
+  )
+
+  const bodyEncoding = (gzip: boolean) =>
+    Effect.gen(function* () {
+      const { url, encodings } = yield* recordingServer
+      const dataDir = mkdtempSync(join(tmpdir(), "influx-encoding-"))
+      yield* Effect.gen(function* () {
+        const open = Option.getOrThrow((yield* Influx).target)
+        const target = yield* open(100)
+        yield* target.write(Array.from({ length: 100 }, (_, i) => `m,s=a v=${i} ${1_700_000_000_000_000_000 + i}`))
+      }).pipe(Effect.provide(writerLayer({ ...settings("any"), url, gzip }, dataDir)))
+      return encodings
+    })
+
+  it.scopedLive("is sent uncompressed by default, and gzipped with INFLUX_GZIP on", () =>
+    Effect.gen(function* () {
+      expect(yield* bodyEncoding(false)).toEqual(["identity"])
+      expect(yield* bodyEncoding(true)).toEqual(["gzip"])
+    }),
   )
 })
