@@ -46,6 +46,7 @@ const measure = (batchLines: number) =>
               batchLines,
               flushInterval: Duration.seconds(1),
               timeout: Duration.seconds(30),
+              gzip: process.env.INFLUX_GZIP === "true",
               deadLetterMaxBytes: 1024 * 1024,
             }),
           }),
