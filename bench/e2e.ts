@@ -4,7 +4,7 @@
  * then PostgreSQL only, beside a bare `ws` client that reads and `JSON.parse`s the same stream (the ceiling).
  *
  *   npm run build && npm run bench:e2e -- [--rates 5000,10000,20000,40000,80000] [--seconds 60] [--symbols 20]
- *                                         [--modes all,postgres,bare] [--rounds 1]
+ *                                         [--modes all,postgres,bare]
  *
  * Per step it reports the rate the daemon received, the worst lag (trades offered but not yet received, in
  * seconds of the offered rate), p99 exchange time → sink per sink, peak RSS (sampled from /proc), and whether
