@@ -191,7 +191,7 @@ describe("revisions and restarts", () => {
     const next = { openTime: 1_500 * 60_000, high: 30_100, low: 29_900, close: 30_000 }
     const after = series.apply(next)
     const reference = runAll(set, [...candles, next]).rows.get(next.openTime)
-    expect(after).toEqual({ _tag: "Rows", rows: [{ openTime: next.openTime, values: reference }] })
+    expect(after).toEqual({ _tag: "Rows", rows: [{ openTime: next.openTime, revision: 0, values: reference }] })
   })
 
   it("after a restart warmed from stored candles, every value equals the uninterrupted run's to 1e-9", () => {

@@ -4,11 +4,14 @@ import type { IndicatorSet } from "./IndicatorSet.js"
 /** A final candle as the indicators see it: its open time and the prices they read. */
 export interface IndicatorCandle extends Bar {
   readonly openTime: number
+  /** The candle's revision, carried to its row; the values never depend on it. */
+  readonly revision?: number
 }
 
 /** One candle's indicator values: every chosen indicator that has its history by then. */
 export interface IndicatorRow {
   readonly openTime: number
+  readonly revision: number
   readonly values: Readonly<Outputs>
 }
 
@@ -119,7 +122,7 @@ export class IndicatorSeries {
         values[name] = all[name]!
         any = true
       }
-    return any ? { openTime: candle.openTime, values } : undefined
+    return any ? { openTime: candle.openTime, revision: candle.revision ?? 0, values } : undefined
   }
 
   /** Drops whole checkpoint intervals once more than `keep` candles are held, so a checkpoint always leads them. */
