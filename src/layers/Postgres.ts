@@ -8,6 +8,7 @@ import { AppConfig } from "./AppConfig.js"
 import createTables from "./migrations/0001_create_tables.js"
 import timescale from "./migrations/0002_timescale.js"
 import historyCheckpoints from "./migrations/0003_history_checkpoints.js"
+import indicators from "./migrations/0004_indicators.js"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
   readonly op: "open" | "listen"
@@ -90,6 +91,7 @@ const MigratorLive = PgMigrator.layer({
     "0001_create_tables": createTables,
     "0002_timescale": timescale,
     "0003_history_checkpoints": historyCheckpoints,
+    "0004_indicators": indicators,
   }),
 }).pipe(Layer.provide(NodeContext.layer))
 
