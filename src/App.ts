@@ -14,6 +14,7 @@ import { CandleStore } from "./layers/CandleStore.js"
 import { Health } from "./layers/Health.js"
 import { HeapLive } from "./layers/Heap.js"
 import { HttpLive } from "./layers/Http.js"
+import { IndicatorStore } from "./layers/IndicatorStore.js"
 import { Influx } from "./layers/Influx.js"
 import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
@@ -41,7 +42,7 @@ export const AppLive = Layer.mergeAll(FeedsLive, HttpLive).pipe(
   Layer.provideMerge(Layer.merge(CandleQueueSinkLive, SignalsConsumerLive)),
   Layer.provideMerge(Influx.Default),
   Layer.provideMerge(Rabbit.Default),
-  Layer.provideMerge(CandleStore.Default),
+  Layer.provideMerge(Layer.merge(CandleStore.Default, IndicatorStore.Default)),
   Layer.provideMerge(DatabaseLive),
   Layer.provideMerge(Supervisor.Default),
   Layer.provideMerge(Health.Default),

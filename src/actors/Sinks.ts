@@ -15,6 +15,9 @@ export class Sinks extends Effect.Service<Sinks>()("ingestd/Sinks", {
       if (sink !== undefined) sinks.push(sink)
     }
     if (sinks.length > 0) yield* Effect.logInfo(`sinks: ${sinks.map((s) => s.name).join(", ")}`)
-    return { sinks: sinks as ReadonlyArray<MarketSink>, status: () => sinks.map((s) => s.status()) } as const
+    return {
+      sinks: sinks as ReadonlyArray<MarketSink>,
+      status: () => sinks.flatMap((s) => [s.status(), ...(s.outputs?.() ?? [])]),
+    } as const
   }),
 }) {}

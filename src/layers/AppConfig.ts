@@ -13,6 +13,7 @@ import {
   type Redacted,
   Schema,
 } from "effect"
+import { DEFAULT_INDICATORS, unknownIndicator } from "../domain/indicators/IndicatorSet.js"
 import { SEED_TTLS, type SeedTtls } from "../domain/Topology.js"
 import type { PipelineOptions } from "../domain/SymbolPipeline.js"
 import { SUPPORTED_EXCHANGES, VENUES } from "../exchanges/registry.js"
@@ -98,6 +99,8 @@ export interface AppConfigShape {
   readonly publishWindow: number
   /** `direct`: aggregators hand candles to the writer; `queue`: through `market.ohlcv` and a consumer. */
   readonly candleSink: "direct" | "queue"
+  /** Indicators computed from final candles (periods in the names); empty turns the indicator pipeline off. */
+  readonly indicators: ReadonlyArray<string>
   /** InfluxDB; unset INFLUX_URL turns the writer and the signals consumer off. */
   readonly influx: Option.Option<InfluxSettings>
   /** Signals the broker hands the signals consumer before the first is acked (and written at once at most). */
@@ -333,6 +336,16 @@ const baseConfig = Config.all({
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
   publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
+  indicators: list("INDICATORS").pipe(
+    Config.mapOrFail((names) => {
+      if (names.length === 1 && names[0]!.toLowerCase() === "none") return Either.right([])
+      const bad = names.map(unknownIndicator).filter((e) => e !== undefined)
+      return bad.length === 0
+        ? Either.right([...new Set(names)])
+        : Either.left(ConfigError.InvalidData(["INDICATORS"], `${bad.join("; ")}; or none to turn indicators off`))
+    }),
+    Config.withDefault(DEFAULT_INDICATORS),
+  ),
   influx: influxConfig,
   signalsPrefetch: positive("SIGNALS_PREFETCH", 256),
   signalsKeys: list("SIGNALS_KEYS").pipe(

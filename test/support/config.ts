@@ -31,6 +31,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   rabbitmqUrl: Option.none(),
   publishWindow: 64,
   candleSink: "direct",
+  indicators: [],
   influx: Option.none(),
   signalsPrefetch: 16,
   signalsKeys: ["signal.new", "signal.high"],

@@ -3,10 +3,12 @@ import type { AppConfig } from "../../layers/AppConfig.js"
 import type { CandleStore } from "../../layers/CandleStore.js"
 import type { Health } from "../../layers/Health.js"
 import type { Influx } from "../../layers/Influx.js"
+import type { IndicatorStore } from "../../layers/IndicatorStore.js"
 import type { Rabbit } from "../../layers/Rabbit.js"
 import type { Candle } from "../../schema/Candle.js"
 import type { TradeTick } from "../aggregation/Aggregator.js"
 import type { Supervisor } from "../Supervisor.js"
+import { IndicatorsSink } from "./indicators/IndicatorsSink.js"
 import { InfluxSink } from "./influx/InfluxSink.js"
 import { PostgresSink } from "./postgres/PostgresSink.js"
 import { RabbitSink } from "./rabbitmq/RabbitSink.js"
@@ -18,10 +20,12 @@ export interface MarketSink {
   readonly candles?: (candles: ReadonlyArray<Candle>, traceparent?: string) => Effect.Effect<void>
   readonly ticks?: (ticks: ReadonlyArray<TradeTick>, traceparent?: string) => Effect.Effect<void>
   readonly status: () => SinkStatus
+  /** The sinks this one feeds in turn (the indicator rows' writers), for status and metrics. */
+  readonly outputs?: () => ReadonlyArray<SinkStatus>
 }
 
 /** What the sinks may ask of the application when they start. */
-export type SinkContext = AppConfig | Health | Supervisor | CandleStore | Rabbit | Influx | Scope.Scope
+export type SinkContext = AppConfig | Health | Supervisor | CandleStore | IndicatorStore | Rabbit | Influx | Scope.Scope
 
 /** A sink: its folder under `sinks/` and one line in `SINKS`. `make` yields undefined where it is not configured. */
 export interface SinkPlugin {
@@ -30,4 +34,4 @@ export interface SinkPlugin {
 }
 
 /** Every sink the daemon knows, in the order they are started (and stopped in reverse). */
-export const SINKS: ReadonlyArray<SinkPlugin> = [PostgresSink, RabbitSink, InfluxSink]
+export const SINKS: ReadonlyArray<SinkPlugin> = [PostgresSink, RabbitSink, InfluxSink, IndicatorsSink]

@@ -1,0 +1,157 @@
+import { join } from "node:path"
+import { Duration, Effect, Metric, Schema } from "effect"
+import { IndicatorBook } from "../../../domain/indicators/IndicatorBook.js"
+import { IndicatorSet } from "../../../domain/indicators/IndicatorSet.js"
+import { AppConfig } from "../../../layers/AppConfig.js"
+import { CandleStore } from "../../../layers/CandleStore.js"
+import { makeDeadLetter } from "../../../layers/DeadLetter.js"
+import { IndicatorStore } from "../../../layers/IndicatorStore.js"
+import * as Metrics from "../../../layers/Metrics.js"
+import { Candle } from "../../../schema/Candle.js"
+import { IndicatorRecord } from "../../../schema/Indicator.js"
+import { classifySqlError, type CandlesRejected } from "../postgres/PostgresSink.js"
+import type { SinkPlugin } from "../registry.js"
+import { makeSink, SinkUnavailable, spillDir, writeSplitting } from "../Sink.js"
+
+const decodeCandle = Schema.decodeUnknownOption(Schema.parseJson(Candle))
+const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(IndicatorRecord))
+
+/**
+ * Indicators at ingest (`INDICATORS`): final candles go through a sink of their own, so computing them, and warming
+ * a series from PostgreSQL on its first candle, never holds back the market sinks; the rows go on to the
+ * `indicators` table through a second sink. Each has its memory and disk buffer, replayed in order after a restart.
+ */
+export const IndicatorsSink = {
+  name: "indicators",
+  make: Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (config.indicators.length === 0) return undefined
+    const set = IndicatorSet.of(config.indicators)
+    const candleStore = yield* CandleStore
+    const indicatorStore = yield* IndicatorStore
+    const repairHorizonMs = Math.max(config.candleRepairHorizonMs, config.candleAmendHorizonMs)
+    const book = new IndicatorBook(set, repairHorizonMs)
+
+    const deadLetters = makeDeadLetter({
+      sink: "indicators-postgres",
+      dir: join(config.dataDir, "deadletter"),
+      prefix: "indicators",
+      extension: "jsonl",
+      fileMaxBytes: 64 * 1024 * 1024,
+      totalMaxBytes: 512 * 1024 * 1024,
+    })
+    const refuse = (records: ReadonlyArray<IndicatorRecord>, error: CandlesRejected) => {
+      const at = new Date().toISOString()
+      return deadLetters.append(records.map((record) => `${JSON.stringify({ at, error, record })}\n`).join("")).pipe(
+        Effect.tap((file) =>
+          Effect.logError(
+            `PostgreSQL refused ${records.length} indicator row(s) (${error.sqlState} ${error.reason}); written to ${file}`,
+          ),
+        ),
+        Effect.zipRight(
+          Metric.incrementBy(Metric.tagged(Metrics.deadLettered, "sink", "indicators-postgres"), records.length),
+        ),
+        Effect.orDie,
+      )
+    }
+    const attempt = (records: ReadonlyArray<IndicatorRecord>) =>
+      indicatorStore.upsert(records).pipe(
+        Metric.trackDuration(Metric.tagged(Metrics.storeLatency, "sink", "indicators-postgres")),
+        Effect.mapError(classifySqlError),
+        Effect.catchTag("StoreUnavailable", (e) =>
+          Effect.fail(
+            new SinkUnavailable({
+              sink: "indicators-postgres",
+              reason: `PostgreSQL unavailable (${e.reason})`,
+              remaining: records,
+            }),
+          ),
+        ),
+      )
+    const rows = yield* makeSink<IndicatorRecord>({
+      name: "indicators-postgres",
+      component: "store:postgres:indicators",
+      batchSize: config.storeBatchSize,
+      linger: config.storeFlushInterval,
+      memoryRecords: config.sinkBuffer.memoryRecords,
+      spill: {
+        dir: spillDir(config.dataDir, "indicators-postgres"),
+        maxBytes: config.sinkBuffer.diskMaxBytes,
+        encode: (r) => JSON.stringify(r),
+        decode: (line) => decodeRecord(line).pipe((o) => (o._tag === "Some" ? o.value : undefined)),
+      },
+      write: (records) =>
+        writeSplitting(records, attempt, () => true, refuse).pipe(
+          Effect.withSpan("IndicatorWriter.flush", { attributes: { rows: records.length } }),
+          Effect.asVoid,
+        ),
+    })
+
+    /** A series' first candle warms it from the stored candles before it; the store being down retries later. */
+    const warm = (candle: Candle, remaining: ReadonlyArray<Candle>) => {
+      const needed = book.warmUpNeeded(candle)
+      if (needed === 0) return Effect.void
+      return candleStore
+        .query({
+          exchange: candle.exchange,
+          symbol: candle.symbol,
+          timeframe: candle.timeframe,
+          to: candle.openTime - 1,
+          limit: needed,
+        })
+        .pipe(
+          Effect.map((stored) => book.warm(candle, stored)),
+          Effect.mapError(
+            (e) =>
+              new SinkUnavailable({
+                sink: "indicators",
+                reason: `cannot read the candles to warm ${candle.exchange} ${candle.symbol} ${candle.timeframe} with (${classifySqlError(e).reason})`,
+                remaining,
+              }),
+          ),
+        )
+    }
+
+    const compute = (candles: ReadonlyArray<Candle>) =>
+      Effect.gen(function* () {
+        for (let i = 0; i < candles.length; i++) {
+          const candle = candles[i]!
+          yield* warm(candle, candles.slice(i))
+          const result = book.apply(candle)
+          if (result._tag === "TooOld")
+            yield* Effect.logWarning(
+              `indicators: ${candle.exchange} ${candle.symbol} ${candle.timeframe} revision of ${new Date(candle.openTime).toISOString()} is older than the candles kept for revisions (from ${new Date(result.oldestKept).toISOString()}); its indicators stay as they were`,
+            )
+          else if (result.records.length > 0) yield* rows.offer(result.records)
+        }
+      })
+
+    const engine = yield* makeSink<Candle>({
+      name: "indicators",
+      component: "indicators",
+      batchSize: config.storeBatchSize,
+      // Final candles come in bursts at bucket ends; a short wait gathers one burst without delaying it.
+      linger: Duration.millis(100),
+      memoryRecords: config.sinkBuffer.memoryRecords,
+      spill: {
+        dir: spillDir(config.dataDir, "indicators"),
+        maxBytes: config.sinkBuffer.diskMaxBytes,
+        encode: (c) => JSON.stringify(c),
+        decode: (line) => decodeCandle(line).pipe((o) => (o._tag === "Some" ? o.value : undefined)),
+      },
+      write: compute,
+    })
+    yield* Effect.logInfo(
+      `indicators: ${set.names.join(", ")} from final candles; each series warmed from its last ${set.warmUpCandles()} stored candles`,
+    )
+    return {
+      name: engine.name,
+      status: engine.status,
+      outputs: () => [rows.status()],
+      candles: (cs) => {
+        const finals = cs.filter((c) => c.isFinal)
+        return finals.length === 0 ? Effect.void : engine.offer(finals)
+      },
+    }
+  }),
+} satisfies SinkPlugin

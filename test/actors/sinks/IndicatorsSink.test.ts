@@ -1,0 +1,166 @@
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { isDeepStrictEqual } from "node:util"
+import { it } from "@effect/vitest"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { afterAll, beforeAll, describe, expect } from "vitest"
+import { IndicatorsSink } from "../../../src/actors/sinks/indicators/IndicatorsSink.js"
+import type { MarketSink } from "../../../src/actors/sinks/registry.js"
+import { Supervisor } from "../../../src/actors/Supervisor.js"
+import { DEFAULT_INDICATORS, IndicatorSet } from "../../../src/domain/indicators/IndicatorSet.js"
+import { IndicatorSeries } from "../../../src/domain/indicators/IndicatorSeries.js"
+import { CandleStore } from "../../../src/layers/CandleStore.js"
+import { Health } from "../../../src/layers/Health.js"
+import { IndicatorStore } from "../../../src/layers/IndicatorStore.js"
+import { PostgresLive } from "../../../src/layers/Postgres.js"
+import type { Candle } from "../../../src/schema/Candle.js"
+import { candleSeries } from "../../support/candleSeries.js"
+import { TestConfig } from "../../support/config.js"
+import { until } from "../../support/daemon.js"
+import { query, scratchDatabase } from "../../support/postgres.js"
+import { sampleCandle } from "../../support/samples.js"
+
+const set = IndicatorSet.of(DEFAULT_INDICATORS)
+
+/** Generated prices as final 1m candles of BTC/USDT, the decimals the aggregators would write. */
+const candles: ReadonlyArray<Candle> = candleSeries(1_300, 30_000, 11).map((c, i) => ({
+  ...sampleCandle(i),
+  open: String(c.close),
+  high: String(c.high),
+  low: String(c.low),
+  close: String(c.close),
+}))
+
+/** What an uninterrupted run over `cs` computes, by open time, from the decimals as stored. */
+const expected = (cs: ReadonlyArray<Candle>) => {
+  const series = new IndicatorSeries(set, 64)
+  const rows = new Map<number, Record<string, number>>()
+  for (const c of cs) {
+    const applied = series.apply({
+      openTime: c.openTime,
+      high: Number(c.high),
+      low: Number(c.low),
+      close: Number(c.close),
+    })
+    if (applied._tag === "Rows") for (const r of applied.rows) rows.set(r.openTime, { ...r.values })
+  }
+  return rows
+}
+
+type StoredRow = { timestamp: string; indicator: string; value: string; revision: number }
+
+const stored = async (url: string) => {
+  const rows = await query<StoredRow>(
+    url,
+    `SELECT "timestamp"::text, indicator, value::text, revision FROM indicators
+     WHERE exchange = 'binance' AND symbol = 'BTC/USDT' AND timeframe = '1m'`,
+  )
+  const byTime = new Map<number, Record<string, number>>()
+  for (const r of rows) {
+    const values = byTime.get(Number(r.timestamp)) ?? {}
+    values[r.indicator] = Number(r.value)
+    byTime.set(Number(r.timestamp), values)
+  }
+  return { byTime, rows }
+}
+
+const countOf = (m: Map<number, Record<string, number>>) =>
+  [...m.values()].reduce((n, v) => n + Object.keys(v).length, 0)
+
+describe("indicators at ingest, into PostgreSQL", () => {
+  const db = scratchDatabase("ingest_indicators")
+  beforeAll(() => db.start())
+  afterAll(() => db.stop())
+
+  const layer = (url: string, dataDir: string) =>
+    Layer.mergeAll(CandleStore.Default, IndicatorStore.Default).pipe(
+      Layer.provideMerge(PostgresLive),
+      Layer.provideMerge(Supervisor.Default),
+      Layer.provideMerge(Health.Default),
+      Layer.provideMerge(
+        TestConfig({
+          databaseUrl: Option.some(Redacted.make(url)),
+          dataDir,
+          indicators: DEFAULT_INDICATORS,
+          storeFlushInterval: Duration.millis(50),
+        }),
+      ),
+    )
+
+  const withSink = <A>(url: string, dataDir: string, use: (sink: MarketSink) => Effect.Effect<A, never, CandleStore>) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const sink = yield* IndicatorsSink.make
+        if (sink === undefined) throw new Error("no indicators sink although INDICATORS is set")
+        return yield* use(sink)
+      }),
+    ).pipe(Effect.provide(layer(url, dataDir)))
+
+  it.live(
+    "every final candle's indicators land in `indicators`, equal to an uninterrupted computation; a revision rewrites them; a restart warms from stored candles",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Effect.promise(() => db.create())
+        const dataDir = mkdtempSync(join(tmpdir(), "indicators-sink-"))
+        const firstRun = candles.slice(0, 1_200)
+
+        // Run 1: the candles are in ohlcv_candles (as the PostgreSQL sink writes them) and go through the sink.
+        yield* withSink(url, dataDir, (sink) =>
+          Effect.gen(function* () {
+            yield* Effect.flatMap(CandleStore, (s) => s.upsert(firstRun)).pipe(Effect.orDie)
+            // An open candle is not final: it has no indicators.
+            yield* sink.candles!([{ ...candles[1_200]!, isFinal: false }])
+            for (let i = 0; i < firstRun.length; i += 100) yield* sink.candles!(firstRun.slice(i, i + 100))
+            const want = expected(firstRun)
+            yield* Effect.promise(() =>
+              until("run 1's rows", async () => countOf((await stored(url)).byTime) === countOf(want)),
+            )
+            expect((yield* Effect.promise(() => stored(url))).byTime).toEqual(want)
+            // No value before its indicator has the history TA-Lib needs: sma_200's first is the 200th candle.
+            const first200 = Math.min(...[...want].filter(([, v]) => v.sma_200 !== undefined).map(([t]) => t))
+            expect(first200).toBe(firstRun[199]!.openTime)
+
+            // A late trade revises a final candle: it and every later row that changed are rewritten.
+            const at = 1_150
+            const revised = { ...firstRun[at]!, close: "31000", high: "31000", revision: 1 }
+            yield* sink.candles!([revised])
+            const fresh = expected(firstRun.map((c, i) => (i === at ? revised : c)))
+            yield* Effect.promise(() =>
+              until("the revision's rows", async () => {
+                const s = await stored(url)
+                return s.rows.some((r) => r.revision === 1) && isDeepStrictEqual(s.byTime, fresh)
+              }),
+            )
+            yield* Effect.flatMap(CandleStore, (s) => s.upsert([revised])).pipe(Effect.orDie)
+          }),
+        )
+
+        // Run 2, a new process: the series is warmed from the stored candles, revision included.
+        const all = candles.map((c, i) => (i === 1_150 ? { ...c, close: "31000", high: "31000", revision: 1 } : c))
+        const uninterrupted = expected(all)
+        yield* withSink(url, dataDir, (sink) =>
+          Effect.gen(function* () {
+            yield* sink.candles!(all.slice(1_200))
+            yield* Effect.promise(() =>
+              until("run 2's rows", async () => {
+                const s = await stored(url)
+                return all.slice(1_200).every((c) => s.byTime.has(c.openTime))
+              }),
+            )
+          }),
+        )
+        const after = (yield* Effect.promise(() => stored(url))).byTime
+        for (const c of all.slice(1_200)) {
+          const want = uninterrupted.get(c.openTime)!
+          const got = after.get(c.openTime)!
+          expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort())
+          for (const name of Object.keys(want)) {
+            const scale = name === "macd_hist" ? Number(c.close) : Math.abs(want[name]!)
+            expect(Math.abs(got[name]! - want[name]!) / scale, `${name} at ${c.openTime}`).toBeLessThanOrEqual(1e-9)
+          }
+        }
+      }),
+    120_000,
+  )
+})
