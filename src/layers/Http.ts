@@ -4,12 +4,14 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as SqlError from "@effect/sql/SqlError"
 import { Effect, Layer, Schema } from "effect"
 import { Timeframe } from "../schema/Candle.js"
 import { ExchangeId } from "../schema/Market.js"
 import { AppConfig } from "./AppConfig.js"
 import { CandleStore } from "./CandleStore.js"
 import { Health } from "./Health.js"
+import { IndicatorStore } from "./IndicatorStore.js"
 import { renderPrometheus } from "./Prometheus.js"
 import { StatusView } from "./StatusView.js"
 
@@ -25,6 +27,30 @@ const CandlesParams = Schema.Struct({
 })
 
 const badRequest = (message: string) => HttpServerResponse.unsafeJson({ error: message }, { status: 400 })
+
+/** A read of the store by exchange, symbol, timeframe and range: 400 naming the parameters, 503 when it is down. */
+const storeQuery = <A, R>(
+  what: string,
+  run: (params: typeof CandlesParams.Type) => Effect.Effect<Effect.Effect<A, SqlError.SqlError>, never, R>,
+  key: string,
+) =>
+  Effect.gen(function* () {
+    const params = yield* HttpServerRequest.schemaSearchParams(CandlesParams)
+    const rows = yield* Effect.flatten(run(params))
+    return yield* HttpServerResponse.json({ [key]: rows })
+  }).pipe(
+    Effect.catchTags({
+      ParseError: (e) =>
+        Effect.succeed(
+          badRequest(`${e.message.replace(/\s+/g, " ")}; expected exchange, symbol, timeframe[, from, to, limit]`),
+        ),
+      SqlError: (e) =>
+        Effect.zipRight(
+          Effect.logError(`${what} query failed`, e),
+          Effect.succeed(HttpServerResponse.unsafeJson({ error: "store unavailable" }, { status: 503 })),
+        ),
+    }),
+  )
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/healthz", HttpServerResponse.json({ status: "ok" })),
@@ -51,27 +77,15 @@ const router = HttpRouter.empty.pipe(
   ),
   HttpRouter.get(
     "/api/candles",
-    Effect.gen(function* () {
-      const params = yield* HttpServerRequest.schemaSearchParams(CandlesParams)
-      const candles = yield* (yield* CandleStore).query(params)
-      return yield* HttpServerResponse.json({ candles })
-    }).pipe(
-      Effect.catchTags({
-        ParseError: (e) =>
-          Effect.succeed(
-            badRequest(`${e.message.replace(/\s+/g, " ")}; expected exchange, symbol, timeframe[, from, to, limit]`),
-          ),
-        SqlError: (e) =>
-          Effect.zipRight(
-            Effect.logError("candle query failed", e),
-            Effect.succeed(HttpServerResponse.unsafeJson({ error: "store unavailable" }, { status: 503 })),
-          ),
-      }),
-    ),
+    storeQuery("candle", (params) => Effect.map(CandleStore, (store) => store.query(params)), "candles"),
+  ),
+  HttpRouter.get(
+    "/api/indicators",
+    storeQuery("indicator", (params) => Effect.map(IndicatorStore, (store) => store.query(params)), "indicators"),
   ),
 )
 
-/** Health, readiness, Prometheus metrics and the candle API on HTTP_PORT. */
+/** Health, readiness, Prometheus metrics and the candle and indicator API on HTTP_PORT. */
 export const HttpLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
     HttpServer.serve(router).pipe(

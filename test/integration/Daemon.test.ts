@@ -3,6 +3,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { IndicatorSeries } from "../../src/domain/indicators/IndicatorSeries.js"
+import { IndicatorSet } from "../../src/domain/indicators/IndicatorSet.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp } from "../support/candles.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
@@ -17,13 +19,43 @@ import {
 import { recordedSession } from "../support/session.js"
 
 const GRACE_MS = 2_000
+/** The recorded session closes two 1m candles per symbol: enough for these two. */
+const INDICATORS = ["sma_2", "ema_2"]
+
+/** The `indicators` table equals a fresh computation over each series' stored final candles. */
+const expectIndicatorsMatch = async (url: string, candles: ReadonlyArray<StoredCandle>) => {
+  const set = IndicatorSet.of(INDICATORS)
+  const want = new Map<string, number>()
+  const series = new Map<string, IndicatorSeries>()
+  for (const c of candles.filter((c) => c.is_final)) {
+    const key = `${c.symbol} ${c.timeframe}`
+    const s = series.get(key) ?? new IndicatorSeries(set, 16)
+    series.set(key, s)
+    const applied = s.apply({ openTime: c.timestamp, high: Number(c.high), low: Number(c.low), close: Number(c.close) })
+    if (applied._tag === "Rows")
+      for (const row of applied.rows)
+        for (const [name, value] of Object.entries(row.values)) want.set(`${key} ${row.openTime} ${name}`, value)
+  }
+  const rows = await query<{ symbol: string; timeframe: string; timestamp: string; indicator: string; value: string }>(
+    url,
+    `SELECT symbol, timeframe, "timestamp"::text, indicator, value::text FROM indicators`,
+  )
+  const got = new Map(rows.map((r) => [`${r.symbol} ${r.timeframe} ${r.timestamp} ${r.indicator}`, Number(r.value)]))
+  expect(want.size).toBeGreaterThan(0)
+  expect(got).toEqual(want)
+}
 
 /**
  * Replays the session through the daemon with a connection drop in the middle (the replay re-sends its last 50
  * frames on reconnect, as an exchange overlap would), stops it with SIGTERM, and checks every stored candle
  * against the independent computation.
  */
-const scenario = async (env: Record<string, string>, readCandles: () => Promise<Array<StoredCandle>>, cwd: string) => {
+const scenario = async (
+  env: Record<string, string>,
+  readCandles: () => Promise<Array<StoredCandle>>,
+  cwd: string,
+  beforeStop: (httpPort: number, symbols: ReadonlyArray<string>) => Promise<void> = async () => {},
+) => {
   const { tape, sent } = recordedSession()
   const server = await ReplayServer.start()
   server.play("binance", tape, { dropAt: Math.floor(tape.length / 2), rewind: 50 })
@@ -53,6 +85,7 @@ const scenario = async (env: Record<string, string>, readCandles: () => Promise<
       const got = await finalsOverHttp(httpPort, sent)
       return [...finals].every((k) => got.has(k))
     })
+    await beforeStop(httpPort, [...sent.trades.keys()])
     daemon.process.kill("SIGTERM")
     expect(await daemon.exit).toBe(0)
     expectCandlesMatch(await readCandles(), sent, GRACE_MS)
@@ -78,19 +111,31 @@ describe("the daemon process, replaying recorded Binance frames through a connec
     for (const dir of workDirs) rmSync(dir, { recursive: true, force: true })
   })
 
-  it("stores exactly the right candles in PostgreSQL, and every final one survives SIGTERM", async () => {
+  it("stores exactly the right candles in PostgreSQL, and every final one survives SIGTERM, with its indicators", async () => {
     const url = await db.create()
     await scenario(
-      { DATABASE_URL: url },
+      { DATABASE_URL: url, INDICATORS: INDICATORS.join(",") },
       async () => {
         const status = await query<{ n: number }>(
           url,
           "SELECT count(*)::int AS n FROM ingestion_status WHERE last_trade_id IS NOT NULL",
         )
         expect(status[0]!.n).toBeGreaterThan(0)
-        return storedCandles(url)
+        const candles = await storedCandles(url)
+        await expectIndicatorsMatch(url, candles)
+        return candles
       },
       workDir(),
+      async (httpPort, symbols) => {
+        const served = async (symbol: string) => {
+          const res = await fetch(
+            `http://127.0.0.1:${httpPort}/api/indicators?exchange=binance&symbol=${encodeURIComponent(symbol)}&timeframe=1m`,
+          )
+          const body = (await res.json()) as { indicators: Array<{ values: Record<string, number> }> }
+          return body.indicators.some((row) => INDICATORS.every((name) => typeof row.values[name] === "number"))
+        }
+        await until("indicators over HTTP", async () => (await Promise.all(symbols.map(served))).some((x) => x))
+      },
     )
   }, 120_000)
 
