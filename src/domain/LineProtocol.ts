@@ -1,5 +1,6 @@
 import { symbolKey } from "./Topology.js"
 import type { Candle } from "../schema/Candle.js"
+import type { IndicatorRecord } from "../schema/Indicator.js"
 import type { Tick } from "../schema/Market.js"
 import type { Signal } from "../schema/Signal.js"
 
@@ -11,6 +12,7 @@ import type { Signal } from "../schema/Signal.js"
 export const TICKS = "market_ticks"
 export const CANDLES = "market_ohlcv"
 export const SIGNALS = "ml_signals"
+export const INDICATORS = "market_indicators"
 
 const tagValue = (s: string): string => (/[,= \\\n]/.test(s) ? s.replace(/[,= \\]/g, "\\$&").replace(/\n/g, "") : s)
 
@@ -50,3 +52,10 @@ export const candleLine = (c: Candle): string =>
 
 export const signalLine = (s: Signal): string =>
   `${SIGNALS},exchange=${s.exchange},symbol=${tagValue(symbolKey(s.symbol))},signal=${s.signal},risk_level=${tagValue(s.risk_level)} confidence=${s.confidence},prob_buy=${s.prob_buy},prob_hold=${s.prob_hold},prob_sell=${s.prob_sell},risk_score=${s.risk_score},inference_time_ms=${s.inference_time_ms},model_version=${stringField(s.model_version)} ${nanos(s.timestamp)}`
+
+/** One candle's indicators, one float field each (names are `[a-z_0-9]`, no escaping); time = the candle's open. */
+export const indicatorLine = (r: IndicatorRecord): string => {
+  let fields = ""
+  for (const [name, value] of Object.entries(r.values)) fields += `${fields === "" ? "" : ","}${name}=${value}`
+  return `${INDICATORS},exchange=${r.exchange},symbol=${tagValue(symbolKey(r.symbol))},timeframe=${r.timeframe} ${fields} ${nanos(r.openTime)}`
+}

@@ -12,12 +12,15 @@ import { DEFAULT_INDICATORS, IndicatorSet } from "../../../src/domain/indicators
 import { IndicatorSeries } from "../../../src/domain/indicators/IndicatorSeries.js"
 import { CandleStore } from "../../../src/layers/CandleStore.js"
 import { Health } from "../../../src/layers/Health.js"
+import type { InfluxSettings } from "../../../src/layers/AppConfig.js"
 import { IndicatorStore } from "../../../src/layers/IndicatorStore.js"
+import { Influx } from "../../../src/layers/Influx.js"
 import { PostgresLive } from "../../../src/layers/Postgres.js"
 import type { Candle } from "../../../src/schema/Candle.js"
 import { candleSeries } from "../../support/candleSeries.js"
 import { TestConfig } from "../../support/config.js"
 import { until } from "../../support/daemon.js"
+import { INFLUX, influxQuery, nanosOf, scratchBucket } from "../../support/influx.js"
 import { query, scratchDatabase } from "../../support/postgres.js"
 import { sampleCandle } from "../../support/samples.js"
 
@@ -73,8 +76,8 @@ describe("indicators at ingest, into PostgreSQL", () => {
   beforeAll(() => db.start())
   afterAll(() => db.stop())
 
-  const layer = (url: string, dataDir: string) =>
-    Layer.mergeAll(CandleStore.Default, IndicatorStore.Default).pipe(
+  const layer = (url: string, dataDir: string, influx: Option.Option<InfluxSettings> = Option.none()) =>
+    Layer.mergeAll(CandleStore.Default, IndicatorStore.Default, Influx.Default).pipe(
       Layer.provideMerge(PostgresLive),
       Layer.provideMerge(Supervisor.Default),
       Layer.provideMerge(Health.Default),
@@ -84,18 +87,24 @@ describe("indicators at ingest, into PostgreSQL", () => {
           dataDir,
           indicators: DEFAULT_INDICATORS,
           storeFlushInterval: Duration.millis(50),
+          influx,
         }),
       ),
     )
 
-  const withSink = <A>(url: string, dataDir: string, use: (sink: MarketSink) => Effect.Effect<A, never, CandleStore>) =>
+  const withSink = <A>(
+    url: string,
+    dataDir: string,
+    use: (sink: MarketSink) => Effect.Effect<A, never, CandleStore>,
+    influx: Option.Option<InfluxSettings> = Option.none(),
+  ) =>
     Effect.scoped(
       Effect.gen(function* () {
         const sink = yield* IndicatorsSink.make
         if (sink === undefined) throw new Error("no indicators sink although INDICATORS is set")
         return yield* use(sink)
       }),
-    ).pipe(Effect.provide(layer(url, dataDir)))
+    ).pipe(Effect.provide(layer(url, dataDir, influx)))
 
   it.live(
     "every final candle's indicators land in `indicators`, equal to an uninterrupted computation; a revision rewrites them; a restart warms from stored candles",
@@ -162,5 +171,52 @@ describe("indicators at ingest, into PostgreSQL", () => {
         }
       }),
     120_000,
+  )
+
+  it.scopedLive(
+    "with INFLUX_URL, each candle's indicators are one market_indicators point, equal to the stored rows",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Effect.promise(() => db.create())
+        const bucket = yield* Effect.acquireRelease(
+          Effect.promise(() => scratchBucket()),
+          (b) => Effect.promise(b.drop),
+        )
+        const dataDir = mkdtempSync(join(tmpdir(), "indicators-influx-"))
+        const run = candles.slice(0, 260)
+        const influx: InfluxSettings = {
+          url: INFLUX.proxy,
+          token: Option.some(Redacted.make(INFLUX.token)),
+          org: INFLUX.org,
+          bucket: bucket.name,
+          batchLines: 1_000,
+          flushInterval: Duration.millis(50),
+          timeout: Duration.seconds(10),
+          gzip: false,
+          deadLetterMaxBytes: 1024 * 1024,
+        }
+        const points = () => influxQuery(INFLUX.engine, bucket.name, "SELECT * FROM market_indicators")
+        yield* withSink(
+          url,
+          dataDir,
+          (sink) =>
+            Effect.gen(function* () {
+              yield* sink.candles!(run)
+              yield* Effect.promise(() =>
+                until("a point per candle with indicators", async () => (await points()).length === expected(run).size),
+              )
+            }),
+          Option.some(influx),
+        )
+        const want = expected(run)
+        for (const p of yield* Effect.promise(points)) {
+          const openTime = Number(nanosOf(p.time).slice(0, -6))
+          expect(p).toMatchObject({ exchange: "binance", symbol: "BTC_USDT", timeframe: "1m" })
+          const values = Object.fromEntries(
+            Object.entries(p).filter(([k, v]) => k in want.get(openTime)! && typeof v === "number"),
+          )
+          expect(values, `point at ${openTime}`).toEqual(want.get(openTime))
+        }
+      }),
   )
 })

@@ -1,14 +1,17 @@
 import { join } from "node:path"
-import { Duration, Effect, Metric, Schema } from "effect"
+import { Duration, Effect, Metric, Option, Schema } from "effect"
 import { IndicatorBook } from "../../../domain/indicators/IndicatorBook.js"
 import { IndicatorSet } from "../../../domain/indicators/IndicatorSet.js"
+import { indicatorLine } from "../../../domain/LineProtocol.js"
 import { AppConfig } from "../../../layers/AppConfig.js"
 import { CandleStore } from "../../../layers/CandleStore.js"
 import { makeDeadLetter } from "../../../layers/DeadLetter.js"
 import { IndicatorStore } from "../../../layers/IndicatorStore.js"
+import { Influx } from "../../../layers/Influx.js"
 import * as Metrics from "../../../layers/Metrics.js"
 import { Candle } from "../../../schema/Candle.js"
 import { IndicatorRecord } from "../../../schema/Indicator.js"
+import { deadLetterFor, influxWrite, refusedOutcome } from "../influx/InfluxSink.js"
 import { classifySqlError, type CandlesRejected } from "../postgres/PostgresSink.js"
 import type { SinkPlugin } from "../registry.js"
 import { makeSink, SinkUnavailable, spillDir, writeSplitting } from "../Sink.js"
@@ -19,7 +22,8 @@ const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(IndicatorRecord
 /**
  * Indicators at ingest (`INDICATORS`): final candles go through a sink of their own, so computing them, and warming
  * a series from PostgreSQL on its first candle, never holds back the market sinks; the rows go on to the
- * `indicators` table through a second sink. Each has its memory and disk buffer, replayed in order after a restart.
+ * `indicators` table through a second sink, and to InfluxDB's `market_indicators` through a third when INFLUX_URL is
+ * set. Each has its memory and disk buffer, replayed in order after a restart.
  */
 export const IndicatorsSink = {
   name: "indicators",
@@ -87,6 +91,36 @@ export const IndicatorsSink = {
         ),
     })
 
+    const influx = yield* Influx
+    const lines =
+      Option.isNone(influx.target) || Option.isNone(config.influx)
+        ? undefined
+        : yield* Effect.gen(function* () {
+            const settings = config.influx.pipe(Option.getOrThrow)
+            const target = yield* influx.target.pipe(Option.getOrThrow)(settings.batchLines)
+            const write = influxWrite<string>(
+              target,
+              deadLetterFor(config.dataDir, settings, "indicators"),
+              "indicators",
+              (l) => l,
+            )
+            return yield* makeSink<string>({
+              name: "indicators-influx",
+              component: "store:influx",
+              batchSize: settings.batchLines,
+              linger: settings.flushInterval,
+              memoryRecords: config.sinkBuffer.memoryRecords,
+              spill: {
+                dir: spillDir(config.dataDir, "indicators-influx"),
+                maxBytes: config.sinkBuffer.diskMaxBytes,
+                encode: (l) => l,
+                decode: (l) => (l.length > 0 && !l.startsWith("#") ? l : undefined),
+              },
+              write: (batch) => Effect.map(write(batch), refusedOutcome),
+            })
+          })
+    const outputs = lines === undefined ? [rows] : [rows, lines]
+
     /** A series' first candle warms it from the stored candles before it; the store being down retries later. */
     const warm = (candle: Candle, remaining: ReadonlyArray<Candle>) => {
       const needed = book.warmUpNeeded(candle)
@@ -122,7 +156,10 @@ export const IndicatorsSink = {
             yield* Effect.logWarning(
               `indicators: ${candle.exchange} ${candle.symbol} ${candle.timeframe} revision of ${new Date(candle.openTime).toISOString()} is older than the candles kept for revisions (from ${new Date(result.oldestKept).toISOString()}); its indicators stay as they were`,
             )
-          else if (result.records.length > 0) yield* rows.offer(result.records)
+          else if (result.records.length > 0) {
+            yield* rows.offer(result.records)
+            if (lines !== undefined) yield* lines.offer(result.records.map(indicatorLine))
+          }
         }
       })
 
@@ -147,7 +184,7 @@ export const IndicatorsSink = {
     return {
       name: engine.name,
       status: engine.status,
-      outputs: () => [rows.status()],
+      outputs: () => outputs.map((o) => o.status()),
       candles: (cs) => {
         const finals = cs.filter((c) => c.isFinal)
         return finals.length === 0 ? Effect.void : engine.offer(finals)

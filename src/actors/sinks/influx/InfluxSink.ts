@@ -9,7 +9,7 @@ import * as Metrics from "../../../layers/Metrics.js"
 import type { SinkPlugin } from "../registry.js"
 import { makeSink, SinkUnavailable, type SinkWritten, spillDir, writeSplitting } from "../Sink.js"
 
-const deadLetterFor = (dataDir: string, settings: InfluxSettings, name: string) =>
+export const deadLetterFor = (dataDir: string, settings: InfluxSettings, name: string) =>
   makeDeadLetter({
     sink: "influx",
     dir: join(dataDir, "influx-deadletter"),
@@ -24,7 +24,7 @@ const deadLetterFor = (dataDir: string, settings: InfluxSettings, name: string) 
  * Retry-After); a refusal is split (413 always; 400/422 to isolate the bad lines, since the rest of a batch is fine
  * to write again) down to the lines refused, which go to the dead-letter file with the error as a `#` comment.
  */
-const influxWrite =
+export const influxWrite =
   <R>(target: InfluxTarget, deadLetter: DeadLetter, name: string, lineOf: (r: R) => string) =>
   (records: ReadonlyArray<R>) => {
     const tag = <T, In, O>(m: Metric.Metric<T, In, O>) =>
@@ -70,7 +70,7 @@ const influxWrite =
   }
 
 /** A refusal marks InfluxDB down with what to do about it, until a write goes through whole. */
-const refusedOutcome = (refused: ReadonlyArray<{ readonly error: InfluxRejected }>): SinkWritten =>
+export const refusedOutcome = (refused: ReadonlyArray<{ readonly error: InfluxRejected }>): SinkWritten =>
   refused.length === 0
     ? undefined
     : { refused: `refused: ${refused[0]!.error.reason}; ${rejectionHint(refused[0]!.error.status)}` }
