@@ -1,3 +1,4 @@
+import { fnv1a32 } from "./Fnv.js"
 import { symbolKey } from "./Topology.js"
 import type { Candle } from "../schema/Candle.js"
 import type { IndicatorRecord } from "../schema/Indicator.js"
@@ -21,9 +22,6 @@ const stringField = (s: string): string => `"${s.replace(/["\\]/g, "\\$&")}"`
 /** A float field, or nothing when the value is absent or not finite (line protocol has no NaN). */
 const float = (name: string, v: number | null): string => (v === null || !Number.isFinite(v) ? "" : `,${name}=${v}`)
 
-const FNV_OFFSET = 0x811c9dc5
-const FNV_PRIME = 0x01000193
-
 /**
  * The sub-millisecond part (0..999999 ns) that keeps trades of one symbol in one millisecond apart. Venues number
  * trades consecutively, so the id's last six digits differ between any two trades of a millisecond; ids that are
@@ -32,9 +30,7 @@ const FNV_PRIME = 0x01000193
  */
 export const subMillisecond = (tradeId: string): number => {
   if (/^\d+$/.test(tradeId)) return Number(tradeId.length > 6 ? tradeId.slice(-6) : tradeId)
-  let h = FNV_OFFSET
-  for (let i = 0; i < tradeId.length; i++) h = Math.imul(h ^ tradeId.charCodeAt(i), FNV_PRIME)
-  return (h >>> 0) % 1_000_000
+  return fnv1a32(tradeId) % 1_000_000
 }
 
 const nanos = (ms: number, sub = 0): string => `${Math.trunc(ms)}${String(sub).padStart(6, "0")}`
