@@ -103,6 +103,9 @@ export const tickRoutingKey = (exchange: string, symbol: string): string => `tic
 export const candleRoutingKey = (exchange: string, symbol: string, timeframe: string): string =>
   `ohlcv.${exchange}.${symbolKey(symbol)}.${timeframe}`
 
+export const indicatorRoutingKey = (exchange: string, symbol: string, timeframe: string): string =>
+  `indicator.${exchange}.${symbolKey(symbol)}.${timeframe}`
+
 /** The candle's natural key: a revision is a new message, a re-send of the same revision is not. */
 export const candleMessageId = (c: {
   readonly exchange: string

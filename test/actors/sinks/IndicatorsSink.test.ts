@@ -1,4 +1,5 @@
 import { mkdtempSync } from "node:fs"
+import amqp, { type ConsumeMessage } from "amqplib"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { isDeepStrictEqual } from "node:util"
@@ -12,9 +13,11 @@ import { DEFAULT_INDICATORS, IndicatorSet } from "../../../src/domain/indicators
 import { IndicatorSeries } from "../../../src/domain/indicators/IndicatorSeries.js"
 import { CandleStore } from "../../../src/layers/CandleStore.js"
 import { Health } from "../../../src/layers/Health.js"
-import type { InfluxSettings } from "../../../src/layers/AppConfig.js"
+import type { AppConfigShape, InfluxSettings } from "../../../src/layers/AppConfig.js"
 import { IndicatorStore } from "../../../src/layers/IndicatorStore.js"
 import { Influx } from "../../../src/layers/Influx.js"
+import { MARKET } from "../../../src/domain/Topology.js"
+import { Rabbit } from "../../../src/layers/Rabbit.js"
 import { PostgresLive } from "../../../src/layers/Postgres.js"
 import type { Candle } from "../../../src/schema/Candle.js"
 import { candleSeries } from "../../support/candleSeries.js"
@@ -22,6 +25,7 @@ import { TestConfig } from "../../support/config.js"
 import { until } from "../../support/daemon.js"
 import { INFLUX, influxQuery, nanosOf, scratchBucket } from "../../support/influx.js"
 import { query, scratchDatabase } from "../../support/postgres.js"
+import { freshVhost } from "../../support/rabbit.js"
 import { sampleCandle } from "../../support/samples.js"
 
 const set = IndicatorSet.of(DEFAULT_INDICATORS)
@@ -71,13 +75,13 @@ const stored = async (url: string) => {
 const countOf = (m: Map<number, Record<string, number>>) =>
   [...m.values()].reduce((n, v) => n + Object.keys(v).length, 0)
 
-describe("indicators at ingest, into PostgreSQL", () => {
+describe("indicators at ingest, into PostgreSQL, InfluxDB and RabbitMQ", () => {
   const db = scratchDatabase("ingest_indicators")
   beforeAll(() => db.start())
   afterAll(() => db.stop())
 
-  const layer = (url: string, dataDir: string, influx: Option.Option<InfluxSettings> = Option.none()) =>
-    Layer.mergeAll(CandleStore.Default, IndicatorStore.Default, Influx.Default).pipe(
+  const layer = (url: string, dataDir: string, targets: Partial<AppConfigShape>) =>
+    Layer.mergeAll(CandleStore.Default, IndicatorStore.Default, Influx.Default, Rabbit.Default).pipe(
       Layer.provideMerge(PostgresLive),
       Layer.provideMerge(Supervisor.Default),
       Layer.provideMerge(Health.Default),
@@ -87,7 +91,7 @@ describe("indicators at ingest, into PostgreSQL", () => {
           dataDir,
           indicators: DEFAULT_INDICATORS,
           storeFlushInterval: Duration.millis(50),
-          influx,
+          ...targets,
         }),
       ),
     )
@@ -96,7 +100,7 @@ describe("indicators at ingest, into PostgreSQL", () => {
     url: string,
     dataDir: string,
     use: (sink: MarketSink) => Effect.Effect<A, never, CandleStore>,
-    influx: Option.Option<InfluxSettings> = Option.none(),
+    targets: Partial<AppConfigShape> = {},
   ) =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -104,7 +108,7 @@ describe("indicators at ingest, into PostgreSQL", () => {
         if (sink === undefined) throw new Error("no indicators sink although INDICATORS is set")
         return yield* use(sink)
       }),
-    ).pipe(Effect.provide(layer(url, dataDir, influx)))
+    ).pipe(Effect.provide(layer(url, dataDir, targets)))
 
   it.live(
     "every final candle's indicators land in `indicators`, equal to an uninterrupted computation; a revision rewrites them; a restart warms from stored candles",
@@ -206,7 +210,7 @@ describe("indicators at ingest, into PostgreSQL", () => {
                 until("a point per candle with indicators", async () => (await points()).length === expected(run).size),
               )
             }),
-          Option.some(influx),
+          { influx: Option.some(influx) },
         )
         const want = expected(run)
         for (const p of yield* Effect.promise(points)) {
@@ -218,5 +222,66 @@ describe("indicators at ingest, into PostgreSQL", () => {
           expect(values, `point at ${openTime}`).toEqual(want.get(openTime))
         }
       }),
+  )
+
+  it.scopedLive(
+    "with RABBITMQ_URL, one persistent message per candle on indicator.<exchange>.<BASE_QUOTE>.<timeframe>; a revision's changed rows are new messages",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Effect.promise(() => db.create())
+        const vhost = yield* Effect.acquireRelease(
+          Effect.sync(() => freshVhost("indicators")),
+          (v) => Effect.sync(v.drop),
+        )
+        const conn = yield* Effect.acquireRelease(
+          Effect.promise(() => amqp.connect(vhost.url)),
+          (c) => Effect.promise(() => c.close()),
+        )
+        const ch = yield* Effect.promise(() => conn.createChannel())
+        yield* Effect.promise(() => ch.assertExchange(MARKET, "topic", { durable: true }))
+        const q = yield* Effect.promise(() => ch.assertQueue("", { exclusive: true }))
+        yield* Effect.promise(() => ch.bindQueue(q.queue, MARKET, "indicator.#"))
+        const received: Array<ConsumeMessage> = []
+        yield* Effect.promise(() => ch.consume(q.queue, (m) => m && received.push(m), { noAck: true }))
+
+        const run = candles.slice(0, 260)
+        const revised = { ...run[250]!, close: "30500", high: "30500", revision: 1 }
+        const want = expected(run)
+        const after = expected(run.map((c, i) => (i === 250 ? revised : c)))
+        const changed = [...after].filter(([t, v]) => !isDeepStrictEqual(want.get(t), v)).length
+        yield* withSink(
+          url,
+          mkdtempSync(join(tmpdir(), "indicators-rabbit-")),
+          (sink) =>
+            Effect.gen(function* () {
+              yield* sink.candles!(run)
+              yield* Effect.promise(() => until("a message per candle", () => received.length === want.size))
+              yield* sink.candles!([revised])
+              yield* Effect.promise(() =>
+                until("the revision's messages", () => received.length === want.size + changed),
+              )
+            }),
+          { rabbitmqUrl: Option.some(Redacted.make(vhost.url)) },
+        )
+        expect(changed).toBe(10)
+        const bodies = received.map(
+          (m) =>
+            JSON.parse(m.content.toString()) as {
+              openTime: number
+              revision: number
+              indicators: Record<string, number>
+            },
+        )
+        for (const [i, m] of received.entries()) {
+          expect(m.fields.routingKey).toBe("indicator.binance.BTC_USDT.1m")
+          expect(m.properties.deliveryMode).toBe(2)
+          expect(m.properties.messageId).toMatch(/^binance:BTC\/USDT:1m:\d+:\d+:[0-9a-f]{8}$/)
+          const expectedValues = i < want.size ? want : after
+          expect(bodies[i]!.indicators).toEqual(expectedValues.get(bodies[i]!.openTime))
+        }
+        expect(new Set(received.map((m) => m.properties.messageId)).size).toBe(received.length)
+        expect(bodies[want.size]).toMatchObject({ openTime: revised.openTime, revision: 1 })
+      }),
+    60_000,
   )
 })

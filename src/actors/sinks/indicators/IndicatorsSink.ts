@@ -8,11 +8,15 @@ import { CandleStore } from "../../../layers/CandleStore.js"
 import { makeDeadLetter } from "../../../layers/DeadLetter.js"
 import { IndicatorStore } from "../../../layers/IndicatorStore.js"
 import { Influx } from "../../../layers/Influx.js"
+import { Rabbit } from "../../../layers/Rabbit.js"
 import * as Metrics from "../../../layers/Metrics.js"
 import { Candle } from "../../../schema/Candle.js"
 import { IndicatorRecord } from "../../../schema/Indicator.js"
 import { deadLetterFor, influxWrite, refusedOutcome } from "../influx/InfluxSink.js"
 import { classifySqlError, type CandlesRejected } from "../postgres/PostgresSink.js"
+import { makeConfirmedPublisher } from "../rabbitmq/ConfirmedPublisher.js"
+import { indicatorMessage } from "../rabbitmq/Messages.js"
+import { unavailable } from "../rabbitmq/RabbitSink.js"
 import type { SinkPlugin } from "../registry.js"
 import { makeSink, SinkUnavailable, spillDir, writeSplitting } from "../Sink.js"
 
@@ -22,8 +26,9 @@ const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(IndicatorRecord
 /**
  * Indicators at ingest (`INDICATORS`): final candles go through a sink of their own, so computing them, and warming
  * a series from PostgreSQL on its first candle, never holds back the market sinks; the rows go on to the
- * `indicators` table through a second sink, and to InfluxDB's `market_indicators` through a third when INFLUX_URL is
- * set. Each has its memory and disk buffer, replayed in order after a restart.
+ * `indicators` table through a second sink, to InfluxDB's `market_indicators` through a third when INFLUX_URL is set,
+ * and as one message per candle (`indicator.<exchange>.<BASE_QUOTE>.<timeframe>`) through a fourth when RABBITMQ_URL
+ * is set. Each has its memory and disk buffer, replayed in order after a restart.
  */
 export const IndicatorsSink = {
   name: "indicators",
@@ -119,7 +124,30 @@ export const IndicatorsSink = {
               write: (batch) => Effect.map(write(batch), refusedOutcome),
             })
           })
-    const outputs = lines === undefined ? [rows] : [rows, lines]
+    const rabbit = yield* Rabbit
+    const messages = Option.isNone(rabbit.broker)
+      ? undefined
+      : yield* Effect.gen(function* () {
+          const publisher = yield* makeConfirmedPublisher(rabbit.broker.pipe(Option.getOrThrow), config.publishWindow)
+          return yield* makeSink<IndicatorRecord>({
+            name: "indicators-rabbitmq",
+            component: "sink:rabbitmq",
+            batchSize: config.publishWindow,
+            linger: Duration.millis(100),
+            memoryRecords: config.sinkBuffer.memoryRecords,
+            spill: {
+              dir: spillDir(config.dataDir, "indicators-rabbitmq"),
+              maxBytes: config.sinkBuffer.diskMaxBytes,
+              encode: (r) => JSON.stringify(r),
+              decode: (line) => decodeRecord(line).pipe((o) => (o._tag === "Some" ? o.value : undefined)),
+            },
+            write: (records) =>
+              publisher
+                .publish(records.map((r) => ({ message: indicatorMessage(r), record: r })))
+                .pipe(Effect.mapError(unavailable("indicators-rabbitmq", (i) => [i.record]))),
+          })
+        })
+    const outputs = [rows, ...(lines === undefined ? [] : [lines]), ...(messages === undefined ? [] : [messages])]
 
     /** A series' first candle warms it from the stored candles before it; the store being down retries later. */
     const warm = (candle: Candle, remaining: ReadonlyArray<Candle>) => {
@@ -159,6 +187,7 @@ export const IndicatorsSink = {
           else if (result.records.length > 0) {
             yield* rows.offer(result.records)
             if (lines !== undefined) yield* lines.offer(result.records.map(indicatorLine))
+            if (messages !== undefined) yield* messages.offer(result.records)
           }
         }
       })

@@ -12,7 +12,7 @@ export interface Outbound {
   readonly messageId: string
   readonly timestamp: number
   readonly persistent: boolean
-  readonly kind: "candle" | "tick" | "alert"
+  readonly kind: "candle" | "tick" | "alert" | "indicator"
   /** Records the message carries (ticks of a batch); metrics count records, not messages. */
   readonly count?: number
   /** W3C trace context of the span that made the message (a candle's finalisation, a tick's frame batch): the publish links to it. */

@@ -1,5 +1,13 @@
-import { candleMessageId, candleRoutingKey, MARKET, tickRoutingKey } from "../../../domain/Topology.js"
+import { fnv1a32 } from "../../../domain/Fnv.js"
+import {
+  candleMessageId,
+  candleRoutingKey,
+  indicatorRoutingKey,
+  MARKET,
+  tickRoutingKey,
+} from "../../../domain/Topology.js"
 import type { Candle } from "../../../schema/Candle.js"
+import type { IndicatorRecord } from "../../../schema/Indicator.js"
 import { tickOf } from "../../../domain/Enrichment.js"
 import type { TradeTick } from "../../aggregation/Aggregator.js"
 import type { Outbound } from "./ConfirmedPublisher.js"
@@ -56,5 +64,26 @@ export const tickBatchMessage = (ticks: ReadonlyArray<TradeTick>, traceparent?: 
     kind: "tick",
     count: ticks.length,
     traceparent,
+  }
+}
+
+/**
+ * One candle's indicators, persistent: `{"exchange","symbol","timeframe","openTime","revision","indicators":{…}}`.
+ * The id is the candle's key and revision plus a digest of the values: a row recomputed because an earlier candle
+ * was revised keeps its candle's revision but is a new message, and the same values sent again are the same one.
+ */
+export const indicatorMessage = (r: IndicatorRecord): Outbound => {
+  const indicators = JSON.stringify(r.values)
+  return {
+    exchange: MARKET,
+    routingKey: indicatorRoutingKey(r.exchange, r.symbol, r.timeframe),
+    body: Buffer.from(
+      `{"exchange":${JSON.stringify(r.exchange)},"symbol":${JSON.stringify(r.symbol)},"timeframe":"${r.timeframe}","openTime":${r.openTime},"revision":${r.revision},"indicators":${indicators}}`,
+    ),
+    messageId: `${candleMessageId(r)}:${fnv1a32(indicators).toString(16).padStart(8, "0")}`,
+    timestamp: r.openTime,
+    persistent: true,
+    kind: "indicator",
+    traceparent: undefined,
   }
 }

@@ -26,7 +26,7 @@ const decodeRecord = (line: string): MarketRecord | undefined => {
 }
 
 /** What the broker did not confirm, as the records to send again. */
-const unavailable =
+export const unavailable =
   <M, R>(sink: string, recordsOf: (item: M) => ReadonlyArray<R>) =>
   (e: PublishFailed<M>) =>
     new SinkUnavailable({ sink, reason: `RabbitMQ: ${e.reason}`, remaining: e.unconfirmed.flatMap(recordsOf) })
