@@ -14,6 +14,7 @@ import {
   Schema,
 } from "effect"
 import { DEFAULT_INDICATORS, unknownIndicator } from "../domain/indicators/IndicatorSet.js"
+import { parseRetention, type RetentionTable, SEED_RETENTION } from "../domain/Retention.js"
 import { SEED_TTLS, type SeedTtls } from "../domain/Topology.js"
 import type { PipelineOptions } from "../domain/SymbolPipeline.js"
 import { SUPPORTED_EXCHANGES, VENUES } from "../exchanges/registry.js"
@@ -99,6 +100,12 @@ export interface AppConfigShape {
   readonly publishWindow: number
   /** `direct`: aggregators hand candles to the writer; `queue`: through `market.ohlcv` and a consumer. */
   readonly candleSink: "direct" | "queue"
+  /** How long candles and indicators are kept per timeframe, and how the deleting job runs. */
+  readonly retention: {
+    readonly table: RetentionTable
+    readonly interval: Duration.Duration
+    readonly batchRows: number
+  }
   /** Indicators computed from final candles (periods in the names); empty turns the indicator pipeline off. */
   readonly indicators: ReadonlyArray<string>
   /** InfluxDB; unset INFLUX_URL turns the writer and the signals consumer off. */
@@ -336,6 +343,23 @@ const baseConfig = Config.all({
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
   publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
+  retention: Config.all({
+    table: Config.string("RETENTION").pipe(
+      Config.withDefault(SEED_RETENTION),
+      Config.mapOrFail((spec) => {
+        const parsed = parseRetention(spec)
+        return typeof parsed === "string"
+          ? Either.left(ConfigError.InvalidData(["RETENTION"], parsed))
+          : Either.right(parsed)
+      }),
+    ),
+    interval: Config.integer("RETENTION_INTERVAL_MS").pipe(
+      Config.validate({ message: "must be a whole number of milliseconds ≥ 1000", validation: (n) => n >= 1_000 }),
+      Config.withDefault(3_600_000),
+      Config.map(Duration.millis),
+    ),
+    batchRows: positive("RETENTION_BATCH_ROWS", 10_000),
+  }),
   indicators: list("INDICATORS").pipe(
     Config.mapOrFail((names) => {
       if (names.length === 1 && names[0]!.toLowerCase() === "none") return Either.right([])

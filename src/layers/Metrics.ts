@@ -50,6 +50,10 @@ export const feedPaused = counter(
   "feed_socket_pauses_total",
   "Times a feed socket was paused because its consumers were behind",
 )
+export const retentionDeleted = counter(
+  "retention_deleted_rows_total",
+  "Rows the retention job deleted past their timeframe's limit, per table and timeframe",
+)
 export const actorRestarts = counter("actor_restarts_total", "Supervised actor restarts")
 export const storeBatchSize = Metric.histogram(
   "store_batch_rows",

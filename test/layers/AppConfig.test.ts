@@ -1,5 +1,5 @@
 import { it } from "@effect/vitest"
-import { ConfigProvider, Effect, LogLevel } from "effect"
+import { ConfigProvider, Effect, LogLevel, Option } from "effect"
 import { describe, expect } from "vitest"
 import { describeConfigError, loadAppConfig } from "../../src/layers/AppConfig.js"
 
@@ -42,6 +42,30 @@ describe("HEAP_GROWING_PERCENT", () => {
       const error = yield* Effect.flip(load({ HEAP_GROWING_PERCENT: "-5" }))
       expect(describeConfigError(error)).toContain("HEAP_GROWING_PERCENT")
       expect(describeConfigError(error)).toContain("must be a whole percentage from 0 to 400")
+    }),
+  )
+})
+
+describe("INDICATORS, RETENTION and INFLUX_GZIP", () => {
+  it.effect("default to the seed's indicators and retention, and gzip off", () =>
+    Effect.gen(function* () {
+      const config = yield* load({ INFLUX_URL: "http://127.0.0.1:8086" })
+      expect(config.indicators).toHaveLength(14)
+      expect(config.retention.table.get("1d")).toBeUndefined()
+      expect(config.retention.table.get("1m")).toBe(180 * 86_400_000)
+      expect(config.influx.pipe(Option.map((i) => i.gzip))).toEqual(Option.some(false))
+      expect((yield* load({ INDICATORS: "none" })).indicators).toEqual([])
+    }),
+  )
+
+  it.effect("refuse what they cannot use, naming it", () =>
+    Effect.gen(function* () {
+      const indicators = describeConfigError(yield* Effect.flip(load({ INDICATORS: "sma_20,stoch_14" })))
+      expect(indicators).toContain("INDICATORS")
+      expect(indicators).toContain("unknown indicator stoch_14")
+      const retention = describeConfigError(yield* Effect.flip(load({ RETENTION: "1m=6months" })))
+      expect(retention).toContain("RETENTION")
+      expect(retention).toContain("1m=6months: expected <timeframe>=<number><ms|s|m|h|d>")
     }),
   )
 })

@@ -32,6 +32,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   publishWindow: 64,
   candleSink: "direct",
   indicators: [],
+  retention: { table: new Map(), interval: Duration.hours(1), batchRows: 10_000 },
   influx: Option.none(),
   signalsPrefetch: 16,
   signalsKeys: ["signal.new", "signal.high"],
