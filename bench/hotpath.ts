@@ -6,14 +6,7 @@
  * Rounds interleave the three so drift in machine load hits them alike; the report is the median of the rounds.
  */
 import { computeTradeBars, normalizeTrades } from "tardis-dev"
-import { binanceInstrument, makeParser } from "../src/exchanges/binance/Venue.js"
-import { GapDetector } from "../src/domain/GapDetector.js"
-import { SymbolMap } from "../src/domain/SymbolMap.js"
-import { SymbolPipeline } from "../src/domain/SymbolPipeline.js"
-import { Watermark } from "../src/domain/Watermark.js"
-import { withLimits } from "../src/exchanges/Venue.js"
-import type { Candle } from "../src/schema/Candle.js"
-import { buildFrames, PIPELINE_OPTIONS } from "./frames.js"
+import { buildFrames, runPipeline } from "./frames.js"
 import { DEFAULT_TIMEFRAMES, periodMs } from "../src/schema/Candle.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
@@ -30,33 +23,7 @@ const runJsonParse = (): number => {
   return n
 }
 
-const runOurs = (): number => {
-  const symbolMap = new SymbolMap(unified, binanceInstrument)
-  // As the feed runs it: the venue's decoder held to the edge limits.
-  const parse = withLimits(makeParser(symbolMap), PIPELINE_OPTIONS.futureToleranceMs)
-  const gaps = new GapDetector()
-  const watermark = new Watermark()
-  const pipelines = new Map(unified.map((s) => [s, new SymbolPipeline("binance", s, PIPELINE_OPTIONS)]))
-  const candles: Array<Candle> = []
-  let n = 0
-  let batch = 0
-  for (let i = 0; i < frames.length; i++) {
-    const now = recvTs[i]!
-    const t = parse(frames[i]!, now)
-    if (t._tag !== "Trade") continue
-    if (gaps.observe(t.symbol, t.seq, t.seq, t.exchangeTs) === "duplicate") continue
-    if (pipelines.get(t.symbol)!.onTrade(t, now) !== undefined) n++
-    watermark.observe(t.exchangeTs, now)
-    // The actors advance after each mailbox batch; 256 frames is a typical batch under load.
-    if (++batch === 256) {
-      batch = 0
-      const w = watermark.at(now)
-      for (const p of pipelines.values()) p.advance(w, candles)
-      candles.length = 0
-    }
-  }
-  return n
-}
+const runOurs = () => runPipeline(frames, recvTs, unified)
 
 const runTardis = (): number => {
   const mapper = normalizeTrades("binance", new Date())
