@@ -9,6 +9,7 @@ import createTables from "./migrations/0001_create_tables.js"
 import timescale from "./migrations/0002_timescale.js"
 import historyCheckpoints from "./migrations/0003_history_checkpoints.js"
 import indicators from "./migrations/0004_indicators.js"
+import timescaleLifecycle from "./migrations/0005_timescale_lifecycle.js"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
   readonly op: "open" | "listen"
@@ -92,6 +93,7 @@ const MigratorLive = PgMigrator.layer({
     "0002_timescale": timescale,
     "0003_history_checkpoints": historyCheckpoints,
     "0004_indicators": indicators,
+    "0005_timescale_lifecycle": timescaleLifecycle,
   }),
 }).pipe(Layer.provide(NodeContext.layer))
 
