@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import amqp, { type ConsumeMessage } from "amqplib"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -7,6 +7,7 @@ import { it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import { IndicatorsSink } from "../../../src/actors/sinks/indicators/IndicatorsSink.js"
+import { postgresWriter } from "../../../src/actors/sinks/postgres/PostgresSink.js"
 import type { MarketSink } from "../../../src/actors/sinks/registry.js"
 import { Supervisor } from "../../../src/actors/Supervisor.js"
 import { DEFAULT_INDICATORS, IndicatorSet } from "../../../src/domain/indicators/IndicatorSet.js"
@@ -71,6 +72,9 @@ const stored = async (url: string) => {
   }
   return { byTime, rows }
 }
+
+const stored_ = (url: string) =>
+  query<{ timestamp: string }>(url, `SELECT "timestamp"::text FROM indicators ORDER BY "timestamp"`)
 
 const countOf = (m: Map<number, Record<string, number>>) =>
   [...m.values()].reduce((n, v) => n + Object.keys(v).length, 0)
@@ -283,5 +287,45 @@ describe("indicators at ingest, into PostgreSQL, InfluxDB and RabbitMQ", () => {
         expect(bodies[want.size]).toMatchObject({ openTime: revised.openTime, revision: 1 })
       }),
     60_000,
+  )
+
+  it.live("a row PostgreSQL refuses is bisected out to the dead-letter file; the rest of its batch is stored", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(() => db.create())
+      const dataDir = mkdtempSync(join(tmpdir(), "indicators-refused-"))
+      const records = [0, 1, 2, 3, 4].map((i) => ({
+        exchange: "binance" as const,
+        symbol: "BTC/USDT",
+        timeframe: "1m" as const,
+        openTime: 1_700_000_000_000 + i * 60_000,
+        // An integer column cannot hold three billion: SQLSTATE 22003, a refusal for the content.
+        revision: i === 3 ? 3_000_000_000 : 0,
+        values: { sma_20: 30_000 + i },
+      }))
+      const unplaced = yield* Effect.gen(function* () {
+        const store = yield* IndicatorStore
+        const write = yield* postgresWriter({
+          sink: "indicators-postgres",
+          prefix: "indicators",
+          field: "record",
+          noun: "indicator row(s)",
+          upsert: store.upsert,
+          onStored: () => Effect.void,
+        })
+        return yield* Effect.either(write(records))
+      }).pipe(Effect.provide(layer(url, dataDir, {})))
+      expect(unplaced._tag).toBe("Right")
+      const stored = yield* Effect.promise(() => stored_(url))
+      expect(stored.map((r) => Number(r.timestamp)).sort()).toEqual(
+        records.filter((r) => r.revision === 0).map((r) => r.openTime),
+      )
+      const dir = join(dataDir, "deadletter")
+      const lines = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), "utf8").trim().split("\n"))
+      expect(lines).toHaveLength(1)
+      expect(JSON.parse(lines[0]!)).toMatchObject({
+        record: { openTime: records[3]!.openTime },
+        error: { sqlState: "22003" },
+      })
+    }),
   )
 })

@@ -1,24 +1,21 @@
-import { join } from "node:path"
-import { Duration, Effect, Metric, Option, Schema } from "effect"
+import { Duration, Effect, Option, Schema } from "effect"
 import { IndicatorBook } from "../../../domain/indicators/IndicatorBook.js"
 import { IndicatorSet } from "../../../domain/indicators/IndicatorSet.js"
 import { indicatorLine } from "../../../domain/LineProtocol.js"
 import { AppConfig } from "../../../layers/AppConfig.js"
 import { CandleStore } from "../../../layers/CandleStore.js"
-import { makeDeadLetter } from "../../../layers/DeadLetter.js"
 import { IndicatorStore } from "../../../layers/IndicatorStore.js"
 import { Influx } from "../../../layers/Influx.js"
 import { Rabbit } from "../../../layers/Rabbit.js"
-import * as Metrics from "../../../layers/Metrics.js"
 import { Candle } from "../../../schema/Candle.js"
 import { IndicatorRecord } from "../../../schema/Indicator.js"
 import { deadLetterFor, influxWrite, refusedOutcome } from "../influx/InfluxSink.js"
-import { classifySqlError, type CandlesRejected } from "../postgres/PostgresSink.js"
+import { classifySqlError, postgresWriter } from "../postgres/PostgresSink.js"
 import { makeConfirmedPublisher } from "../rabbitmq/ConfirmedPublisher.js"
 import { indicatorMessage } from "../rabbitmq/Messages.js"
 import { unavailable } from "../rabbitmq/RabbitSink.js"
 import type { SinkPlugin } from "../registry.js"
-import { makeSink, SinkUnavailable, spillDir, writeSplitting } from "../Sink.js"
+import { makeSink, SinkUnavailable, spillDir } from "../Sink.js"
 
 const decodeCandle = Schema.decodeUnknownOption(Schema.parseJson(Candle))
 const decodeRecord = Schema.decodeUnknownOption(Schema.parseJson(IndicatorRecord))
@@ -41,42 +38,14 @@ export const IndicatorsSink = {
     const repairHorizonMs = Math.max(config.candleRepairHorizonMs, config.candleAmendHorizonMs)
     const book = new IndicatorBook(set, repairHorizonMs)
 
-    const deadLetters = makeDeadLetter({
+    const writeRows = yield* postgresWriter<IndicatorRecord>({
       sink: "indicators-postgres",
-      dir: join(config.dataDir, "deadletter"),
       prefix: "indicators",
-      extension: "jsonl",
-      fileMaxBytes: 64 * 1024 * 1024,
-      totalMaxBytes: 512 * 1024 * 1024,
+      field: "record",
+      noun: "indicator row(s)",
+      upsert: indicatorStore.upsert,
+      onStored: () => Effect.void,
     })
-    const refuse = (records: ReadonlyArray<IndicatorRecord>, error: CandlesRejected) => {
-      const at = new Date().toISOString()
-      return deadLetters.append(records.map((record) => `${JSON.stringify({ at, error, record })}\n`).join("")).pipe(
-        Effect.tap((file) =>
-          Effect.logError(
-            `PostgreSQL refused ${records.length} indicator row(s) (${error.sqlState} ${error.reason}); written to ${file}`,
-          ),
-        ),
-        Effect.zipRight(
-          Metric.incrementBy(Metric.tagged(Metrics.deadLettered, "sink", "indicators-postgres"), records.length),
-        ),
-        Effect.orDie,
-      )
-    }
-    const attempt = (records: ReadonlyArray<IndicatorRecord>) =>
-      indicatorStore.upsert(records).pipe(
-        Metric.trackDuration(Metric.tagged(Metrics.storeLatency, "sink", "indicators-postgres")),
-        Effect.mapError(classifySqlError),
-        Effect.catchTag("StoreUnavailable", (e) =>
-          Effect.fail(
-            new SinkUnavailable({
-              sink: "indicators-postgres",
-              reason: `PostgreSQL unavailable (${e.reason})`,
-              remaining: records,
-            }),
-          ),
-        ),
-      )
     const rows = yield* makeSink<IndicatorRecord>({
       name: "indicators-postgres",
       component: "store:postgres:indicators",
@@ -90,10 +59,7 @@ export const IndicatorsSink = {
         decode: (line) => decodeRecord(line).pipe((o) => (o._tag === "Some" ? o.value : undefined)),
       },
       write: (records) =>
-        writeSplitting(records, attempt, () => true, refuse).pipe(
-          Effect.withSpan("IndicatorWriter.flush", { attributes: { rows: records.length } }),
-          Effect.asVoid,
-        ),
+        writeRows(records).pipe(Effect.withSpan("IndicatorWriter.flush", { attributes: { rows: records.length } })),
     })
 
     const influx = yield* Influx

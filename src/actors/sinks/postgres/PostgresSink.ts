@@ -54,6 +54,71 @@ export const recordStored = (candles: ReadonlyArray<Candle>) =>
 const decodeCandle = Schema.decodeUnknownOption(Schema.parseJson(Candle))
 
 /**
+ * One PostgreSQL sink's write: an upsert whose unavailability is SinkUnavailable (the batch goes again later), and
+ * whose refusal is bisected down to the rows refused, which go to `DATA_DIR/deadletter/<prefix>-*.jsonl` with the
+ * error, one log line and a count; never blocking the rest, never dropped silently.
+ */
+export const postgresWriter = <R>(spec: {
+  readonly sink: string
+  /** The dead-letter files' prefix, the records' name in them, and in the log line (plural). */
+  readonly prefix: string
+  readonly field: string
+  readonly noun: string
+  readonly upsert: (records: ReadonlyArray<R>) => Effect.Effect<void, SqlError.SqlError>
+  readonly onStored: (records: ReadonlyArray<R>) => Effect.Effect<void>
+}) =>
+  Effect.map(AppConfig, (config) => {
+    const deadLetters = makeDeadLetter({
+      sink: spec.sink,
+      dir: join(config.dataDir, "deadletter"),
+      prefix: spec.prefix,
+      extension: "jsonl",
+      fileMaxBytes: 64 * 1024 * 1024,
+      totalMaxBytes: 512 * 1024 * 1024,
+    })
+    const label = <T, I, O>(m: Metric.Metric<T, I, O>) => Metric.tagged(m, "sink", spec.sink)
+    const refuse = (records: ReadonlyArray<R>, error: CandlesRejected) => {
+      const at = new Date().toISOString()
+      return deadLetters
+        .append(records.map((record) => `${JSON.stringify({ at, error, [spec.field]: record })}\n`).join(""))
+        .pipe(
+          Effect.tap((file) =>
+            Effect.logError(
+              `PostgreSQL refused ${records.length} ${spec.noun} (${error.sqlState} ${error.reason}); written to ${file}`,
+            ),
+          ),
+          Effect.zipRight(Metric.incrementBy(label(Metrics.deadLettered), records.length)),
+          Effect.orDie,
+        )
+    }
+    const attempt = (records: ReadonlyArray<R>) =>
+      spec.upsert(records).pipe(
+        Metric.trackDuration(label(Metrics.storeLatency)),
+        Effect.mapError(classifySqlError),
+        Effect.tapError((e) =>
+          e._tag === "CandlesRejected"
+            ? Metric.increment(Metric.tagged(label(Metrics.storeFailures), "kind", "rejected"))
+            : Effect.void,
+        ),
+        Effect.catchTag("StoreUnavailable", (e) =>
+          Effect.fail(
+            new SinkUnavailable({
+              sink: spec.sink,
+              reason: `PostgreSQL unavailable (${e.reason})`,
+              remaining: records,
+            }),
+          ),
+        ),
+        Effect.tap(() => spec.onStored(records)),
+      )
+    return (records: ReadonlyArray<R>) =>
+      Metric.update(label(Metrics.storeBatchSize), records.length).pipe(
+        Effect.zipRight(writeSplitting(records, attempt, () => true, refuse)),
+        Effect.asVoid,
+      )
+  })
+
+/**
  * Candles to PostgreSQL (`CANDLE_SINK=direct`): idempotent upserts by natural key, ordered by (is_final, revision),
  * so a replay from the disk buffer never overwrites a newer version; a batch PostgreSQL refuses is bisected so the
  * one bad row lands in `DATA_DIR/deadletter/candles-*.jsonl` instead of blocking or dropping the rest.
@@ -64,50 +129,14 @@ export const PostgresSink = {
     const config = yield* AppConfig
     if (config.candleSink !== "direct") return undefined
     const store = yield* CandleStore
-    const deadLetters = makeDeadLetter({
+    const write = yield* postgresWriter<Candle>({
       sink: "postgres",
-      dir: join(config.dataDir, "deadletter"),
       prefix: "candles",
-      extension: "jsonl",
-      fileMaxBytes: 64 * 1024 * 1024,
-      totalMaxBytes: 512 * 1024 * 1024,
+      field: "candle",
+      noun: "candle(s)",
+      upsert: store.upsert,
+      onStored: recordStored,
     })
-
-    const refuse = (candles: ReadonlyArray<Candle>, error: CandlesRejected) => {
-      const at = new Date().toISOString()
-      return deadLetters.append(candles.map((candle) => `${JSON.stringify({ at, error, candle })}\n`).join("")).pipe(
-        Effect.tap((file) =>
-          Effect.logError(
-            `PostgreSQL refused ${candles.length} candle(s) (${error.sqlState} ${error.reason}); written to ${file}`,
-          ),
-        ),
-        Effect.zipRight(Metric.incrementBy(Metric.tagged(Metrics.deadLettered, "sink", "postgres"), candles.length)),
-        Effect.orDie,
-      )
-    }
-
-    const attempt = (candles: ReadonlyArray<Candle>) =>
-      store.upsert(candles).pipe(
-        Metric.trackDuration(Metric.tagged(Metrics.storeLatency, "sink", "postgres")),
-        Effect.mapError(classifySqlError),
-        Effect.tapError((e) =>
-          e._tag === "CandlesRejected"
-            ? Metric.increment(
-                Metric.tagged(Metric.tagged(Metrics.storeFailures, "sink", "postgres"), "kind", "rejected"),
-              )
-            : Effect.void,
-        ),
-        Effect.catchTag("StoreUnavailable", (e) =>
-          Effect.fail(
-            new SinkUnavailable({
-              sink: "postgres",
-              reason: `PostgreSQL unavailable (${e.reason})`,
-              remaining: candles,
-            }),
-          ),
-        ),
-        Effect.tap(() => recordStored(candles)),
-      )
 
     const sink = yield* makeSink<Candle>({
       name: "postgres",
@@ -122,11 +151,7 @@ export const PostgresSink = {
         decode: (line) => decodeCandle(line).pipe((o) => (o._tag === "Some" ? o.value : undefined)),
       },
       write: (candles) =>
-        Metric.update(Metric.tagged(Metrics.storeBatchSize, "sink", "postgres"), candles.length).pipe(
-          Effect.zipRight(writeSplitting(candles, attempt, () => true, refuse)),
-          Effect.withSpan("CandleWriter.flush", { attributes: { rows: candles.length } }),
-          Effect.asVoid,
-        ),
+        write(candles).pipe(Effect.withSpan("CandleWriter.flush", { attributes: { rows: candles.length } })),
     })
     return { name: sink.name, status: sink.status, candles: (cs) => sink.offer(cs) }
   }),
