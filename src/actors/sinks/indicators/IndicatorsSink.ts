@@ -9,7 +9,7 @@ import { Influx } from "../../../layers/Influx.js"
 import { Rabbit } from "../../../layers/Rabbit.js"
 import { Candle } from "../../../schema/Candle.js"
 import { IndicatorRecord } from "../../../schema/Indicator.js"
-import { deadLetterFor, influxWrite, refusedOutcome } from "../influx/InfluxSink.js"
+import { deadLetterFor, influxWrite, makeLineSink, refusedOutcome } from "../influx/InfluxSink.js"
 import { classifySqlError, postgresWriter } from "../postgres/PostgresSink.js"
 import { makeConfirmedPublisher } from "../rabbitmq/ConfirmedPublisher.js"
 import { indicatorMessage } from "../rabbitmq/Messages.js"
@@ -75,20 +75,9 @@ export const IndicatorsSink = {
               "indicators",
               (l) => l,
             )
-            return yield* makeSink<string>({
-              name: "indicators-influx",
-              component: "store:influx",
-              batchSize: settings.batchLines,
-              linger: settings.flushInterval,
-              memoryRecords: config.sinkBuffer.memoryRecords,
-              spill: {
-                dir: spillDir(config.dataDir, "indicators-influx"),
-                maxBytes: config.sinkBuffer.diskMaxBytes,
-                encode: (l) => l,
-                decode: (l) => (l.length > 0 && !l.startsWith("#") ? l : undefined),
-              },
-              write: (batch) => Effect.map(write(batch), refusedOutcome),
-            })
+            return yield* makeLineSink("indicators-influx", settings, (batch) =>
+              Effect.map(write(batch), refusedOutcome),
+            )
           })
     const rabbit = yield* Rabbit
     const messages = Option.isNone(rabbit.broker)

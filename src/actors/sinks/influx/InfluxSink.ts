@@ -75,6 +75,29 @@ export const refusedOutcome = (refused: ReadonlyArray<{ readonly error: InfluxRe
     ? undefined
     : { refused: `refused: ${refused[0]!.error.reason}; ${rejectionHint(refused[0]!.error.status)}` }
 
+/** A sink of InfluxDB lines: batched by INFLUX_BATCH_SIZE and INFLUX_FLUSH_MS, spilled to disk as they are. */
+export const makeLineSink = (
+  name: string,
+  settings: InfluxSettings,
+  write: (lines: ReadonlyArray<string>) => Effect.Effect<SinkWritten, SinkUnavailable>,
+) =>
+  Effect.flatMap(AppConfig, (config) =>
+    makeSink<string>({
+      name,
+      component: "store:influx",
+      batchSize: settings.batchLines,
+      linger: settings.flushInterval,
+      memoryRecords: config.sinkBuffer.memoryRecords,
+      spill: {
+        dir: spillDir(config.dataDir, name),
+        maxBytes: config.sinkBuffer.diskMaxBytes,
+        encode: (l) => l,
+        decode: (l) => (l.length > 0 && !l.startsWith("#") ? l : undefined),
+      },
+      write,
+    }),
+  )
+
 /**
  * Ticks (`market_ticks`) and candles (`market_ohlcv`) to InfluxDB, when INFLUX_URL is set. Lines are built when
  * offered, so the buffers and the disk hold them ready to send.
@@ -89,32 +112,20 @@ export const InfluxSink = {
     const target = yield* influx.target.value(settings.batchLines)
     const write = influxWrite<string>(target, deadLetterFor(config.dataDir, settings, "market"), "market", (l) => l)
     const latency = Metric.tagged(Metric.tagged(Metrics.endToEndLatency, "sink", "influx"), "kind", "tick")
-    const sink = yield* makeSink<string>({
-      name: "influx",
-      component: "store:influx",
-      batchSize: settings.batchLines,
-      linger: settings.flushInterval,
-      memoryRecords: config.sinkBuffer.memoryRecords,
-      spill: {
-        dir: spillDir(config.dataDir, "influx"),
-        maxBytes: config.sinkBuffer.diskMaxBytes,
-        encode: (l) => l,
-        decode: (l) => (l.length > 0 && !l.startsWith("#") ? l : undefined),
-      },
-      write: (lines) =>
-        write(lines).pipe(
-          Effect.tap(() =>
-            Effect.clockWith((clock) => {
-              // Exchange time → stored, from the newest tick line's own timestamp (ns at the end of the line).
-              const last = lines.at(-1)!
-              if (!last.startsWith("market_ticks,")) return Effect.void
-              const ms = Number(last.slice(last.lastIndexOf(" ") + 1, -6))
-              return Metric.update(latency, Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - ms)))
-            }),
-          ),
-          Effect.map(refusedOutcome),
+    const sink = yield* makeLineSink("influx", settings, (lines) =>
+      write(lines).pipe(
+        Effect.tap(() =>
+          Effect.clockWith((clock) => {
+            // Exchange time → stored, from the newest tick line's own timestamp (ns at the end of the line).
+            const last = lines.at(-1)!
+            if (!last.startsWith("market_ticks,")) return Effect.void
+            const ms = Number(last.slice(last.lastIndexOf(" ") + 1, -6))
+            return Metric.update(latency, Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - ms)))
+          }),
         ),
-    })
+        Effect.map(refusedOutcome),
+      ),
+    )
     return {
       name: sink.name,
       status: sink.status,
