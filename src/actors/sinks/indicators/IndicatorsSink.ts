@@ -1,9 +1,6 @@
 import { Duration, Effect, Option, Schema } from "effect"
-import { IndicatorBook } from "../../../domain/indicators/IndicatorBook.js"
-import { IndicatorSet } from "../../../domain/indicators/IndicatorSet.js"
 import { indicatorLine } from "../../../domain/LineProtocol.js"
 import { AppConfig } from "../../../layers/AppConfig.js"
-import { CandleStore } from "../../../layers/CandleStore.js"
 import { IndicatorStore } from "../../../layers/IndicatorStore.js"
 import { Influx } from "../../../layers/Influx.js"
 import { Rabbit } from "../../../layers/Rabbit.js"
@@ -15,6 +12,7 @@ import { makeConfirmedPublisher } from "../rabbitmq/ConfirmedPublisher.js"
 import { indicatorMessage } from "../rabbitmq/Messages.js"
 import { unavailable } from "../rabbitmq/RabbitSink.js"
 import type { SinkPlugin } from "../registry.js"
+import { makeIndicatorComputer } from "./IndicatorComputer.js"
 import { makeSink, SinkUnavailable, spillDir } from "../Sink.js"
 
 const decodeCandle = Schema.decodeUnknownOption(Schema.parseJson(Candle))
@@ -32,11 +30,8 @@ export const IndicatorsSink = {
   make: Effect.gen(function* () {
     const config = yield* AppConfig
     if (config.indicators.length === 0) return undefined
-    const set = IndicatorSet.of(config.indicators)
-    const candleStore = yield* CandleStore
+    const computer = yield* makeIndicatorComputer
     const indicatorStore = yield* IndicatorStore
-    const repairHorizonMs = Math.max(config.candleRepairHorizonMs, config.candleAmendHorizonMs)
-    const book = new IndicatorBook(set, repairHorizonMs)
 
     const writeRows = yield* postgresWriter<IndicatorRecord>({
       sink: "indicators-postgres",
@@ -102,50 +97,27 @@ export const IndicatorsSink = {
                 .pipe(Effect.mapError(unavailable("indicators-rabbitmq", (i) => [i.record]))),
           })
         })
-    const outputs = [rows, ...(lines === undefined ? [] : [lines]), ...(messages === undefined ? [] : [messages])]
+    const outputs = [rows, lines, messages].filter((o) => o !== undefined)
 
-    /** A series' first candle warms it from the stored candles before it; the store being down retries later. */
-    const warm = (candle: Candle, remaining: ReadonlyArray<Candle>) => {
-      const needed = book.warmUpNeeded(candle)
-      if (needed === 0) return Effect.void
-      return candleStore
-        .query({
-          exchange: candle.exchange,
-          symbol: candle.symbol,
-          timeframe: candle.timeframe,
-          to: candle.openTime - 1,
-          limit: needed,
-        })
+    const compute = (candles: ReadonlyArray<Candle>) =>
+      computer
+        .compute(candles, (records) =>
+          Effect.all([
+            rows.offer(records),
+            lines === undefined ? Effect.void : lines.offer(records.map(indicatorLine)),
+            messages === undefined ? Effect.void : messages.offer(records),
+          ]),
+        )
         .pipe(
-          Effect.map((stored) => book.warm(candle, stored)),
           Effect.mapError(
             (e) =>
               new SinkUnavailable({
                 sink: "indicators",
-                reason: `cannot read the candles to warm ${candle.exchange} ${candle.symbol} ${candle.timeframe} with (${classifySqlError(e).reason})`,
-                remaining,
+                reason: `cannot read the candles to warm ${e.series} with (${classifySqlError(e.cause).reason})`,
+                remaining: e.remaining,
               }),
           ),
         )
-    }
-
-    const compute = (candles: ReadonlyArray<Candle>) =>
-      Effect.gen(function* () {
-        for (let i = 0; i < candles.length; i++) {
-          const candle = candles[i]!
-          yield* warm(candle, candles.slice(i))
-          const result = book.apply(candle)
-          if (result._tag === "TooOld")
-            yield* Effect.logWarning(
-              `indicators: ${candle.exchange} ${candle.symbol} ${candle.timeframe} revision of ${new Date(candle.openTime).toISOString()} is older than the candles kept for revisions (from ${new Date(result.oldestKept).toISOString()}); its indicators stay as they were`,
-            )
-          else if (result.records.length > 0) {
-            yield* rows.offer(result.records)
-            if (lines !== undefined) yield* lines.offer(result.records.map(indicatorLine))
-            if (messages !== undefined) yield* messages.offer(result.records)
-          }
-        }
-      })
 
     const engine = yield* makeSink<Candle>({
       name: "indicators",
@@ -163,7 +135,7 @@ export const IndicatorsSink = {
       write: compute,
     })
     yield* Effect.logInfo(
-      `indicators: ${set.names.join(", ")} from final candles; each series warmed from its last ${set.warmUpCandles()} stored candles`,
+      `indicators: ${computer.set.names.join(", ")} from final candles; each series warmed from its last ${computer.set.warmUpCandles()} stored candles`,
     )
     return {
       name: engine.name,
