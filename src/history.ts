@@ -7,6 +7,7 @@ import { utcDays } from "./exchanges/Archive.js"
 import { SUPPORTED_EXCHANGES } from "./exchanges/registry.js"
 import { AppConfigLive, configFailure } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
+import { IndicatorStore } from "./layers/IndicatorStore.js"
 import { HistoryCheckpoints } from "./layers/HistoryCheckpoints.js"
 import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
@@ -159,7 +160,7 @@ if (asked === "help") {
       }),
     ),
     Effect.provide(
-      Layer.mergeAll(CandleStore.Default, HistoryCheckpoints.Default).pipe(
+      Layer.mergeAll(CandleStore.Default, IndicatorStore.Default, HistoryCheckpoints.Default).pipe(
         Layer.provideMerge(PostgresLive),
         Layer.provideMerge(LoggingLive),
         Layer.provideMerge(AppConfigLive),

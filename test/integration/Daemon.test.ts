@@ -3,8 +3,6 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { IndicatorSeries } from "../../src/domain/indicators/IndicatorSeries.js"
-import { IndicatorSet } from "../../src/domain/indicators/IndicatorSet.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp } from "../support/candles.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
@@ -16,34 +14,12 @@ import {
   type StoredCandle,
   storedCandles,
 } from "../support/postgres.js"
+import { expectIndicatorsMatch } from "../support/indicators.js"
 import { recordedSession } from "../support/session.js"
 
 const GRACE_MS = 2_000
 /** The recorded session closes two 1m candles per symbol: enough for these two. */
 const INDICATORS = ["sma_2", "ema_2"]
-
-/** The `indicators` table equals a fresh computation over each series' stored final candles. */
-const expectIndicatorsMatch = async (url: string, candles: ReadonlyArray<StoredCandle>) => {
-  const set = IndicatorSet.of(INDICATORS)
-  const want = new Map<string, number>()
-  const series = new Map<string, IndicatorSeries>()
-  for (const c of candles.filter((c) => c.is_final)) {
-    const key = `${c.symbol} ${c.timeframe}`
-    const s = series.get(key) ?? new IndicatorSeries(set, 16)
-    series.set(key, s)
-    const applied = s.apply({ openTime: c.timestamp, high: Number(c.high), low: Number(c.low), close: Number(c.close) })
-    if (applied._tag === "Rows")
-      for (const row of applied.rows)
-        for (const [name, value] of Object.entries(row.values)) want.set(`${key} ${row.openTime} ${name}`, value)
-  }
-  const rows = await query<{ symbol: string; timeframe: string; timestamp: string; indicator: string; value: string }>(
-    url,
-    `SELECT symbol, timeframe, "timestamp"::text, indicator, value::text FROM indicators`,
-  )
-  const got = new Map(rows.map((r) => [`${r.symbol} ${r.timeframe} ${r.timestamp} ${r.indicator}`, Number(r.value)]))
-  expect(want.size).toBeGreaterThan(0)
-  expect(got).toEqual(want)
-}
 
 /**
  * Replays the session through the daemon with a connection drop in the middle (the replay re-sends its last 50
@@ -122,7 +98,7 @@ describe("the daemon process, replaying recorded Binance frames through a connec
         )
         expect(status[0]!.n).toBeGreaterThan(0)
         const candles = await storedCandles(url)
-        await expectIndicatorsMatch(url, candles)
+        await expectIndicatorsMatch(url, candles, INDICATORS)
         return candles
       },
       workDir(),

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import { DEFAULT_INDICATORS } from "../../src/domain/indicators/IndicatorSet.js"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -8,6 +9,7 @@ import { syntheticTrades } from "../../src/replay/Synthetic.js"
 import { type ArchiveTrade, corrupt, klineRows, writeArchiveDay } from "../support/archive.js"
 import { expectCandlesMatch, type Sent } from "../support/candles.js"
 import { until } from "../support/daemon.js"
+import { expectIndicatorsMatch } from "../support/indicators.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
 
 const GRACE_MS = 2_000
@@ -125,7 +127,10 @@ describe("the history command, on an archive in Binance's public-data layout", (
     const url = await db.create()
     const run = await history(url, rangeArgs(root)).done
     expect(run.code, run.output).toBe(0)
-    expectCandlesMatch(await storedCandles(url), sent, GRACE_MS)
+    const stored = await storedCandles(url)
+    expectCandlesMatch(stored, sent, GRACE_MS)
+    // The same indicator pipeline as live candles: the seed's 14, every final candle past its warm-up.
+    expect(await expectIndicatorsMatch(url, stored, DEFAULT_INDICATORS)).toBeGreaterThan(2 * 3 * 1_400 * 14)
     // The second day's first ten minutes had no trade: flat at the first day's close, as a live run fills them.
     const firstMinutes = await query<{ trades: number; close: string }>(
       url,

@@ -4,9 +4,12 @@ import { utcDays } from "../../exchanges/Archive.js"
 import { EXCHANGES } from "../../exchanges/registry.js"
 import { AppConfig, type AppConfigShape, feedConfig, pipelineOptions } from "../../layers/AppConfig.js"
 import { CandleStore } from "../../layers/CandleStore.js"
+import { IndicatorStore } from "../../layers/IndicatorStore.js"
+import type { IndicatorRecord } from "../../schema/Indicator.js"
+import { makeIndicatorComputer } from "../sinks/indicators/IndicatorComputer.js"
 import { type Checkpoint, HistoryCheckpoints } from "../../layers/HistoryCheckpoints.js"
 import type { CsvColumns } from "../../domain/ImportedCandle.js"
-import type { Timeframe } from "../../schema/Candle.js"
+import type { Candle, Timeframe } from "../../schema/Candle.js"
 import type { ExchangeId } from "../../schema/Market.js"
 import { archiveDays, directorySource, urlSource } from "./ArchiveFiles.js"
 import { restDaysOf } from "./RestDays.js"
@@ -70,6 +73,34 @@ const daySource = (
   })
 
 /**
+ * The candle store as the history command writes to it: each batch's final candles also go through the indicator
+ * pipeline (INDICATORS) into `indicators`, as live candles do, each series warmed from the stored candles before it.
+ * Days load oldest first, so a series runs on; indicators of candles stored after the loaded days (a live run's) are
+ * not recomputed.
+ */
+const storeWithIndicators = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const store = yield* CandleStore
+  if (config.indicators.length === 0) return store
+  const computer = yield* makeIndicatorComputer
+  const indicators = yield* IndicatorStore
+  const upsert = (candles: ReadonlyArray<Candle>) =>
+    Effect.zipRight(
+      store.upsert(candles),
+      Effect.suspend(() => {
+        const records: Array<IndicatorRecord> = []
+        return computer
+          .compute(candles, (rs) => Effect.sync(() => records.push(...rs)))
+          .pipe(
+            Effect.mapError((e) => e.cause),
+            Effect.zipRight(Effect.suspend(() => indicators.upsert(records))),
+          )
+      }),
+    )
+  return { ...store, upsert } satisfies CandleStore
+})
+
+/**
  * Loads each symbol's days in order (a day continues from the one before it), skipping days a checkpoint says are
  * done. A day whose files are missing, corrupt or unreadable is marked failed and the next day loads; a database
  * that cannot be written stops the run (the day stays `running`, and the next run loads it again).
@@ -77,7 +108,7 @@ const daySource = (
 export const runHistory = (request: HistoryRequest, progress: Progress) =>
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const store = yield* CandleStore
+    const store = yield* storeWithIndicators
     const { venue } = EXCHANGES[request.exchange]
     const checkpoints = yield* HistoryCheckpoints
     const wanted = request.source
