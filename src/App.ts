@@ -7,6 +7,7 @@ import { FeedsLive } from "./actors/feed/Feeds.js"
 import { StartupHistory } from "./actors/history/StartupHistory.js"
 import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
 import { Sinks } from "./actors/Sinks.js"
+import { IngestionMetricsLive } from "./actors/IngestionMetrics.js"
 import { RetentionLive } from "./actors/Retention.js"
 import { StatusViewLive } from "./actors/Status.js"
 import { Supervisor } from "./actors/Supervisor.js"
@@ -33,7 +34,7 @@ const DatabaseLive = PostgresLive.pipe(
  * The daemon. Each layer is released before the ones it is built on, which is the shutdown order: feeds stop,
  * aggregators drain and snapshot, the publisher and the writers flush, then the database and telemetry close.
  */
-export const AppLive = Layer.mergeAll(FeedsLive, HttpLive, RetentionLive).pipe(
+export const AppLive = Layer.mergeAll(FeedsLive, HttpLive, RetentionLive, IngestionMetricsLive).pipe(
   Layer.provideMerge(StatusViewLive),
   Layer.provideMerge(Alerts.Default),
   Layer.provideMerge(DeadLetterWatch.Default),

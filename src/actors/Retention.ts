@@ -1,4 +1,5 @@
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as Statement from "@effect/sql/Statement"
 import { Clock, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { retentionOf } from "../domain/Retention.js"
 import { AppConfig } from "../layers/AppConfig.js"
@@ -9,35 +10,49 @@ const TABLES = ["ohlcv_candles", "indicators"] as const
 
 /**
  * One pass: for each table and each configured timeframe with a limit, rows opened before now − limit are deleted
- * `batchRows` at a time (short transactions, no long lock), until none is left. Returns the rows deleted per table.
+ * `batchRows` at a time (short transactions, no long lock), until none is left; `ingestion_metrics` goes by 1m's
+ * limit. Returns the rows deleted per table.
  */
 export const runRetention = Effect.fn("Retention.run")(function* () {
   const config = yield* AppConfig
   const sql = yield* SqlClient.SqlClient
   const now = yield* Clock.currentTimeMillis
+  /** Deletes `table`'s rows matching `expired`, batchRows at a time; returns how many. */
+  const deleteExpired = (table: string, timeframe: string, expired: Statement.Fragment) =>
+    Effect.gen(function* () {
+      let deleted = 0
+      for (;;) {
+        const rows = yield* sql<{ n: number }>`
+          WITH doomed AS (SELECT ctid FROM ${sql(table)} WHERE ${expired} LIMIT ${config.retention.batchRows})
+          DELETE FROM ${sql(table)} WHERE ctid IN (SELECT ctid FROM doomed)
+          RETURNING 1 AS n`
+        deleted += rows.length
+        yield* Metric.incrementBy(
+          Metric.tagged(Metric.tagged(Metrics.retentionDeleted, "table", table), "timeframe", timeframe),
+          rows.length,
+        )
+        if (rows.length < config.retention.batchRows) return deleted
+      }
+    })
   const deleted: Record<string, number> = {}
   for (const table of TABLES) {
     deleted[table] = 0
     for (const timeframe of config.timeframes) {
       const limit = retentionOf(config.retention.table, timeframe)
       if (limit === undefined) continue
-      const cutoff = now - limit
-      for (;;) {
-        const rows = yield* sql<{ n: number }>`
-          WITH doomed AS (
-            SELECT ctid FROM ${sql(table)} WHERE timeframe = ${timeframe} AND "timestamp" < ${cutoff}
-            LIMIT ${config.retention.batchRows})
-          DELETE FROM ${sql(table)} WHERE ctid IN (SELECT ctid FROM doomed)
-          RETURNING 1 AS n`
-        deleted[table] += rows.length
-        yield* Metric.incrementBy(
-          Metric.tagged(Metric.tagged(Metrics.retentionDeleted, "table", table), "timeframe", timeframe),
-          rows.length,
-        )
-        if (rows.length < config.retention.batchRows) break
-      }
+      deleted[table] += yield* deleteExpired(
+        table,
+        timeframe,
+        sql`timeframe = ${timeframe} AND "timestamp" < ${now - limit}`,
+      )
     }
   }
+  // The seed keeps ingestion_metrics by the same policy: as long as 1m candles.
+  const limit = retentionOf(config.retention.table, "1m")
+  deleted.ingestion_metrics =
+    limit === undefined
+      ? 0
+      : yield* deleteExpired("ingestion_metrics", "1m", sql`"timestamp" < to_timestamp(${(now - limit) / 1_000})`)
   return deleted
 })
 
@@ -53,7 +68,7 @@ export const RetentionLive = Layer.scopedDiscard(
       const deleted = yield* runRetention()
       const took = (yield* Clock.currentTimeMillis) - start
       yield* Effect.logInfo(
-        `retention: deleted ${deleted.ohlcv_candles} candle row(s) and ${deleted.indicators} indicator row(s) past their timeframe's limit in ${took} ms`,
+        `retention: deleted ${deleted.ohlcv_candles} candle row(s), ${deleted.indicators} indicator row(s) and ${deleted.ingestion_metrics} ingestion_metrics row(s) past their limit in ${took} ms`,
       )
     }).pipe(
       Effect.catchAll((e) =>

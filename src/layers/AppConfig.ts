@@ -100,6 +100,8 @@ export interface AppConfigShape {
   readonly publishWindow: number
   /** `direct`: aggregators hand candles to the writer; `queue`: through `market.ohlcv` and a consumer. */
   readonly candleSink: "direct" | "queue"
+  /** How often each symbol's throughput, latency and error rate go to `ingestion_metrics`. */
+  readonly ingestionMetricsInterval: Duration.Duration
   /** How long candles and indicators are kept per timeframe, and how the deleting job runs. */
   readonly retention: {
     readonly table: RetentionTable
@@ -343,6 +345,11 @@ const baseConfig = Config.all({
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
   publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
+  ingestionMetricsInterval: Config.integer("INGESTION_METRICS_INTERVAL_MS").pipe(
+    Config.validate({ message: "must be a whole number of milliseconds ≥ 1000", validation: (n) => n >= 1_000 }),
+    Config.withDefault(60_000),
+    Config.map(Duration.millis),
+  ),
   retention: Config.all({
     table: Config.string("RETENTION").pipe(
       Config.withDefault(SEED_RETENTION),

@@ -1,6 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import { Effect } from "effect"
+import type { IngestionMetric } from "../domain/IngestionMetrics.js"
 import type { IngestionMode } from "../domain/SymbolStats.js"
 import { bucketStart, type Candle, type Timeframe } from "../schema/Candle.js"
 import type { ExchangeId } from "../schema/Market.js"
@@ -200,6 +201,17 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         INSERT INTO ingestion_metrics (symbol, timeframe, metric_type, metric_value)
         VALUES (${`${exchange}:${symbol}`}, '1m', 'backfill_trades', ${trades})`.pipe(Effect.asVoid)
 
+    /** One interval's per-symbol ingestion metrics (IngestionMeter), timestamped now, timeframe `1m` as the seed's. */
+    const recordIngestion = (rows: ReadonlyArray<IngestionMetric>) =>
+      rows.length === 0
+        ? Effect.void
+        : sql`
+            INSERT INTO ingestion_metrics (symbol, timeframe, metric_type, metric_value)
+            SELECT s, '1m', t, v FROM unnest(${rows.map((r) => r.symbol)}::text[],
+              ${rows.map((r) => r.metricType)}::text[], ${rows.map((r) => r.value)}::double precision[]) AS u(s, t, v)`.pipe(
+            Effect.asVoid,
+          )
+
     /**
      * Where a restarted daemon picks a symbol up: the last trade id of its newest complete final 1m candle, when
      * (by the clock) that candle was stored, and the stored final 1m candles from the start of the largest
@@ -245,7 +257,18 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         (rows) => (rows[0] === undefined ? undefined : fromRow(rows[0])),
       )
 
-    return { upsert, query, ping, ingestionStatus, setMode, recordFill, markStart, resumePoint, minuteBefore } as const
+    return {
+      upsert,
+      query,
+      ping,
+      ingestionStatus,
+      setMode,
+      recordFill,
+      recordIngestion,
+      markStart,
+      resumePoint,
+      minuteBefore,
+    } as const
   }),
 }) {}
 

@@ -50,6 +50,10 @@ describe("the retention job on plain PostgreSQL", () => {
             yield* sql`INSERT INTO indicators (exchange, symbol, timeframe, "timestamp", indicator, value)
               VALUES ('binance', 'BTC/USDT', ${tf}, ${ts}, 'sma_20', 1), ('binance', 'BTC/USDT', ${tf}, ${ts}, 'rsi_14', 50)`
           }
+        // ingestion_metrics follows 1m's limit (an hour here).
+        for (const minutes of [0, 10, 30, 50, 70, 90, 110])
+          yield* sql`INSERT INTO ingestion_metrics (symbol, timeframe, metric_type, metric_value, "timestamp")
+            VALUES ('binance:BTC/USDT', '1m', 'throughput', 1, to_timestamp(${(now - minutes * MINUTE) / 1_000}))`
         return yield* runRetention()
       }).pipe(Effect.provide(layer), Effect.orDie)
 
@@ -75,7 +79,11 @@ describe("the retention job on plain PostgreSQL", () => {
         expectedDeleted += ages[tf]!.length - kept[0]!.n
       }
       expect(expectedDeleted).toBeGreaterThan(7 * 3)
-      expect(deleted).toEqual({ ohlcv_candles: expectedDeleted, indicators: 2 * expectedDeleted })
+      expect(deleted).toEqual({ ohlcv_candles: expectedDeleted, indicators: 2 * expectedDeleted, ingestion_metrics: 3 })
+      const metrics = yield* Effect.promise(() =>
+        query<{ n: number }>(url, `SELECT count(*)::int AS n FROM ingestion_metrics`),
+      )
+      expect(metrics[0]!.n).toBe(4)
     }),
   )
 })

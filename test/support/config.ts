@@ -33,6 +33,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   candleSink: "direct",
   indicators: [],
   retention: { table: new Map(), interval: Duration.hours(1), batchRows: 10_000 },
+  ingestionMetricsInterval: Duration.minutes(1),
   influx: Option.none(),
   signalsPrefetch: 16,
   signalsKeys: ["signal.new", "signal.high"],
