@@ -48,7 +48,7 @@ const marketTap = async (queue: string) => {
             const list = ticks.get(body.symbol) ?? []
             for (const t of body.ticks) list.push(Number(t.tradeId))
             ticks.set(body.symbol, list)
-          } else candleIds.add(msg.properties.messageId as string)
+          } else if (msg.fields.routingKey.startsWith("ohlcv.")) candleIds.add(msg.properties.messageId as string)
           ch.ack(msg)
         })
         return
