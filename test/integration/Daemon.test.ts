@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PGlite } from "@electric-sql/pglite"
+import amqp from "amqplib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { MARKET } from "../../src/domain/Topology.js"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp } from "../support/candles.js"
 import { freePort, metric, startDaemon, until } from "../support/daemon.js"
@@ -15,6 +17,8 @@ import {
   storedCandles,
 } from "../support/postgres.js"
 import { expectIndicatorsMatch } from "../support/indicators.js"
+import { INFLUX, influxQuery, nanosOf, scratchBucket } from "../support/influx.js"
+import { freshVhost } from "../support/rabbit.js"
 import { recordedSession } from "../support/session.js"
 
 const GRACE_MS = 2_000
@@ -87,32 +91,96 @@ describe("the daemon process, replaying recorded Binance frames through a connec
     for (const dir of workDirs) rmSync(dir, { recursive: true, force: true })
   })
 
-  it("stores exactly the right candles in PostgreSQL, and every final one survives SIGTERM, with its indicators", async () => {
+  it("stores exactly the right candles in PostgreSQL, and every final one survives SIGTERM; its indicators in PostgreSQL, InfluxDB and RabbitMQ", async () => {
     const url = await db.create()
-    await scenario(
-      { DATABASE_URL: url, INDICATORS: INDICATORS.join(",") },
-      async () => {
-        const status = await query<{ n: number }>(
-          url,
-          "SELECT count(*)::int AS n FROM ingestion_status WHERE last_trade_id IS NOT NULL",
-        )
-        expect(status[0]!.n).toBeGreaterThan(0)
-        const candles = await storedCandles(url)
-        await expectIndicatorsMatch(url, candles, INDICATORS)
-        return candles
+    const bucket = await scratchBucket()
+    const vhost = freshVhost("daemon-indicators")
+    // The daemon declares the exchange; a consumer's queue for indicators is the consumer's own, bound first.
+    const conn = await amqp.connect(vhost.url)
+    const ch = await conn.createChannel()
+    await ch.assertExchange(MARKET, "topic", { durable: true })
+    const q = await ch.assertQueue("", { exclusive: true })
+    await ch.bindQueue(q.queue, MARKET, "indicator.#")
+    const messages = new Map<
+      string,
+      { symbol: string; timeframe: string; openTime: number; indicators: Record<string, number> }
+    >()
+    await ch.consume(
+      q.queue,
+      (m) => {
+        if (m !== null) messages.set(m.properties.messageId as string, JSON.parse(m.content.toString()))
       },
-      workDir(),
-      async (httpPort, symbols) => {
-        const served = async (symbol: string) => {
-          const res = await fetch(
-            `http://127.0.0.1:${httpPort}/api/indicators?exchange=binance&symbol=${encodeURIComponent(symbol)}&timeframe=1m`,
-          )
-          const body = (await res.json()) as { indicators: Array<{ values: Record<string, number> }> }
-          return body.indicators.some((row) => INDICATORS.every((name) => typeof row.values[name] === "number"))
-        }
-        await until("indicators over HTTP", async () => (await Promise.all(symbols.map(served))).some((x) => x))
-      },
+      { noAck: true },
     )
+    try {
+      await scenario(
+        {
+          DATABASE_URL: url,
+          INDICATORS: INDICATORS.join(","),
+          INFLUX_URL: INFLUX.proxy,
+          INFLUX_TOKEN: INFLUX.token,
+          INFLUX_ORG: INFLUX.org,
+          INFLUX_BUCKET: bucket.name,
+          INFLUX_FLUSH_MS: "100",
+          RABBITMQ_URL: vhost.url,
+        },
+        async () => {
+          const status = await query<{ n: number }>(
+            url,
+            "SELECT count(*)::int AS n FROM ingestion_status WHERE last_trade_id IS NOT NULL",
+          )
+          expect(status[0]!.n).toBeGreaterThan(0)
+          const candles = await storedCandles(url)
+          await expectIndicatorsMatch(url, candles, INDICATORS)
+          // Every candle with indicators: one point in InfluxDB and its values on RabbitMQ, equal to the rows.
+          const rows = await query<{
+            symbol: string
+            timeframe: string
+            timestamp: string
+            indicator: string
+            value: string
+          }>(url, `SELECT symbol, timeframe, "timestamp"::text, indicator, value::text FROM indicators`)
+          const want = new Map<string, Record<string, number>>()
+          for (const r of rows) {
+            const key = `${r.symbol} ${r.timeframe} ${r.timestamp}`
+            want.set(key, { ...want.get(key), [r.indicator]: Number(r.value) })
+          }
+          const points = await influxQuery(INFLUX.engine, bucket.name, "SELECT * FROM market_indicators GROUP BY *")
+          const fromInflux = new Map(
+            points.map((p) => [
+              `${String(p.symbol).replace("_", "/")} ${p.timeframe} ${nanosOf(p.time).slice(0, -6)}`,
+              Object.fromEntries(INDICATORS.filter((n) => typeof p[n] === "number").map((n) => [n, p[n] as number])),
+            ]),
+          )
+          expect(fromInflux).toEqual(want)
+          await until("every candle's indicators on RabbitMQ", () =>
+            [...want.keys()].every((k) =>
+              [...messages.values()].some((m) => `${m.symbol} ${m.timeframe} ${m.openTime}` === k),
+            ),
+          )
+          for (const [key, values] of want) {
+            const sent = [...messages.values()].filter((m) => `${m.symbol} ${m.timeframe} ${m.openTime}` === key)
+            expect(sent.at(-1)?.indicators, key).toEqual(values)
+          }
+          return candles
+        },
+        workDir(),
+        async (httpPort, symbols) => {
+          const served = async (symbol: string) => {
+            const res = await fetch(
+              `http://127.0.0.1:${httpPort}/api/indicators?exchange=binance&symbol=${encodeURIComponent(symbol)}&timeframe=1m`,
+            )
+            const body = (await res.json()) as { indicators: Array<{ values: Record<string, number> }> }
+            return body.indicators.some((row) => INDICATORS.every((name) => typeof row.values[name] === "number"))
+          }
+          await until("indicators over HTTP", async () => (await Promise.all(symbols.map(served))).some((x) => x))
+        },
+      )
+    } finally {
+      await conn.close()
+      vhost.drop()
+      await bucket.drop()
+    }
   }, 120_000)
 
   it("does the same with the embedded store when DATABASE_URL is unset", async () => {
