@@ -10,7 +10,7 @@ import {
   Layer,
   LogLevel,
   Option,
-  type Redacted,
+  Redacted,
   Schema,
 } from "effect"
 import { DEFAULT_INDICATORS, unknownIndicator } from "../domain/indicators/IndicatorSet.js"
@@ -94,6 +94,12 @@ export interface AppConfigShape {
   readonly historyDays: number
   readonly tradeFutureToleranceMs: number
   readonly databaseUrl: Option.Option<Redacted.Redacted>
+  /** Redis quotes; unset REDIS_URL turns them off. */
+  readonly redis: Option.Option<{
+    readonly url: Redacted.Redacted
+    readonly quotesPerSecond: number
+    readonly primaryExchange: string
+  }>
   /** RabbitMQ; unset turns the publisher off. */
   readonly rabbitmqUrl: Option.Option<Redacted.Redacted>
   /** Published messages awaiting the broker's confirm at most (the publisher's window). */
@@ -343,6 +349,18 @@ const baseConfig = Config.all({
   tradeFutureToleranceMs: millis("TRADE_FUTURE_TOLERANCE_MS", 10_000),
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
+  redis: Config.option(
+    Config.all({
+      url: Config.redacted("REDIS_URL").pipe(
+        Config.validate({
+          message: "must be a redis:// or rediss:// URL",
+          validation: (u) => /^rediss?:\/\/\S*$/.test(Redacted.value(u)),
+        }),
+      ),
+      quotesPerSecond: positive("REDIS_QUOTES_PER_SECOND", 4),
+      primaryExchange: Config.string("REDIS_PRIMARY_EXCHANGE").pipe(Config.withDefault("")),
+    }),
+  ),
   publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
   ingestionMetricsInterval: Config.integer("INGESTION_METRICS_INTERVAL_MS").pipe(
@@ -435,7 +453,9 @@ const baseConfig = Config.all({
 export const loadAppConfig: Effect.Effect<AppConfigShape, ConfigError.ConfigError> = Effect.gen(function* () {
   const base = yield* baseConfig
   const feeds = yield* Config.all(base.feeds.map(feedConfig))
-  return { ...base, feeds, timeframes: [...new Set(base.timeframes)] }
+  // The seed's plain `quote:{symbol}` keys are the primary exchange's: the first of FEEDS unless named.
+  const redis = Option.map(base.redis, (r) => ({ ...r, primaryExchange: r.primaryExchange || base.feeds[0]! }))
+  return { ...base, feeds, redis, timeframes: [...new Set(base.timeframes)] }
 })
 
 /** One line per invalid variable, e.g. `HTTP_PORT: Expected a valid port …, but received: abc`. */

@@ -29,6 +29,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   tradeFutureToleranceMs: Number.MAX_SAFE_INTEGER,
   databaseUrl: Option.none(),
   rabbitmqUrl: Option.none(),
+  redis: Option.none(),
   publishWindow: 64,
   candleSink: "direct",
   indicators: [],

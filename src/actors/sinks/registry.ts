@@ -12,6 +12,7 @@ import { IndicatorsSink } from "./indicators/IndicatorsSink.js"
 import { InfluxSink } from "./influx/InfluxSink.js"
 import { PostgresSink } from "./postgres/PostgresSink.js"
 import { RabbitSink } from "./rabbitmq/RabbitSink.js"
+import { RedisSink } from "./redis/RedisSink.js"
 import type { SinkStatus } from "./Sink.js"
 
 /** A configured sink, as the aggregators see it: what it takes (candles, ticks or both) and its buffers' state. */
@@ -34,4 +35,4 @@ export interface SinkPlugin {
 }
 
 /** Every sink the daemon knows, in the order they are started (and stopped in reverse). */
-export const SINKS: ReadonlyArray<SinkPlugin> = [PostgresSink, RabbitSink, InfluxSink, IndicatorsSink]
+export const SINKS: ReadonlyArray<SinkPlugin> = [PostgresSink, RabbitSink, InfluxSink, IndicatorsSink, RedisSink]
