@@ -351,11 +351,13 @@ const baseConfig = Config.all({
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
   redis: Config.option(
     Config.all({
-      url: Config.redacted("REDIS_URL").pipe(
+      url: Config.string("REDIS_URL").pipe(
         Config.validate({
           message: "must be a redis:// or rediss:// URL",
-          validation: (u) => /^rediss?:\/\/\S*$/.test(Redacted.value(u)),
+          validation: (u) => /^rediss?:\/\/\S*$/.test(u),
         }),
+        // The URL may carry a password: redacted from here on.
+        Config.map(Redacted.make),
       ),
       quotesPerSecond: positive("REDIS_QUOTES_PER_SECOND", 4),
       primaryExchange: Config.string("REDIS_PRIMARY_EXCHANGE").pipe(Config.withDefault("")),

@@ -69,3 +69,20 @@ describe("INDICATORS, RETENTION and INFLUX_GZIP", () => {
     }),
   )
 })
+
+describe("REDIS_URL", () => {
+  it.effect(
+    "off when unset; the primary exchange defaults to the first of FEEDS; a URL of another scheme is refused",
+    () =>
+      Effect.gen(function* () {
+        expect((yield* load({})).redis).toEqual(Option.none())
+        const on = yield* load({ REDIS_URL: "redis://127.0.0.1:6379/2", FEEDS: "coinbase,binance" })
+        expect(on.redis.pipe(Option.map((r) => [r.primaryExchange, r.quotesPerSecond]))).toEqual(
+          Option.some(["coinbase", 4]),
+        )
+        const error = describeConfigError(yield* Effect.flip(load({ REDIS_URL: "http://127.0.0.1:6379" })))
+        expect(error).toContain("REDIS_URL")
+        expect(error).toContain("must be a redis:// or rediss:// URL")
+      }),
+  )
+})
