@@ -1,3 +1,4 @@
+import * as Decimal from "../../domain/Decimal.js"
 import { binanceInstrument } from "./Venue.js"
 import {
   type Ledger,
@@ -39,6 +40,123 @@ const page = (list: ReadonlyArray<Record<string, unknown>>, id: string, query: U
   return start < 0 ? [] : list.slice(start, start + limit)
 }
 
+/** The index of the first record at or after `ts` in a history kept in trade-time order, found by bisection. */
+const firstAtOrAfter = (list: ReadonlyArray<Record<string, unknown>>, timeField: string, ts: number): number => {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if ((list[mid]![timeField] as number) < ts) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** One trade as a kline counts it: an aggregate trade stands for `l − f + 1` trades. */
+interface KlineTrade {
+  readonly time: number
+  readonly price: string
+  readonly qty: string
+  readonly buyerMaker: boolean
+  readonly count: number
+}
+
+const fromHistorical = (r: Record<string, unknown>): KlineTrade => ({
+  time: r.time as number,
+  price: r.price as string,
+  qty: r.qty as string,
+  buyerMaker: r.isBuyerMaker as boolean,
+  count: 1,
+})
+
+const fromAggregate = (r: Record<string, unknown>): KlineTrade => ({
+  time: r.T as number,
+  price: r.p as string,
+  qty: r.q as string,
+  buyerMaker: r.m as boolean,
+  count: (r.l as number) - (r.f as number) + 1,
+})
+
+/**
+ * The exchange's 1m klines over the trades the tape played, as `/api/v3/klines` rows: what a real exchange serves
+ * for any minute it traded in, computed independently of the daemon's candle builder, with exact decimals.
+ */
+export const klinesOfTrades = (trades: ReadonlyArray<KlineTrade>): Array<ReadonlyArray<string | number>> => {
+  const rows: Array<ReadonlyArray<string | number>> = []
+  let minute = Number.NaN
+  let open = ""
+  let close = ""
+  let high: Decimal.Decimal = { units: 0n, scale: 0 }
+  let low = high
+  let count = 0
+  let volume = new Decimal.DecimalSum()
+  let quote = new Decimal.DecimalSum()
+  let takerBase = new Decimal.DecimalSum()
+  let takerQuote = new Decimal.DecimalSum()
+  const flush = () => {
+    if (count === 0) return
+    rows.push([
+      minute,
+      open,
+      Decimal.format(high),
+      Decimal.format(low),
+      close,
+      volume.format(),
+      minute + 59_999,
+      quote.format(),
+      count,
+      takerBase.format(),
+      takerQuote.format(),
+      "0",
+    ])
+  }
+  for (const t of trades) {
+    const price = Decimal.parse(t.price)
+    const qty = Decimal.parse(t.qty)
+    if (price === undefined || qty === undefined) continue
+    const m = t.time - (t.time % 60_000)
+    if (m !== minute) {
+      flush()
+      minute = m
+      open = t.price
+      high = price
+      low = price
+      count = 0
+      volume = new Decimal.DecimalSum()
+      quote = new Decimal.DecimalSum()
+      takerBase = new Decimal.DecimalSum()
+      takerQuote = new Decimal.DecimalSum()
+    }
+    if (Decimal.compare(price, high) > 0) high = price
+    if (Decimal.compare(price, low) < 0) low = price
+    close = t.price
+    count += t.count
+    const notional = price.units * qty.units
+    volume.add(qty.units, qty.scale)
+    quote.add(notional, price.scale + qty.scale)
+    if (!t.buyerMaker) {
+      takerBase.add(qty.units, qty.scale)
+      takerQuote.add(notional, price.scale + qty.scale)
+    }
+  }
+  flush()
+  return rows
+}
+
+/** A test's klines for the symbol where it loaded them (the exchange's recorded candles), else the tape's. */
+const klinesOf = (ledger: Ledger, symbol: string, start: number, end: number) => {
+  const loaded = ledger.klines.get(symbol)
+  if (loaded !== undefined) return loaded.filter((k) => Number(k[0]) >= start && Number(k[0]) <= end)
+  const historical = ledger.records.get(`historicalTrades:${symbol}`) ?? []
+  const [list, timeField, read] =
+    historical.length > 0
+      ? [historical, "time", fromHistorical]
+      : [ledger.records.get(`aggTrades:${symbol}`) ?? [], "T", fromAggregate]
+  const from = firstAtOrAfter(list, timeField, start - (start % 60_000))
+  const to = firstAtOrAfter(list, timeField, end - (end % 60_000) + 60_000)
+  return klinesOfTrades(list.slice(from, to).map(read)).filter((k) => Number(k[0]) >= start && Number(k[0]) <= end)
+}
+
 const badRequest = (msg: string): RestAnswer => ({ status: 400, body: { code: -1100, msg }, weight: 1 })
 
 /** The REST history's record of an `aggTrade` event. */
@@ -75,14 +193,8 @@ const BinanceRest: ReplayRest = {
         if (start === null) return { status: 200, body: page(all, "a", query), weight: 2 }
         const end = Number(query.get("endTime") ?? Number(start) + 3_600_000)
         const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
-        // The history is in trade-time order: found by bisection, as a load test's history is millions long.
-        let lo = 0
-        let hi = all.length
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1
-          if ((all[mid]!.T as number) < Number(start)) lo = mid + 1
-          else hi = mid
-        }
+        // Bisection: a load test's history is millions long.
+        const lo = firstAtOrAfter(all, "T", Number(start))
         const inWindow: Array<Record<string, unknown>> = []
         for (let i = lo; i < all.length && inWindow.length < limit && (all[i]!.T as number) <= end; i++)
           inWindow.push(all[i]!)
@@ -99,8 +211,7 @@ const BinanceRest: ReplayRest = {
         const start = Number(query.get("startTime") ?? 0)
         const end = Number(query.get("endTime") ?? Number.MAX_SAFE_INTEGER)
         const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
-        const rows = (ledger.klines.get(symbol) ?? []).filter((k) => Number(k[0]) >= start && Number(k[0]) <= end)
-        return { status: 200, body: rows.slice(0, limit), weight: 2 }
+        return { status: 200, body: klinesOf(ledger, symbol, start, end).slice(0, limit), weight: 2 }
       }
       default:
         return { status: 404, body: { code: -1, msg: `no such endpoint ${path}` }, weight: 1 }
