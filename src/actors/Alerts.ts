@@ -8,6 +8,7 @@ import { Rabbit } from "../layers/Rabbit.js"
 import { Aggregators } from "./aggregation/Aggregators.js"
 import type { Outbound } from "./sinks/rabbitmq/ConfirmedPublisher.js"
 import { makeAlertsPublisher } from "./sinks/rabbitmq/RabbitSink.js"
+import { Sinks } from "./Sinks.js"
 import { Supervisor } from "./Supervisor.js"
 
 /** How often the rules are evaluated: an incident opens or resolves at most this long after its condition changes. */
@@ -46,7 +47,7 @@ const log = (n: Notification) => {
  * ALERT_SYMBOL_SILENT_MS, every symbol silent past ALERT_ALL_SILENT_MS, a trade-id gap, a feed in backoff) over the
  * feeds' counters and the health registry. Each incident is logged and published once when it opens and once when
  * it resolves, as JSON on `neuraltrade.notifications`, through a publisher of its own so that alerts never queue
- * behind market data that a full queue holds back.
+ * behind market data that a full queue holds back, and to the sinks that carry alerts (Redis `alerts`).
  */
 export class Alerts extends Effect.Service<Alerts>()("ingestd/Alerts", {
   scoped: Effect.gen(function* () {
@@ -55,6 +56,7 @@ export class Alerts extends Effect.Service<Alerts>()("ingestd/Alerts", {
     const aggregators = yield* Aggregators
     const rabbit = yield* Rabbit
     const supervisor = yield* Supervisor
+    const sinks = yield* Sinks
     const publish = Option.isSome(rabbit.broker) ? yield* makeAlertsPublisher(rabbit.broker.value) : () => Effect.void
     const book = new IncidentBook()
     const open = yield* Ref.make<ReadonlyArray<Notification>>([])
@@ -80,6 +82,7 @@ export class Alerts extends Effect.Service<Alerts>()("ingestd/Alerts", {
         )
       }
       yield* publish(raised.map(notificationMessage))
+      yield* sinks.alerts(raised)
     })
 
     yield* supervisor.spawn("alerts", Effect.forever(Effect.zipRight(check, Effect.sleep(ALERT_CHECK_INTERVAL))))

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import type { Notification } from "../domain/Incidents.js"
 import { type MarketSink, SINKS } from "./sinks/registry.js"
 
 /**
@@ -17,6 +18,10 @@ export class Sinks extends Effect.Service<Sinks>()("ingestd/Sinks", {
     if (sinks.length > 0) yield* Effect.logInfo(`sinks: ${sinks.map((s) => s.name).join(", ")}`)
     return {
       sinks: sinks as ReadonlyArray<MarketSink>,
+      alerts: (notifications: ReadonlyArray<Notification>) =>
+        notifications.length === 0
+          ? Effect.void
+          : Effect.forEach(sinks, (s) => s.alerts?.(notifications) ?? Effect.void, { discard: true }),
       status: () => sinks.flatMap((s) => [s.status(), ...(s.outputs?.() ?? [])]),
     } as const
   }),

@@ -1,17 +1,21 @@
 import { it } from "@effect/vitest"
 import amqp, { type ConsumeMessage } from "amqplib"
+import { Redis } from "ioredis"
 import { Context, Duration, Effect, Layer, Mailbox, Option, Redacted, TestClock } from "effect"
 import { afterAll, describe, expect } from "vitest"
 import type { AggregatorMessage } from "../../src/actors/aggregation/Aggregator.js"
 import { Aggregators } from "../../src/actors/aggregation/Aggregators.js"
 import { Alerts } from "../../src/actors/Alerts.js"
+import { Sinks } from "../../src/actors/Sinks.js"
+import { RedisSink } from "../../src/actors/sinks/redis/RedisSink.js"
 import { Supervisor } from "../../src/actors/Supervisor.js"
 import type { Notification } from "../../src/domain/Incidents.js"
 import { NOTIFICATIONS } from "../../src/domain/Topology.js"
 import { Health } from "../../src/layers/Health.js"
 import { declareTopology, Rabbit } from "../../src/layers/Rabbit.js"
 import { TestConfig, testFeed, testPort } from "../support/config.js"
-import { until } from "../support/daemon.js"
+import { freePort, until } from "../support/daemon.js"
+import { startRedis, stopRedis } from "../support/redis.js"
 import { freshVhost } from "../support/rabbit.js"
 
 // A vhost of its own, so that this file's queues are its alone while other files run beside it.
@@ -20,9 +24,9 @@ afterAll(() => vhost.drop())
 const URL = vhost.url
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
-describe("the alerts actor alone, on the TestClock, publishing to the real broker", () => {
+describe("the alerts actor alone, on the TestClock, publishing to the real broker and a real Redis", () => {
   it.scoped(
-    "a symbol silent past ALERT_SYMBOL_SILENT_MS raises exactly one warning on neuraltrade.notifications, and one resolution when it trades again",
+    "a symbol silent past ALERT_SYMBOL_SILENT_MS raises exactly one warning on neuraltrade.notifications and Redis `alerts`, and one resolution when it trades again",
     () =>
       Effect.gen(function* () {
         const conn = yield* Effect.acquireRelease(
@@ -36,6 +40,15 @@ describe("the alerts actor alone, on the TestClock, publishing to the real broke
         yield* Effect.promise(() => ch.bindQueue(q.queue, NOTIFICATIONS, ""))
         yield* Effect.promise(() => ch.consume(q.queue, (m) => m && received.push(m), { noAck: true }))
 
+        const redisPort = yield* Effect.promise(() => freePort())
+        const redis = yield* Effect.promise(() => startRedis(redisPort))
+        yield* Effect.addFinalizer(() => Effect.promise(() => stopRedis(redis)))
+        const subscriber = new Redis({ port: redisPort })
+        yield* Effect.addFinalizer(() => Effect.sync(() => subscriber.disconnect()))
+        const onRedis: Array<Notification> = []
+        yield* Effect.promise(() => subscriber.subscribe("alerts"))
+        subscriber.on("message", (_channel, message: string) => onRedis.push(JSON.parse(message) as Notification))
+
         const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
         for (const s of SYMBOLS) routes.set(s, yield* Mailbox.make<AggregatorMessage>())
         const { port } = testPort(SYMBOLS, routes)
@@ -46,11 +59,22 @@ describe("the alerts actor alone, on the TestClock, publishing to the real broke
             feeds: [feed],
             rabbitmqUrl: Option.some(Redacted.make(URL)),
             alerts: { symbolSilentMs: 300_000, allSilentMs: 120_000, gapUnfilledMs: 60_000 },
+            redis: Option.some({
+              url: Redacted.make(`redis://127.0.0.1:${redisPort}`),
+              quotesPerSecond: 4,
+              primaryExchange: "binance",
+            }),
           }),
           Health.Default,
           Layer.succeed(Aggregators, Aggregators.make({ port: () => port, ports: new Map([["binance", port]]) })),
         )
+        // The configured sinks are the real Redis sink alone.
+        const sinksLive = Layer.scoped(
+          Sinks,
+          Effect.map(RedisSink.make, (sink) => Sinks.make({ sinks: [sink!], alerts: sink!.alerts!, status: () => [] })),
+        )
         const layer = Alerts.Default.pipe(
+          Layer.provideMerge(sinksLive),
           Layer.provideMerge(Rabbit.Default),
           Layer.provideMerge(Supervisor.Default),
           Layer.provideMerge(base),
@@ -105,6 +129,10 @@ describe("the alerts actor alone, on the TestClock, publishing to the real broke
           `${notes[0]!.id}:resolved`,
         ])
         expect(received.every((m) => m.properties.contentType === "application/json")).toBe(true)
+        // The same two notifications on Redis `alerts`, once each.
+        yield* TestClock.adjust(Duration.seconds(1))
+        yield* Effect.promise(() => until("two alerts on Redis", () => onRedis.length >= 2, 10_000))
+        expect(onRedis).toEqual(notes)
       }),
     60_000,
   )

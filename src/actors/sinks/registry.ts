@@ -5,6 +5,7 @@ import type { Health } from "../../layers/Health.js"
 import type { Influx } from "../../layers/Influx.js"
 import type { IndicatorStore } from "../../layers/IndicatorStore.js"
 import type { Rabbit } from "../../layers/Rabbit.js"
+import type { Notification } from "../../domain/Incidents.js"
 import type { Candle } from "../../schema/Candle.js"
 import type { TradeTick } from "../aggregation/Aggregator.js"
 import type { Supervisor } from "../Supervisor.js"
@@ -20,6 +21,8 @@ export interface MarketSink {
   readonly name: string
   readonly candles?: (candles: ReadonlyArray<Candle>, traceparent?: string) => Effect.Effect<void>
   readonly ticks?: (ticks: ReadonlyArray<TradeTick>, traceparent?: string) => Effect.Effect<void>
+  /** Data-quality alerts as they open and resolve, for sinks that carry them too (Redis `alerts`). */
+  readonly alerts?: (notifications: ReadonlyArray<Notification>) => Effect.Effect<void>
   readonly status: () => SinkStatus
   /** The sinks this one feeds in turn (the indicator rows' writers), for status and metrics. */
   readonly outputs?: () => ReadonlyArray<SinkStatus>

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process"
 import { it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted, TestClock } from "effect"
 import { Redis } from "ioredis"
@@ -7,37 +6,8 @@ import { RedisSink } from "../../../src/actors/sinks/redis/RedisSink.js"
 import { Health } from "../../../src/layers/Health.js"
 import { TestConfig } from "../../support/config.js"
 import { freePort, until } from "../../support/daemon.js"
+import { startRedis, stopRedis } from "../../support/redis.js"
 import { sampleTickWith } from "../../support/samples.js"
-
-/** A redis-server of the test's own, so that stopping it leaves the machine's alone. */
-const startRedis = async (port: number): Promise<ChildProcess> => {
-  const server = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    {
-      stdio: "ignore",
-    },
-  )
-  const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 100, maxRetriesPerRequest: 0 })
-  probe.on("error", () => undefined)
-  await until(
-    "redis-server up",
-    () =>
-      probe.ping().then(
-        () => true,
-        () => false,
-      ),
-    10_000,
-  )
-  probe.disconnect()
-  return server
-}
-
-const stopRedis = (server: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    server.once("exit", () => resolve())
-    server.kill("SIGKILL")
-  })
 
 describe("Redis quotes, against a real redis-server", () => {
   it.scoped(

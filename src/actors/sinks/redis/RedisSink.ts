@@ -7,13 +7,17 @@ import { Health } from "../../../layers/Health.js"
 import type { SinkPlugin } from "../registry.js"
 
 const QUOTE_TTL_SECONDS = 60
+/** Alerts kept for a Redis that is down; past this the oldest go (they are logged and on RabbitMQ all the same). */
+const PENDING_ALERTS_MAX = 1_000
 
 /**
  * Real-time quotes in Redis (REDIS_URL), the seed's cache: per exchange and symbol the newest tick goes to the hash
  * `quote:{exchange}:{BASE/QUOTE}` (and `quote:{BASE/QUOTE}` for REDIS_PRIMARY_EXCHANGE), 60 s TTL, and to the
  * `quotes` channel, at most REDIS_QUOTES_PER_SECOND times a second per symbol, one pipeline per publication. A cache
  * never holds anything back: taking a tick only replaces the symbol's pending one, and during a Redis outage the
- * pending quotes are retried each interval and superseded ones are lost, as they would be anyway.
+ * pending quotes are retried each interval and superseded ones are lost, as they would be anyway. Data-quality
+ * alerts go to the `alerts` channel in the same pipelines, the notification JSON of `neuraltrade.notifications`;
+ * unlike quotes none supersedes another, so they wait for a Redis that is down, up to PENDING_ALERTS_MAX.
  */
 export const RedisSink = {
   name: "redis",
@@ -44,11 +48,15 @@ export const RedisSink = {
     client.on("error", () => undefined)
     const board = new QuoteBoard()
     const primary = settings.primaryExchange
+    let alerts: Array<string> = []
 
     const publish = Effect.gen(function* () {
       const ticks = board.take()
-      if (ticks.length === 0) return
+      const sending = alerts
+      if (ticks.length === 0 && sending.length === 0) return
+      alerts = []
       const pipeline = client.pipeline()
+      for (const a of sending) pipeline.publish("alerts", a)
       for (const t of ticks) {
         const hash = quoteHash(t)
         for (const key of t.exchange === primary
@@ -65,6 +73,7 @@ export const RedisSink = {
       )
       if (failed === undefined) return yield* health.set("sink:redis", "up")
       board.restore(ticks)
+      alerts = [...sending, ...alerts].slice(-PENDING_ALERTS_MAX)
       yield* health.set("sink:redis", "down", `Redis unavailable (${failed.message}); quotes are retried each interval`)
     })
     const interval = Duration.millis(Math.max(1, Math.floor(1_000 / settings.quotesPerSecond)))
@@ -85,6 +94,11 @@ export const RedisSink = {
         backPressure: false,
       }),
       ticks: (ts) => Effect.sync(() => ts.forEach((t) => board.offer(tickOf(t)))),
+      alerts: (ns) =>
+        Effect.sync(() => {
+          alerts.push(...ns.map((n) => JSON.stringify(n)))
+          if (alerts.length > PENDING_ALERTS_MAX) alerts = alerts.slice(-PENDING_ALERTS_MAX)
+        }),
     }
   }),
 } satisfies SinkPlugin
