@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the services the test suite talks to (PostgreSQL, RabbitMQ, InfluxDB) on a Debian machine without Docker.
+# Starts the services the test suite talks to (PostgreSQL, RabbitMQ, InfluxDB) on a Debian machine without Docker,
+# and installs what its tests start themselves (redis-server, Chromium).
 # Run after `npm ci`: the InfluxDB v2-write proxy is the project's own TypeScript (test/support/influx.ts).
 # Idempotent: quick when they already run, loud when one cannot start. With Docker, `docker compose up -d --wait`.
 set -euo pipefail
@@ -94,8 +95,26 @@ start_influx() {
   node_modules/.bin/tsx test/support/influx.ts up | sed 's/^/services: /'
 }
 
+# The Redis sink's tests start redis-servers of their own on free ports (they stop them); only the binary is needed.
+install_redis() {
+  if command -v redis-server >/dev/null 2>&1; then log "redis-server is installed"; return; fi
+  log "installing Redis"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  command -v redis-server >/dev/null 2>&1 || { log "ERROR: redis-server did not install"; exit 1; }
+}
+
+# The live page's browser tests drive Debian's Chromium with playwright-core.
+install_chromium() {
+  if [ -x /usr/bin/chromium ]; then log "Chromium is installed"; return; fi
+  log "installing Chromium (about a minute)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  [ -x /usr/bin/chromium ] || { log "ERROR: /usr/bin/chromium did not install"; exit 1; }
+}
+
 cd "$(dirname "$0")/.."
 start_postgres
 start_rabbitmq
 start_fault_broker
 start_influx
+install_redis
+install_chromium

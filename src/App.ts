@@ -8,6 +8,7 @@ import { StartupHistory } from "./actors/history/StartupHistory.js"
 import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
 import { Sinks } from "./actors/Sinks.js"
 import { IngestionMetricsLive } from "./actors/IngestionMetrics.js"
+import { LiveUpdatesLive } from "./actors/LiveUpdates.js"
 import { RetentionLive } from "./actors/Retention.js"
 import { StatusViewLive } from "./actors/Status.js"
 import { Supervisor } from "./actors/Supervisor.js"
@@ -18,6 +19,7 @@ import { HeapLive } from "./layers/Heap.js"
 import { HttpLive } from "./layers/Http.js"
 import { IndicatorStore } from "./layers/IndicatorStore.js"
 import { Influx } from "./layers/Influx.js"
+import { LiveHub } from "./layers/LiveHub.js"
 import { LoggingLive } from "./layers/Logging.js"
 import { PostgresLive } from "./layers/Postgres.js"
 import { Rabbit } from "./layers/Rabbit.js"
@@ -34,7 +36,7 @@ const DatabaseLive = PostgresLive.pipe(
  * The daemon. Each layer is released before the ones it is built on, which is the shutdown order: feeds stop,
  * aggregators drain and snapshot, the publisher and the writers flush, then the database and telemetry close.
  */
-export const AppLive = Layer.mergeAll(FeedsLive, HttpLive, RetentionLive, IngestionMetricsLive).pipe(
+export const AppLive = Layer.mergeAll(FeedsLive, HttpLive, RetentionLive, IngestionMetricsLive, LiveUpdatesLive).pipe(
   Layer.provideMerge(StatusViewLive),
   Layer.provideMerge(Alerts.Default),
   Layer.provideMerge(DeadLetterWatch.Default),
@@ -43,6 +45,7 @@ export const AppLive = Layer.mergeAll(FeedsLive, HttpLive, RetentionLive, Ingest
   Layer.provideMerge(Sinks.Default),
   Layer.provideMerge(Layer.merge(CandleQueueSinkLive, SignalsConsumerLive)),
   Layer.provideMerge(Influx.Default),
+  Layer.provideMerge(LiveHub.Default),
   Layer.provideMerge(Rabbit.Default),
   Layer.provideMerge(Layer.merge(CandleStore.Default, IndicatorStore.Default)),
   Layer.provideMerge(DatabaseLive),

@@ -100,6 +100,17 @@ export interface AppConfigShape {
     readonly quotesPerSecond: number
     readonly primaryExchange: string
   }>
+  /** The live page's WebSocket `/api/live`: its clients, their buffers and what it pushes how often. */
+  readonly live: {
+    readonly maxClients: number
+    /** Bytes a client may leave unread before it is dropped as too slow. */
+    readonly clientBufferBytes: number
+    /** How often a watched open candle is pushed at most. */
+    readonly updatesPerSecond: number
+    readonly statusInterval: Duration.Duration
+    /** Origins besides the page's own that may connect (`*`: any); clients without an Origin header always may. */
+    readonly allowedOrigins: ReadonlyArray<string>
+  }
   /** RabbitMQ; unset turns the publisher off. */
   readonly rabbitmqUrl: Option.Option<Redacted.Redacted>
   /** Published messages awaiting the broker's confirm at most (the publisher's window). */
@@ -363,6 +374,20 @@ const baseConfig = Config.all({
       primaryExchange: Config.string("REDIS_PRIMARY_EXCHANGE").pipe(Config.withDefault("")),
     }),
   ),
+  live: Config.all({
+    maxClients: Config.integer("LIVE_MAX_CLIENTS").pipe(
+      Config.validate({ message: "must be a whole number ≥ 0 (0 turns /api/live off)", validation: (n) => n >= 0 }),
+      Config.withDefault(64),
+    ),
+    clientBufferBytes: positive("LIVE_CLIENT_BUFFER_BYTES", 1 << 20),
+    updatesPerSecond: positive("LIVE_UPDATES_PER_SECOND", 4),
+    statusInterval: Config.integer("LIVE_STATUS_INTERVAL_MS").pipe(
+      Config.validate({ message: "must be a whole number of milliseconds ≥ 100", validation: (n) => n >= 100 }),
+      Config.withDefault(1_000),
+      Config.map(Duration.millis),
+    ),
+    allowedOrigins: list("LIVE_ALLOWED_ORIGINS").pipe(Config.withDefault([])),
+  }),
   publishWindow: positive("RABBITMQ_PUBLISH_WINDOW", 512),
   candleSink: Config.literal("direct", "queue")("CANDLE_SINK").pipe(Config.withDefault("direct")),
   ingestionMetricsInterval: Config.integer("INGESTION_METRICS_INTERVAL_MS").pipe(

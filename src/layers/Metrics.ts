@@ -171,3 +171,9 @@ export const externalMemory = gauge(
   "nodejs_external_memory_bytes",
   "Memory of buffers and other objects outside the V8 heap",
 )
+export const liveClients = gauge("live_clients", "Pages connected to /api/live")
+export const liveClientsDropped = counter(
+  "live_clients_dropped_total",
+  "Live clients dropped for leaving more than LIVE_CLIENT_BUFFER_BYTES unread",
+)
+export const liveRefused = counter("live_connections_refused_total", "Connections to /api/live refused, per reason")

@@ -66,7 +66,10 @@ describe("the alerts actor alone, on the TestClock, publishing to the real broke
             }),
           }),
           Health.Default,
-          Layer.succeed(Aggregators, Aggregators.make({ port: () => port, ports: new Map([["binance", port]]) })),
+          Layer.succeed(
+            Aggregators,
+            Aggregators.make({ port: () => port, ports: new Map([["binance", port]]), openCandles: () => [] }),
+          ),
         )
         // The configured sinks are the real Redis sink alone.
         const sinksLive = Layer.scoped(

@@ -60,7 +60,10 @@ const setup = (
     const layer = Layer.mergeAll(
       TestConfig({ feeds: [feed], mailboxCapacity: 256, ...overrides }),
       Health.Default,
-      Layer.succeed(Aggregators, Aggregators.make({ port: () => port, ports: new Map([[exchange, port]]) })),
+      Layer.succeed(
+        Aggregators,
+        Aggregators.make({ port: () => port, ports: new Map([[exchange, port]]), openCandles: () => [] }),
+      ),
     )
     yield* Effect.forkScoped(runFeed(venueModule, feed).pipe(Effect.provide(layer)))
     const received: Array<Trade> = []

@@ -53,7 +53,10 @@ describe("ingestion_metrics", () => {
                 databaseUrl: Option.some(Redacted.make(url)),
                 ingestionMetricsInterval: Duration.seconds(60),
               }),
-              Layer.succeed(Aggregators, Aggregators.make({ port: () => port, ports: new Map([["binance", port]]) })),
+              Layer.succeed(
+                Aggregators,
+                Aggregators.make({ port: () => port, ports: new Map([["binance", port]]), openCandles: () => [] }),
+              ),
             ),
           ),
         )

@@ -30,6 +30,13 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   databaseUrl: Option.none(),
   rabbitmqUrl: Option.none(),
   redis: Option.none(),
+  live: {
+    maxClients: 8,
+    clientBufferBytes: 1 << 20,
+    updatesPerSecond: 4,
+    statusInterval: Duration.seconds(1),
+    allowedOrigins: [],
+  },
   publishWindow: 64,
   candleSink: "direct",
   indicators: [],

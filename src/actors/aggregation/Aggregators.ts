@@ -1,3 +1,4 @@
+import type { Candle } from "../../schema/Candle.js"
 import { Clock, Duration, Effect, Fiber, type Mailbox } from "effect"
 import { DueCandles } from "../../domain/Reconciliation.js"
 import { SymbolPipeline } from "../../domain/SymbolPipeline.js"
@@ -33,6 +34,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     yield* StartupHistory
     const { sinks } = yield* Sinks
     const ports = new Map<ExchangeId, FeedPort>()
+    const pipelines = new Map<string, SymbolPipeline>()
     // Messages carry the trace context of the span that produced them (see Aggregator), read once per batch.
     const outputs = aggregatorOutputs(sinks, (cs) => {
       // Not a sink that can be full: a map insert per final 1m candle, bounded by DueCandles itself.
@@ -47,6 +49,7 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
       const resume = new Map<string, ResumePoint>()
       for (const symbol of feed.symbols) {
         const pipeline = new SymbolPipeline(feed.exchange, symbol, options)
+        pipelines.set(`${feed.exchange}:${symbol}`, pipeline)
         const point = yield* resumeSymbol(store, feed.exchange, symbol, pipeline, longestPeriod)
         if (point !== undefined) resume.set(symbol, point)
         const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)
@@ -90,6 +93,12 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
       if (p === undefined) throw new Error(`no aggregators for ${exchange}`)
       return p
     }
-    return { port, ports: ports as ReadonlyMap<ExchangeId, FeedPort> } as const
+    /** Snapshots of a symbol's candles still open, every timeframe: what the live page shows as they move. */
+    const openCandles = (exchange: string, symbol: string): ReadonlyArray<Candle> => {
+      const out: Array<Candle> = []
+      pipelines.get(`${exchange}:${symbol}`)?.aggregator.snapshotOpen(out)
+      return out
+    }
+    return { port, ports: ports as ReadonlyMap<ExchangeId, FeedPort>, openCandles } as const
   }),
 }) {}

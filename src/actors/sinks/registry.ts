@@ -4,6 +4,7 @@ import type { CandleStore } from "../../layers/CandleStore.js"
 import type { Health } from "../../layers/Health.js"
 import type { Influx } from "../../layers/Influx.js"
 import type { IndicatorStore } from "../../layers/IndicatorStore.js"
+import type { LiveHub } from "../../layers/LiveHub.js"
 import type { Rabbit } from "../../layers/Rabbit.js"
 import type { Notification } from "../../domain/Incidents.js"
 import type { Candle } from "../../schema/Candle.js"
@@ -11,6 +12,7 @@ import type { TradeTick } from "../aggregation/Aggregator.js"
 import type { Supervisor } from "../Supervisor.js"
 import { IndicatorsSink } from "./indicators/IndicatorsSink.js"
 import { InfluxSink } from "./influx/InfluxSink.js"
+import { LiveSink } from "./live/LiveSink.js"
 import { PostgresSink } from "./postgres/PostgresSink.js"
 import { RabbitSink } from "./rabbitmq/RabbitSink.js"
 import { RedisSink } from "./redis/RedisSink.js"
@@ -29,7 +31,8 @@ export interface MarketSink {
 }
 
 /** What the sinks may ask of the application when they start. */
-export type SinkContext = AppConfig | Health | Supervisor | CandleStore | IndicatorStore | Rabbit | Influx | Scope.Scope
+export type SinkContext =
+  AppConfig | Health | Supervisor | CandleStore | IndicatorStore | Rabbit | Influx | LiveHub | Scope.Scope
 
 /** A sink: its folder under `sinks/` and one line in `SINKS`. `make` yields undefined where it is not configured. */
 export interface SinkPlugin {
@@ -38,4 +41,11 @@ export interface SinkPlugin {
 }
 
 /** Every sink the daemon knows, in the order they are started (and stopped in reverse). */
-export const SINKS: ReadonlyArray<SinkPlugin> = [PostgresSink, RabbitSink, InfluxSink, IndicatorsSink, RedisSink]
+export const SINKS: ReadonlyArray<SinkPlugin> = [
+  PostgresSink,
+  RabbitSink,
+  InfluxSink,
+  IndicatorsSink,
+  RedisSink,
+  LiveSink,
+]
