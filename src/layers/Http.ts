@@ -163,6 +163,8 @@ export const HttpLive = Layer.unwrapEffect(
     const live = yield* LiveHub
     return HttpServer.serve(router(readWeb())).pipe(
       HttpServer.withLogAddress,
+      // Released before the server, whose close waits for the live pages' sockets.
+      Layer.merge(Layer.scopedDiscard(Effect.addFinalizer(() => live.closeAll))),
       Layer.provide(NodeHttpServer.layer(() => new DaemonServer(live), { port: config.httpPort, host: "0.0.0.0" })),
     )
   }),

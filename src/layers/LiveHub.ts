@@ -150,15 +150,36 @@ export class LiveHub extends Effect.Service<LiveHub>()("ingestd/LiveHub", {
         c.ws.ping()
       }
     }, PING_INTERVAL_MS)
+    /**
+     * Closes every client (1001), giving each a second to answer. The HTTP server cannot close while an upgraded
+     * socket is open, so it runs before the server closes (Http.ts) and again, for any latecomer, at release.
+     */
+    const closeAll = Effect.async<void>((resume) => {
+      clearInterval(pinger)
+      const open = [...wss.clients]
+      clients.clear()
+      watchers.clear()
+      if (open.length === 0) return resume(Effect.void)
+      let pending = open.length
+      const done = () => {
+        if (--pending === 0) {
+          clearTimeout(timer)
+          resume(Effect.void)
+        }
+      }
+      const timer = setTimeout(() => {
+        for (const ws of open) ws.terminate()
+      }, 1_000)
+      for (const ws of open) {
+        ws.once("close", done)
+        ws.close(1001, "daemon shutting down")
+      }
+    })
     yield* Effect.addFinalizer(() =>
-      Effect.async<void>((resume) => {
-        clearInterval(pinger)
-        for (const c of clients) c.ws.close(1001, "daemon shutting down")
-        wss.close(() => resume(Effect.void))
-        setTimeout(() => {
-          for (const c of wss.clients) c.terminate()
-        }, 1_000).unref()
-      }),
+      Effect.zipRight(
+        closeAll,
+        Effect.async<void>((resume) => wss.close(() => resume(Effect.void))),
+      ),
     )
 
     /** A browser's Origin must be the page's own (same host) or allowed; tools without one are not browsers. */
@@ -181,6 +202,7 @@ export class LiveHub extends Effect.Service<LiveHub>()("ingestd/LiveHub", {
     }
 
     return {
+      closeAll,
       /** Whether an upgrade request is this endpoint's. */
       claims: (req: IncomingMessage) => (req.url ?? "").split("?")[0] === LIVE_PATH,
       upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => {
