@@ -19,15 +19,18 @@ const BROKER_FAULTS = [
 
 /**
  * The files that take longest, longest first: started at once, they end before the short ones instead of after
- * them. The soak mostly waits (5 minutes of a slow paced stream), so it takes a worker without taking a core.
+ * them. The soak and the demo mostly wait (5 and 3 minutes of slow paced streams): each takes a worker, not a core.
  */
 const LONGEST_FIRST = [
+  "test/integration/Demo.test.ts",
   "test/integration/SharedBroker.test.ts",
   "test/integration/SinkIsolation.test.ts",
   "test/integration/HostileFrames.test.ts",
   "test/integration/Backfill.test.ts",
   "test/integration/Influx.test.ts",
   "test/integration/Exchanges.test.ts",
+  "test/integration/RedisQuotes.test.ts",
+  "test/integration/LiveEndpoint.test.ts",
 ]
 
 class LongestFirst extends BaseSequencer {

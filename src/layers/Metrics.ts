@@ -1,8 +1,23 @@
 import { Metric, MetricBoundaries } from "effect"
 
+/** Every family this process declares, so that `/metrics` lists each one before its first sample. */
+export const FAMILIES: Array<{ readonly name: string; readonly type: string; readonly help: string }> = []
+
+const declared = <M>(name: string, type: string, help: string, metric: M): M => {
+  FAMILIES.push({ name, type, help })
+  return metric
+}
+
 /** Counters only go up, as Prometheus reads them. */
-const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
-const gauge = (name: string, description: string) => Metric.gauge(name, { description })
+const counter = (name: string, description: string) =>
+  declared(name, "counter", description, Metric.counter(name, { description, incremental: true }))
+const gauge = (name: string, description: string) =>
+  declared(name, "gauge", description, Metric.gauge(name, { description }))
+const histogram = (name: string, boundaries: MetricBoundaries.MetricBoundaries, description: string) =>
+  declared(name, "histogram", description, Metric.histogram(name, boundaries, description))
+/** Durations in milliseconds. */
+const timer = (name: string, boundaries: ReadonlyArray<number>, description: string) =>
+  declared(name, "histogram", description, Metric.timerWithBoundaries(name, boundaries, description))
 
 /**
  * The pipeline's instruments. Labels are bounded sets (exchange, symbol from configuration, reason codes):
@@ -55,14 +70,15 @@ export const retentionDeleted = counter(
   "Rows the retention job deleted past their timeframe's limit, per table and timeframe",
 )
 export const actorRestarts = counter("actor_restarts_total", "Supervised actor restarts")
-export const storeBatchSize = Metric.histogram(
+export const storeBatchSize = histogram(
   "store_batch_rows",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),
   "Rows per store batch",
 )
-export const storeLatency = Metric.timerWithBoundaries(
+export const storeLatency = timer(
   "store_write_duration_ms",
   [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+  "Time one store batch took to write, per sink",
 )
 export const rotations = counter(
   "feed_rotations_total",
@@ -84,14 +100,15 @@ export const consumerMessages = counter(
   "rabbitmq_consumed_total",
   "Messages consumed, by queue and outcome (acked, duplicate, dead_lettered)",
 )
-export const publishBatchSize = Metric.histogram(
+export const publishBatchSize = histogram(
   "rabbitmq_publish_batch_messages",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 11 }),
   "Messages per publish batch",
 )
-export const publishConfirmLatency = Metric.timerWithBoundaries(
+export const publishConfirmLatency = timer(
   "rabbitmq_confirm_duration_ms",
   [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+  "Time from publishing a batch to the broker's confirm of it",
 )
 export const alerts = counter(
   "alerts_total",
@@ -112,18 +129,20 @@ export const deadLetterDepth = gauge(
   "rabbitmq_dead_letter_messages",
   "Messages in a dead-letter queue at the last read; a policy's bound caps it, dropping the oldest",
 )
-export const endToEndLatency = Metric.timerWithBoundaries(
+export const endToEndLatency = timer(
   "end_to_end_latency_ms",
   [10, 50, 100, 250, 500, 1000, 2000, 2500, 3000, 5000, 10000, 30000, 60000, 300000],
+  "Exchange time (ticks) or candle close (candles) to delivery, per sink",
 )
-export const frameBatchSize = Metric.histogram(
+export const frameBatchSize = histogram(
   "feed_batch_frames",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),
   "Frames per batch a feed connection hands to its router",
 )
-export const processingDuration = Metric.timerWithBoundaries(
+export const processingDuration = timer(
   "processing_duration_ms",
   [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000],
+  "Time per batch in each stage of the hot path (decode, aggregate), per exchange",
 )
 export const restRequests = counter(
   "rest_requests_total",

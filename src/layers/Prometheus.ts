@@ -1,4 +1,5 @@
 import { Effect, Metric, MetricState } from "effect"
+import { FAMILIES } from "./Metrics.js"
 
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")
 const labels = (tags: ReadonlyArray<{ key: string; value: string }>, extra?: string) => {
@@ -8,7 +9,10 @@ const labels = (tags: ReadonlyArray<{ key: string; value: string }>, extra?: str
 }
 const num = (n: number) => (Number.isFinite(n) ? String(n) : n > 0 ? "+Inf" : n < 0 ? "-Inf" : "NaN")
 
-/** Every Effect metric of this process in the Prometheus text exposition format (version 0.0.4). */
+/**
+ * Every Effect metric of this process in the Prometheus text exposition format (version 0.0.4). Each declared
+ * family is listed (HELP and TYPE) before its first sample, so that a dashboard's query names one that exists.
+ */
 export const renderPrometheus = Effect.gen(function* () {
   const snapshot = yield* Metric.snapshot
   const families = new Map<string, { type: string; help: string; lines: Array<string> }>()
@@ -19,6 +23,7 @@ export const renderPrometheus = Effect.gen(function* () {
     families.set(name, created)
     return created
   }
+  for (const f of FAMILIES) family(f.name, f.type, f.help)
   for (const { metricKey: key, metricState: state } of snapshot) {
     // The runtime's own fiber metrics: main turns them off, but the root fiber records a few before it does.
     if (key.name.startsWith("effect_fiber_")) continue

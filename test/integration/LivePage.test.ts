@@ -5,14 +5,12 @@ import type { Browser } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
-import { launchChromium } from "../support/browser.js"
+import { launchChromium, SCREENSHOTS } from "../support/browser.js"
 import { freePort, startDaemon, until } from "../support/daemon.js"
 import { scratchDatabase } from "../support/postgres.js"
 
 const SILENT_MS = 3_000
 const HISTORY_MS = 6 * 60_000
-/** Where the test leaves its screenshot (git-ignored); the README's is a copy of one. */
-export const SCREENSHOTS = join(process.cwd(), ".artifacts")
 
 interface StoredCandle {
   readonly openTime: number

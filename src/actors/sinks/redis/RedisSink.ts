@@ -49,6 +49,7 @@ export const RedisSink = {
     const board = new QuoteBoard()
     const primary = settings.primaryExchange
     let alerts: Array<string> = []
+    let down = false
 
     const publish = Effect.gen(function* () {
       const ticks = board.take()
@@ -71,10 +72,21 @@ export const RedisSink = {
         Effect.map((results) => results?.find(([error]) => error !== null)?.[0] ?? undefined),
         Effect.catchAll((e) => Effect.succeed(e.cause as Error)),
       )
-      if (failed === undefined) return yield* health.set("sink:redis", "up")
+      if (failed === undefined) {
+        if (down) yield* Effect.logInfo("Redis is back: quotes and alerts are published again")
+        down = false
+        return yield* health.set("sink:redis", "up")
+      }
       board.restore(ticks)
       alerts = [...sending, ...alerts].slice(-PENDING_ALERTS_MAX)
-      yield* health.set("sink:redis", "down", `Redis unavailable (${failed.message}); quotes are retried each interval`)
+      const detail = `Redis unavailable (${failed.message}); quotes are retried each interval`
+      // Logged once per outage: the retries every interval would otherwise flood the log.
+      if (!down)
+        yield* Effect.logWarning(
+          `${detail}, newer ones replacing older; alerts wait (up to ${PENDING_ALERTS_MAX}). Check REDIS_URL and the server`,
+        )
+      down = true
+      yield* health.set("sink:redis", "down", detail)
     })
     const interval = Duration.millis(Math.max(1, Math.floor(1_000 / settings.quotesPerSecond)))
     yield* Effect.forkScoped(Effect.repeat(publish, Schedule.spaced(interval)))
