@@ -60,11 +60,14 @@ export const dedupeCandles = (candles: ReadonlyArray<Candle>): ReadonlyArray<Can
   }
   return [...byKey.values()]
 }
-const rank = (c: Candle) => (c.isFinal ? 1_000_000_000 : 0) + c.revision
+/** The store's order of versions of one candle, as the upsert's condition: (is_final, revision, complete). */
+const rank = (c: Candle) => (c.isFinal ? 2_000_000_000 : 0) + c.revision * 2 + (c.complete ? 1 : 0)
 
 /**
- * Candle persistence. Upserts are idempotent and ordered by (is_final, revision), so retries, at-least-once
- * redelivery and several daemons writing the same candle converge on the newest version.
+ * Candle persistence. Upserts are idempotent and ordered by (is_final, revision, complete), so retries,
+ * at-least-once redelivery and several daemons writing the same candle converge on the newest version; of two
+ * daemons' candles of one revision, the complete one stays, whichever is written last (redundant collectors: the
+ * one that missed trades it could not backfill never overwrites the one that saw them all).
  */
 export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleStore", {
   effect: Effect.gen(function* () {
@@ -88,7 +91,7 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         taker_buy_base = EXCLUDED.taker_buy_base, taker_buy_quote = EXCLUDED.taker_buy_quote, vwap = EXCLUDED.vwap,
         close_time = EXCLUDED.close_time, is_final = EXCLUDED.is_final, revision = EXCLUDED.revision,
         complete = EXCLUDED.complete, updated_at = now()
-      WHERE (c.is_final, c.revision) <= (EXCLUDED.is_final, EXCLUDED.revision)`
+      WHERE (c.is_final, c.revision, c.complete) <= (EXCLUDED.is_final, EXCLUDED.revision, EXCLUDED.complete)`
 
     /**
      * Progress per exchange+symbol+timeframe: the newest final, complete candle and the last trade in it. A
