@@ -36,7 +36,7 @@ describe("the live page in headless Chromium, against the daemon fed by the repl
     await db.stop()
   })
 
-  it("renders the stored candles, moves the open candle with the trades, and shows a silenced symbol as silent within ALERT_SYMBOL_SILENT_MS", async () => {
+  it("renders the stored candles, moves the open candle with the trades, and shows a silenced symbol as silent within ALERT_SYMBOL_SILENT_MS; reconnects by itself after a daemon restart", async () => {
     const url = await db.create()
     const server = await ReplayServer.start()
     const httpPort = await freePort()
@@ -46,22 +46,20 @@ describe("the live page in headless Chromium, against the daemon fed by the repl
     server.play("binance", syntheticTape({ symbols: ["BTC/USDT", "ETH/USDT"], rate: 20, start, seed: 5 }), {
       pace: { mode: "paced", speed: 30 },
     })
-    const daemon = startDaemon(
-      {
-        FEEDS: "binance",
-        BINANCE_SYMBOLS: "BTC/USDT,ETH/USDT",
-        BINANCE_WS_URL: server.url("binance"),
-        BINANCE_REST_URL: server.restUrl("binance"),
-        DATABASE_URL: url,
-        DATA_DIR: mkdtempSync(join(tmpdir(), "ingest-page-")),
-        HTTP_PORT: String(httpPort),
-        CANDLE_GRACE_MS: "1000",
-        ALERT_SYMBOL_SILENT_MS: String(SILENT_MS),
-        LIVE_UPDATES_PER_SECOND: "10",
-        TRADE_FUTURE_TOLERANCE_MS: "60000",
-      },
-      process.cwd(),
-    )
+    const env = {
+      FEEDS: "binance",
+      BINANCE_SYMBOLS: "BTC/USDT,ETH/USDT",
+      BINANCE_WS_URL: server.url("binance"),
+      BINANCE_REST_URL: server.restUrl("binance"),
+      DATABASE_URL: url,
+      DATA_DIR: mkdtempSync(join(tmpdir(), "ingest-page-")),
+      HTTP_PORT: String(httpPort),
+      CANDLE_GRACE_MS: "1000",
+      ALERT_SYMBOL_SILENT_MS: String(SILENT_MS),
+      LIVE_UPDATES_PER_SECOND: "10",
+      TRADE_FUTURE_TOLERANCE_MS: "60000",
+    }
+    let daemon = startDaemon(env, process.cwd())
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } })
     const pageErrors: Array<string> = []
     page.on("pageerror", (e) => pageErrors.push(e.message))
@@ -115,6 +113,26 @@ describe("the live page in headless Chromium, against the daemon fed by the repl
 
       mkdirSync(SCREENSHOTS, { recursive: true })
       await page.screenshot({ path: join(SCREENSHOTS, "live-page.png") })
+
+      // The daemon restarts: the page says it lost the connection, then reconnects by itself and moves on.
+      daemon.process.kill("SIGTERM")
+      expect(await daemon.exit).toBe(0)
+      await until(
+        "the page to notice",
+        async () => (await page.locator("#connection").getAttribute("data-state")) === "reconnecting",
+      )
+      expect(await page.locator("#connection").textContent()).toContain("daemon shutting down")
+      daemon = startDaemon(env, process.cwd())
+      await until(
+        "the page reconnected",
+        async () => (await page.locator("#connection").getAttribute("data-state")) === "live",
+      )
+      const before = await page.locator("#open").getAttribute("data-close")
+      await until(
+        "the open candle moving again",
+        async () => (await page.locator("#open").getAttribute("data-close")) !== before,
+      )
+      expect(pageErrors).toEqual([])
       daemon.process.kill("SIGTERM")
       expect(await daemon.exit).toBe(0)
     } finally {
