@@ -78,7 +78,8 @@ describe("history loaded at start-up", () => {
       process.cwd(),
     )
     try {
-      await until("the live tape played", () => venue.done, 90_000)
+      // The tape starts once the history is in, which takes longer on a machine the rest of the suite keeps busy.
+      await until("the live tape played", () => venue.done, 150_000)
       await untilStoredComplete(url, [...expectedFinals(sent, GRACE_MS)])
       // The history ends a couple of grace periods before the start; the last few trades before it come by id.
       const loaded = /binance BTC\/USDT: (\d+) trade\(s\) of history loaded; 0 1m candle\(s\) differ/.exec(
@@ -92,7 +93,7 @@ describe("history loaded at start-up", () => {
       daemon.process.kill("SIGKILL")
       await server.close()
     }
-  }, 180_000)
+  }, 240_000)
 
   it("a restart after a downtime longer than the repair horizon loads the downtime from REST history first: every candle complete and equal, none refused as too late", async () => {
     const server = await ReplayServer.start()
