@@ -204,13 +204,18 @@ describe("the compact-frame scanner beside the general Binance decoder", () => {
     )
   })
 
-  it("leaves to the general path what it does not read: spaces, escapes, fractions, big numbers, a repeated name", () => {
+  it("leaves to the general path what it does not read: spaces, escapes (in names and values), fractions, big numbers, a repeated name", () => {
     const base = recorded[0]!
     const scan = emptyScan()
     expect(scanEvent(base, scan)).toBe(true)
     for (const raw of [
       base.replace('"data":{', '"data": {'),
       base.replace('"e":"aggTrade"', '"e":"agg\\u0054rade"'),
+      // An escape or a raw control character in a name or the stream's name, where the next quote may not end it.
+      base.replace('"m":', '"\\":"x","m":'),
+      base.replace('"m":', '"\\u006d":'),
+      base.replace('"m":', '"m\t":1,"m":'),
+      base.replace('"stream":"', '"stream":"\\"'),
       base.replace(/"a":(\d+)/, '"a":$1.0'),
       base.replace(/"a":(\d+)/, '"a":1234567890123456'),
       base.replace('"m":', '"m":false,"m":'),

@@ -154,9 +154,21 @@ const MAX_DIGITS = 15
 const PREFIX = '{"stream":"'
 const DATA = ',"data":{'
 
-/** Escapes and raw control characters (which JSON.parse refuses inside strings) send the frame the general way. */
-// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
-const UNSCANNABLE = /[\u0000-\u001f\\]/
+const BACKSLASH = 92
+const SPACE = 32
+
+/**
+ * Whether a string's contents hold neither an escape nor a raw control character (which JSON.parse refuses): only
+ * then does it end at its next quote. Anything else sends the frame the general way. Checked per string, since
+ * outside strings the scan accepts nothing but the exact characters of the compact shape.
+ */
+const plain = (raw: string, from: number, to: number): boolean => {
+  for (let i = from; i < to; i++) {
+    const c = raw.charCodeAt(i)
+    if (c < SPACE || c === BACKSLASH) return false
+  }
+  return true
+}
 
 /** Whether `raw` holds `text` at `at`; a loop the compiler inlines, where `startsWith` is a call each time. */
 const holdsAt = (raw: string, at: number, text: string): boolean => {
@@ -237,10 +249,9 @@ const setNumber = (out: ScannedEvent, field: number, value: number): void => {
 
 /** Reads `raw` into `out` when it has the compact shape; false (with `out` meaningless) when it does not. */
 export const scanEvent = (raw: string, out: ScannedEvent): boolean => {
-  if (!holdsAt(raw, 0, PREFIX) || UNSCANNABLE.test(raw)) return false
-  // With no escape anywhere, every string ends at its next quote.
+  if (!holdsAt(raw, 0, PREFIX)) return false
   const streamEnd = raw.indexOf('"', PREFIX.length)
-  if (streamEnd < 0 || !holdsAt(raw, streamEnd + 1, DATA)) return false
+  if (streamEnd < 0 || !plain(raw, PREFIX.length, streamEnd) || !holdsAt(raw, streamEnd + 1, DATA)) return false
   const at = raw.indexOf("@", PREFIX.length)
   out.stream = kindOf(raw, at < 0 || at > streamEnd ? PREFIX.length : at + 1, streamEnd)
   out.seen = 0
@@ -250,7 +261,7 @@ export const scanEvent = (raw: string, out: ScannedEvent): boolean => {
     if (raw.charCodeAt(i) !== QUOTE) return false
     // Binance's names are one letter: the quote that closes one is checked for before any search.
     const keyEnd = raw.charCodeAt(i + 2) === QUOTE && raw.charCodeAt(i + 1) !== QUOTE ? i + 2 : raw.indexOf('"', i + 1)
-    if (keyEnd < 0 || raw.charCodeAt(keyEnd + 1) !== COLON) return false
+    if (keyEnd < 0 || raw.charCodeAt(keyEnd + 1) !== COLON || !plain(raw, i + 1, keyEnd)) return false
     const name = nameIndex(raw, i + 1, keyEnd)
     // JSON.parse keeps the last of a repeated name; rather than copy that rule, such a frame goes its way.
     if (name !== 0) {
@@ -263,7 +274,7 @@ export const scanEvent = (raw: string, out: ScannedEvent): boolean => {
     if (c === QUOTE) {
       const end = raw.indexOf('"', i + 1)
       field = AS_STRING[name]!
-      if (end < 0 || field === REFUSE) return false
+      if (end < 0 || field === REFUSE || !plain(raw, i + 1, end)) return false
       if (field !== SKIP) setString(out, field, raw, i + 1, end)
       i = end + 1
     } else if (c >= ZERO && c <= NINE) {
