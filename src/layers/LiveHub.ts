@@ -96,6 +96,12 @@ export class LiveHub extends Effect.Service<LiveHub>()("ingestd/LiveHub", {
       c.ws.send(message)
     }
 
+    /** To every client watching the series. */
+    const toWatchers = (watch: Watch, message: string) => {
+      const set = watchers.get(watchKey(watch))
+      if (set !== undefined) for (const c of [...set]) send(c, message)
+    }
+
     const onMessage = (c: Client, data: string) => {
       const watch = (() => {
         try {
@@ -232,19 +238,12 @@ export class LiveHub extends Effect.Service<LiveHub>()("ingestd/LiveHub", {
           return watch === undefined ? [] : [{ watch, clients: set.size }]
         }),
       /** To every client watching the series. */
-      toWatchers: (watch: Watch, message: string) => {
-        const set = watchers.get(watchKey(watch))
-        if (set !== undefined) for (const c of [...set]) send(c, message)
-      },
+      toWatchers,
       /** Final candles and revisions, to the clients watching their series. */
       candles: (candles: ReadonlyArray<Candle>) => {
         if (watchers.size === 0) return
-        for (const candle of candles) {
-          const set = watchers.get(watchKey(candle))
-          if (set === undefined) continue
-          const message = JSON.stringify({ type: "candle", candle })
-          for (const c of [...set]) send(c, message)
-        }
+        for (const candle of candles)
+          if (watchers.has(watchKey(candle))) toWatchers(candle, JSON.stringify({ type: "candle", candle }))
       },
       broadcast: (message: string) => {
         for (const c of [...clients]) send(c, message)
