@@ -16,9 +16,14 @@ interface Message {
   readonly candles?: ReadonlyArray<{ readonly isFinal: boolean; readonly close: string }>
 }
 
-const open = (url: string, headers: Record<string, string> = {}) =>
+/**
+ * Opens a client; `onMessage` is attached before the upgrade completes, because the server's hello can arrive in the
+ * upgrade's own TCP segment and be emitted before an awaited `open` continues.
+ */
+const open = (url: string, headers: Record<string, string> = {}, onMessage?: (data: WebSocket.RawData) => void) =>
   new Promise<WebSocket>((resolve, reject) => {
     const ws = new WebSocket(url, { headers })
+    if (onMessage) ws.on("message", onMessage)
     ws.once("open", () => resolve(ws))
     ws.once("error", reject)
   })
@@ -82,9 +87,10 @@ describe("the live endpoint /api/live: fan-out with a bounded buffer per client"
       )
       // A page of another site may not connect; one of the daemon's own origin may, and so may a tool without one.
       expect(await refusal(live, { origin: "http://evil.example" })).toBe(403)
-      const reader = await open(live, { origin: `http://127.0.0.1:${httpPort}` })
       const messages: Array<Message> = []
-      reader.on("message", (d) => messages.push(JSON.parse(String(d)) as Message))
+      const reader = await open(live, { origin: `http://127.0.0.1:${httpPort}` }, (d) =>
+        messages.push(JSON.parse(String(d)) as Message),
+      )
       reader.send(JSON.stringify({ watch: { exchange: "binance", symbol: "S1/USDT", timeframe: "1m" } }))
 
       const slow = await open(live)
