@@ -3,6 +3,7 @@ import { Aggregators } from "./actors/aggregation/Aggregators.js"
 import { Alerts } from "./actors/Alerts.js"
 import { CandleQueueSinkLive } from "./actors/CandleQueueSink.js"
 import { DeadLetterWatch } from "./actors/DeadLetterWatch.js"
+import { Fleet } from "./actors/Fleet.js"
 import { FeedsLive } from "./actors/feed/Feeds.js"
 import { StartupHistory } from "./actors/history/StartupHistory.js"
 import { SignalsConsumerLive } from "./actors/SignalsConsumer.js"
@@ -14,6 +15,7 @@ import { StatusViewLive } from "./actors/Status.js"
 import { Supervisor } from "./actors/Supervisor.js"
 import { AppConfigLive } from "./layers/AppConfig.js"
 import { CandleStore } from "./layers/CandleStore.js"
+import { FleetLeases } from "./layers/FleetLeases.js"
 import { Health } from "./layers/Health.js"
 import { HeapLive } from "./layers/Heap.js"
 import { HttpLive } from "./layers/Http.js"
@@ -48,6 +50,8 @@ export const AppLive = Layer.mergeAll(FeedsLive, HttpLive, RetentionLive, Ingest
   Layer.provideMerge(LiveHub.Default),
   Layer.provideMerge(Rabbit.Default),
   Layer.provideMerge(Layer.merge(CandleStore.Default, IndicatorStore.Default)),
+  Layer.provideMerge(Fleet.Default),
+  Layer.provideMerge(FleetLeases.Default),
   Layer.provideMerge(DatabaseLive),
   Layer.provideMerge(Supervisor.Default),
   Layer.provideMerge(Health.Default),

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { type Duration, Effect, Schedule } from "effect"
 import type { Notification } from "../domain/Incidents.js"
 import { type MarketSink, SINKS } from "./sinks/registry.js"
 
@@ -23,6 +23,22 @@ export class Sinks extends Effect.Service<Sinks>()("ingestd/Sinks", {
           ? Effect.void
           : Effect.forEach(sinks, (s) => s.alerts?.(notifications) ?? Effect.void, { discard: true }),
       status: () => sinks.flatMap((s) => [s.status(), ...(s.outputs?.() ?? [])]),
+      /**
+       * Waits, at most `limit`, until the sink named `name` (if configured) holds nothing: no record in memory, on
+       * disk or being written. True when it got there.
+       */
+      drained: (name: string, limit: Duration.DurationInput) => {
+        const sink = sinks.find((s) => s.name === name)
+        if (sink === undefined) return Effect.succeed(true)
+        const empty = Effect.sync(() => {
+          const s = sink.status()
+          return s.memoryRecords + s.diskRecords + s.writing === 0
+        })
+        return empty.pipe(
+          Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (done) => done }),
+          Effect.timeoutTo({ duration: limit, onSuccess: () => true, onTimeout: () => false }),
+        )
+      },
     } as const
   }),
 }) {}

@@ -7,6 +7,7 @@ import { StatusView } from "../layers/StatusView.js"
 import { Aggregators } from "./aggregation/Aggregators.js"
 import { Alerts } from "./Alerts.js"
 import { DeadLetterWatch } from "./DeadLetterWatch.js"
+import { Fleet } from "./Fleet.js"
 import { Sinks } from "./Sinks.js"
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : isoOrNumber(ms))
@@ -26,6 +27,7 @@ export const StatusViewLive = Layer.effect(
     const sinkRegistry = yield* Sinks
     const deadLetterWatch = yield* DeadLetterWatch
     const store = yield* CandleStore
+    const fleet = yield* Fleet
     const status = Effect.gen(function* () {
       const report = yield* health.report
       const incidents = yield* alerts.open
@@ -101,6 +103,8 @@ export const StatusViewLive = Layer.effect(
         // The dead-letter queues' depths and whether a bound caps them; null without a broker.
         deadLetters: Option.getOrNull(deadLetters),
         alerts: incidents,
+        // Members, who holds which symbol's lease and how fresh it is; null outside a fleet.
+        fleet: yield* fleet.status,
         ...(stored._tag === "Left" ? { ingestionStatusError: "store unavailable" } : {}),
       }
     })

@@ -60,7 +60,7 @@ export const evaluateRules = (
     startedAt = Math.min(startedAt, feed.startedAt)
     for (const s of feed.symbols) {
       symbols++
-      const last = s.lastTradeAt ?? feed.startedAt
+      const last = s.lastTradeAt ?? s.since
       if (s.lastTradeAt !== undefined) newest = Math.max(newest, s.lastTradeAt)
       if (now - last >= thresholds.symbolSilentMs)
         out.push({

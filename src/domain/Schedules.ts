@@ -1,4 +1,4 @@
-import { type Duration, Schedule } from "effect"
+import { Duration, Schedule } from "effect"
 
 /**
  * Every retry and reconnect backoff of the daemon, in one place: exponential from a base, doubling, at most `cap`
@@ -53,3 +53,17 @@ export const restartSchedule = (p: RestartPolicy) =>
     Schedule.intersect(Schedule.recurs(p.maxRestarts)),
     Schedule.resetAfter(p.window),
   )
+
+/** A fleet member's lease renewals: a few per lease lifetime, so that one slow round trip never lets them lapse. */
+export const fleetRenewSchedule = (takeoverAfterMs: number) =>
+  Schedule.spaced(Duration.millis(fleetTiming(takeoverAfterMs).renewMs))
+
+/**
+ * A lease lives 60 % of FLEET_TAKEOVER_MS and is renewed every 15 %: a dead member's symbols lapse within 60 % and
+ * are taken at the others' next renewal, within 75 % plus a round trip. A member that could not renew stops its
+ * symbols one renewal before its leases lapse, so it has stopped before anyone may take them.
+ */
+export const fleetTiming = (takeoverAfterMs: number) => ({
+  ttlMs: Math.round(takeoverAfterMs * 0.6),
+  renewMs: Math.round(takeoverAfterMs * 0.15),
+})

@@ -1,6 +1,8 @@
 /** What one exchange+symbol has delivered, for /api/status and the data-quality alerts. */
 export interface SymbolStat {
   readonly symbol: string
+  /** When this daemon began ingesting the symbol: its start, or in a fleet when it took the symbol's lease. */
+  readonly since: number
   /** Local receive time of the newest trade, and its exchange time. */
   readonly lastTradeAt: number | undefined
   readonly lastExchangeTs: number | undefined
@@ -49,27 +51,42 @@ export class SymbolStats {
     readonly startedAt: number,
   ) {
     this.sampledAt = startedAt
+    this.own(symbols, startedAt)
+  }
+
+  /** Starts reporting symbols this daemon now ingests; those it already reports keep their figures. */
+  own(symbols: ReadonlyArray<string>, now: number): void {
     for (const symbol of symbols)
-      this.stats.set(symbol, {
-        symbol,
-        lastTradeAt: undefined,
-        lastExchangeTs: undefined,
-        trades: 0,
-        ratePerSec: 0,
-        gaps: 0,
-        missingTrades: 0,
-        lastGapAt: undefined,
-        unfilledGaps: 0,
-        unfilledSince: undefined,
-        backfill: "idle",
-        backfillError: undefined,
-        backfilledTrades: 0,
-        mode: "websocket",
-        reconciled: 0,
-        mismatched: 0,
-        lastReconciledMinute: undefined,
-        lastMismatch: undefined,
-      })
+      if (!this.stats.has(symbol))
+        this.stats.set(symbol, {
+          symbol,
+          since: now,
+          lastTradeAt: undefined,
+          lastExchangeTs: undefined,
+          trades: 0,
+          ratePerSec: 0,
+          gaps: 0,
+          missingTrades: 0,
+          lastGapAt: undefined,
+          unfilledGaps: 0,
+          unfilledSince: undefined,
+          backfill: "idle",
+          backfillError: undefined,
+          backfilledTrades: 0,
+          mode: "websocket",
+          reconciled: 0,
+          mismatched: 0,
+          lastReconciledMinute: undefined,
+          lastMismatch: undefined,
+        })
+  }
+
+  /** Stops reporting symbols another fleet member ingests now. */
+  disown(symbols: ReadonlyArray<string>): void {
+    for (const symbol of symbols) {
+      this.stats.delete(symbol)
+      this.sampled.delete(symbol)
+    }
   }
 
   /** Counts a live trade; true when it is the symbol's first since start. */

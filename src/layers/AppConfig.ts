@@ -1,3 +1,4 @@
+import { hostname } from "node:os"
 import {
   Cause,
   Config,
@@ -94,6 +95,8 @@ export interface AppConfigShape {
   readonly historyDays: number
   readonly tradeFutureToleranceMs: number
   readonly databaseUrl: Option.Option<Redacted.Redacted>
+  /** FLEET: daemons that share (or, redundant, each ingest all of) the configured symbols; none when unset. */
+  readonly fleet: Option.Option<FleetSettings>
   /** Redis quotes; unset REDIS_URL turns them off. */
   readonly redis: Option.Option<{
     readonly url: Redacted.Redacted
@@ -192,6 +195,16 @@ export interface TickBatchSettings {
 export class AppConfig extends Context.Tag("ingestd/AppConfig")<AppConfig, AppConfigShape>() {}
 
 /** Start-up refused because of the environment; the message names the variable and the expected value. */
+export interface FleetSettings {
+  readonly name: string
+  /** This daemon's name in the fleet: unique among its members. */
+  readonly member: string
+  /** shared: each symbol has one owner at a time; redundant: every member ingests every symbol and the stores merge. */
+  readonly mode: "shared" | "redundant"
+  /** A dead or cut-off member's symbols are owned again within this. */
+  readonly takeoverAfter: Duration.Duration
+}
+
 export class ConfigInvalid extends Data.TaggedError("ConfigInvalid")<{ readonly message: string }> {}
 
 const list = (name: string) =>
@@ -359,6 +372,26 @@ const baseConfig = Config.all({
   ),
   tradeFutureToleranceMs: millis("TRADE_FUTURE_TOLERANCE_MS", 10_000),
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
+  fleet: Config.option(
+    Config.all({
+      name: Config.string("FLEET").pipe(
+        Config.validate({
+          message: "must be a name of letters, digits, '.', '_' or '-'",
+          validation: (n) => /^[\w.-]{1,64}$/.test(n),
+        }),
+      ),
+      member: Config.string("FLEET_MEMBER").pipe(
+        Config.withDefault(`${hostname()}:${process.pid}`),
+        Config.validate({ message: "must not be empty", validation: (m) => m.length > 0 && m.length <= 200 }),
+      ),
+      mode: Config.literal("shared", "redundant")("FLEET_MODE").pipe(Config.withDefault("shared")),
+      takeoverAfter: Config.integer("FLEET_TAKEOVER_MS").pipe(
+        Config.validate({ message: "must be a whole number of milliseconds ≥ 2000", validation: (n) => n >= 2_000 }),
+        Config.withDefault(15_000),
+        Config.map(Duration.millis),
+      ),
+    }),
+  ),
   rabbitmqUrl: Config.option(Config.redacted("RABBITMQ_URL")),
   redis: Config.option(
     Config.all({
@@ -479,6 +512,13 @@ const baseConfig = Config.all({
 /** Reads and validates the whole environment; fails with every invalid variable, not only the first. */
 export const loadAppConfig: Effect.Effect<AppConfigShape, ConfigError.ConfigError> = Effect.gen(function* () {
   const base = yield* baseConfig
+  if (Option.isSome(base.fleet) && Option.isNone(base.databaseUrl))
+    return yield* Effect.fail(
+      ConfigError.InvalidData(
+        ["FLEET"],
+        "a fleet coordinates through one PostgreSQL server: set DATABASE_URL on every member, or unset FLEET",
+      ),
+    )
   const feeds = yield* Config.all(base.feeds.map(feedConfig))
   // The seed's plain `quote:{symbol}` keys are the primary exchange's: the first of FEEDS unless named.
   const redis = Option.map(base.redis, (r) => ({ ...r, primaryExchange: r.primaryExchange || base.feeds[0]! }))

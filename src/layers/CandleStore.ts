@@ -136,6 +136,52 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
           )
     }
 
+    /**
+     * The upsert of a shared fleet's member: only the candles of symbols whose lease it still holds under the epoch
+     * it knows are written, checked in the same transaction, whose lock on those lease rows keeps a takeover from
+     * slipping in between. Returns how many candles were fenced off.
+     */
+    const upsertFenced = (
+      candles: ReadonlyArray<Candle>,
+      fence: {
+        readonly fleet: string
+        readonly member: string
+        readonly epochOf: (e: string, s: string) => number | undefined
+      },
+    ): Effect.Effect<number, SqlError.SqlError> => {
+      const claims = new Map<string, { exchange: string; symbol: string; epoch: number }>()
+      for (const c of candles) {
+        const key = `${c.exchange}\u0000${c.symbol}`
+        if (claims.has(key)) continue
+        const epoch = fence.epochOf(c.exchange, c.symbol)
+        if (epoch !== undefined) claims.set(key, { exchange: c.exchange, symbol: c.symbol, epoch })
+      }
+      if (claims.size === 0) return Effect.succeed(candles.length)
+      const cl = [...claims.values()]
+      return sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const rows = yield* sql<{ exchange: string; symbol: string }>`
+              SELECT l.exchange, l.symbol FROM fleet_leases l
+              JOIN unnest(${cl.map((c) => c.exchange)}::text[], ${cl.map((c) => c.symbol)}::text[],
+                ${cl.map((c) => c.epoch)}::bigint[]) AS u(e, s, ep)
+                ON l.exchange = u.e AND l.symbol = u.s AND l.epoch = u.ep
+              WHERE l.fleet = ${fence.fleet} AND l.owner = ${fence.member}
+              FOR SHARE OF l`
+            const held = new Set(rows.map((r) => `${r.exchange}\u0000${r.symbol}`))
+            const cs = dedupeCandles(candles.filter((c) => held.has(`${c.exchange}\u0000${c.symbol}`)))
+            if (cs.length > 0) yield* Effect.zipRight(upsertCandles(cs), upsertStatus(cs))
+            return candles.length - candles.filter((c) => held.has(`${c.exchange}\u0000${c.symbol}`)).length
+          }),
+        )
+        .pipe(
+          Effect.withSpan("CandleStore.upsertFenced", {
+            kind: "client",
+            attributes: { "db.system": "postgresql", rows: candles.length },
+          }),
+        )
+    }
+
     const query = (q: CandleQuery) =>
       sql<CandleRow>`
         SELECT exchange, symbol, timeframe, "timestamp", open, high, low, close, volume, quote_volume, trades,
@@ -262,6 +308,7 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
 
     return {
       upsert,
+      upsertFenced,
       query,
       ping,
       ingestionStatus,

@@ -196,3 +196,24 @@ export const liveClientsDropped = counter(
   "Live clients dropped for leaving more than LIVE_CLIENT_BUFFER_BYTES unread",
 )
 export const liveRefused = counter("live_connections_refused_total", "Connections to /api/live refused, per reason")
+export const fleetMembers = gauge("fleet_members", "Live members of this daemon's fleet, as it last read them")
+export const fleetSymbolsOwned = gauge(
+  "fleet_symbols_owned",
+  "Symbols whose lease this member holds and ingests, per exchange",
+)
+export const fleetLeaseAge = gauge(
+  "fleet_lease_age_seconds",
+  "Seconds since this member last renewed its leases in PostgreSQL; past FLEET_TAKEOVER_MS * 0.6 others may take them",
+)
+export const fleetTakeovers = counter(
+  "fleet_takeovers_total",
+  "Symbols this member took over from another member whose lease had lapsed, per exchange",
+)
+export const fleetLeasesLost = counter(
+  "fleet_leases_lost_total",
+  "Symbols this member stopped because its lease lapsed or moved on, per exchange",
+)
+export const fleetFencedCandles = counter(
+  "fleet_fenced_candles_total",
+  "Candles not written because this member no longer held their symbol's lease (fencing)",
+)

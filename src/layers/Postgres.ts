@@ -10,6 +10,7 @@ import timescale from "./migrations/0002_timescale.js"
 import historyCheckpoints from "./migrations/0003_history_checkpoints.js"
 import indicators from "./migrations/0004_indicators.js"
 import timescaleLifecycle from "./migrations/0005_timescale_lifecycle.js"
+import fleet from "./migrations/0006_fleet.js"
 
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
   readonly op: "open" | "listen"
@@ -94,6 +95,7 @@ const MigratorLive = PgMigrator.layer({
     "0003_history_checkpoints": historyCheckpoints,
     "0004_indicators": indicators,
     "0005_timescale_lifecycle": timescaleLifecycle,
+    "0006_fleet": fleet,
   }),
 }).pipe(Layer.provide(NodeContext.layer))
 

@@ -68,13 +68,25 @@ describe("the alerts actor alone, on the TestClock, publishing to the real broke
           Health.Default,
           Layer.succeed(
             Aggregators,
-            Aggregators.make({ port: () => port, ports: new Map([["binance", port]]), openCandles: () => [] }),
+            Aggregators.make({
+              port: () => port,
+              ports: new Map([["binance", port]]),
+              openCandles: () => [],
+              attach: () => Effect.void,
+            }),
           ),
         )
         // The configured sinks are the real Redis sink alone.
         const sinksLive = Layer.scoped(
           Sinks,
-          Effect.map(RedisSink.make, (sink) => Sinks.make({ sinks: [sink!], alerts: sink!.alerts!, status: () => [] })),
+          Effect.map(RedisSink.make, (sink) =>
+            Sinks.make({
+              sinks: [sink!],
+              alerts: sink!.alerts!,
+              status: () => [],
+              drained: () => Effect.succeed(true),
+            }),
+          ),
         )
         const layer = Alerts.Default.pipe(
           Layer.provideMerge(sinksLive),

@@ -62,7 +62,12 @@ const setup = (
       Health.Default,
       Layer.succeed(
         Aggregators,
-        Aggregators.make({ port: () => port, ports: new Map([[exchange, port]]), openCandles: () => [] }),
+        Aggregators.make({
+          port: () => port,
+          ports: new Map([[exchange, port]]),
+          openCandles: () => [],
+          attach: () => Effect.void,
+        }),
       ),
     )
     yield* Effect.forkScoped(runFeed(venueModule, feed).pipe(Effect.provide(layer)))

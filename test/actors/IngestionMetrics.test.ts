@@ -55,7 +55,12 @@ describe("ingestion_metrics", () => {
               }),
               Layer.succeed(
                 Aggregators,
-                Aggregators.make({ port: () => port, ports: new Map([["binance", port]]), openCandles: () => [] }),
+                Aggregators.make({
+                  port: () => port,
+                  ports: new Map([["binance", port]]),
+                  openCandles: () => [],
+                  attach: () => Effect.void,
+                }),
               ),
             ),
           ),

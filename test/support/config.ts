@@ -28,6 +28,7 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   historyDays: 0,
   tradeFutureToleranceMs: Number.MAX_SAFE_INTEGER,
   databaseUrl: Option.none(),
+  fleet: Option.none(),
   rabbitmqUrl: Option.none(),
   redis: Option.none(),
   live: {

@@ -1,5 +1,5 @@
 import type { Candle } from "../../schema/Candle.js"
-import { Clock, Duration, Effect, Fiber, type Mailbox } from "effect"
+import { Clock, Duration, Effect, Fiber, type Mailbox, Option } from "effect"
 import { DueCandles } from "../../domain/Reconciliation.js"
 import { SymbolPipeline } from "../../domain/SymbolPipeline.js"
 import { SymbolStats } from "../../domain/SymbolStats.js"
@@ -19,7 +19,7 @@ import { aggregatorOutputs } from "./Outputs.js"
 import { resumeSymbol } from "./Resume.js"
 
 /**
- * Spawns one supervised aggregator actor per configured exchange+symbol, resumed from the store (`Resume.ts`) and
+ * Spawns one supervised aggregator actor per ingested exchange+symbol (`attach`), resumed from the store (`Resume.ts`) and
  * writing to every sink (`Outputs.ts`), and hands each feed its port (`FeedPort.ts`): the symbols' routes, the
  * watermark and the status. On shutdown (after the feeds stopped) each mailbox is ended and its actor drains it,
  * finalises what is due and snapshots the rest before the sinks close.
@@ -43,51 +43,77 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
     const options = pipelineOptions(config)
     const startedAt = yield* Clock.currentTimeMillis
     const longestPeriod = longestPeriodMs(config.timeframes)
+    // Alone, a daemon ingests every configured symbol for its whole life; in a shared fleet the feeds attach the
+    // symbols this member holds leases for, as ownership moves.
+    const shared = Option.exists(config.fleet, (f) => f.mode === "shared")
+    const routesOf = new Map<ExchangeId, Map<string, Mailbox.Mailbox<AggregatorMessage>>>()
+    const resumeOf = new Map<ExchangeId, Map<string, ResumePoint>>()
     for (const feed of config.feeds) {
-      const watermark = new Watermark()
+      const exchange = feed.exchange
       const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()
       const resume = new Map<string, ResumePoint>()
-      for (const symbol of feed.symbols) {
-        const pipeline = new SymbolPipeline(feed.exchange, symbol, options)
-        pipelines.set(`${feed.exchange}:${symbol}`, pipeline)
-        const point = yield* resumeSymbol(store, feed.exchange, symbol, pipeline, longestPeriod)
-        if (point !== undefined) resume.set(symbol, point)
-        const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)
-        yield* health.watchMailbox(`aggregator:${feed.exchange}:${symbol}`, mailbox, config.mailboxCapacity)
-        routes.set(symbol, mailbox)
-        const fiber = yield* supervisor.spawn(
-          `aggregator:${feed.exchange}:${symbol}`,
-          runAggregator({
-            exchange: feed.exchange,
-            symbol,
-            pipeline,
-            watermark,
-            mailbox,
-            outputs,
-          }),
-        )
-        yield* Effect.addFinalizer(() =>
-          mailbox.end.pipe(
-            Effect.zipRight(Fiber.await(fiber)),
-            Effect.timeout(config.shutdownTimeout),
-            Effect.catchAll(() =>
-              Effect.logError(`aggregator ${feed.exchange} ${symbol} did not drain within ${config.shutdownTimeout}`),
-            ),
-          ),
-        )
-      }
-      const exchange = feed.exchange
+      routesOf.set(exchange, routes)
+      resumeOf.set(exchange, resume)
       const reconciled =
         VENUES[exchange].candles !== undefined && Duration.toMillis(config.backfill.reconcileInterval) > 0
       ports.set(exchange, {
-        watermark,
+        watermark: new Watermark(),
         routes,
-        stats: new SymbolStats(feed.symbols, startedAt),
+        stats: new SymbolStats(shared ? [] : feed.symbols, startedAt),
         resume,
         progress: storedProgress(store, exchange),
         due: reconciled ? new DueCandles() : undefined,
       })
     }
+
+    /**
+     * Runs an aggregator for each of `symbols` of one exchange for as long as the caller's scope: each resumed from
+     * the store as it stands now, which is how a fleet member takes over a symbol another member wrote until a
+     * moment ago. Closing the scope ends each mailbox; its actor drains it, finalises what is due and snapshots the
+     * rest into the sinks.
+     */
+    const attach = (exchange: ExchangeId, symbols: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        const routes = routesOf.get(exchange)!
+        const resume = resumeOf.get(exchange)!
+        const { watermark, stats } = ports.get(exchange)!
+        stats.own(symbols, yield* Clock.currentTimeMillis)
+        for (const symbol of symbols) {
+          const key = `${exchange}:${symbol}`
+          const pipeline = new SymbolPipeline(exchange, symbol, options)
+          const point = yield* resumeSymbol(store, exchange, symbol, pipeline, longestPeriod)
+          const mailbox = yield* makeAggregatorMailbox(config.mailboxCapacity)
+          yield* health.watchMailbox(`aggregator:${key}`, mailbox, config.mailboxCapacity)
+          const fiber = yield* supervisor.spawn(
+            `aggregator:${key}`,
+            runAggregator({ exchange, symbol, pipeline, watermark, mailbox, outputs }),
+          )
+          pipelines.set(key, pipeline)
+          routes.set(symbol, mailbox)
+          if (point === undefined) resume.delete(symbol)
+          else resume.set(symbol, point)
+          yield* Effect.addFinalizer(() =>
+            mailbox.end.pipe(
+              Effect.zipRight(Fiber.await(fiber)),
+              Effect.timeout(config.shutdownTimeout),
+              Effect.catchAll(() =>
+                Effect.logError(`aggregator ${exchange} ${symbol} did not drain within ${config.shutdownTimeout}`),
+              ),
+              Effect.ensuring(
+                Effect.sync(() => {
+                  pipelines.delete(key)
+                  routes.delete(symbol)
+                  resume.delete(symbol)
+                }),
+              ),
+            ),
+          )
+        }
+        yield* Effect.addFinalizer(() => Effect.sync(() => stats.disown(symbols)))
+      })
+
+    if (!shared) for (const feed of config.feeds) yield* attach(feed.exchange, feed.symbols)
+
     const port = (exchange: ExchangeId): FeedPort => {
       const p = ports.get(exchange)
       if (p === undefined) throw new Error(`no aggregators for ${exchange}`)
@@ -99,6 +125,6 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
       pipelines.get(`${exchange}:${symbol}`)?.aggregator.snapshotOpen(out)
       return out
     }
-    return { port, ports: ports as ReadonlyMap<ExchangeId, FeedPort>, openCandles } as const
+    return { port, ports: ports as ReadonlyMap<ExchangeId, FeedPort>, openCandles, attach } as const
   }),
 }) {}

@@ -58,6 +58,8 @@ export interface SinkStatus {
   readonly diskMaxBytes: number
   /** Whether producers are waiting because every buffer is full. */
   readonly backPressure: boolean
+  /** Records of the batch being written now (no longer in `memoryRecords`). */
+  readonly writing: number
 }
 
 export interface Sink<R> {
@@ -385,6 +387,7 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
       diskBytes: disk?.bytes ?? 0,
       diskMaxBytes: disk?.maxBytes ?? 0,
       backPressure: waiting,
+      writing: inflight?.records.length ?? 0,
     })
     return { name: spec.name, offer, status } satisfies Sink<R>
   })

@@ -9,6 +9,7 @@ import type { Rabbit } from "../../layers/Rabbit.js"
 import type { Notification } from "../../domain/Incidents.js"
 import type { Candle } from "../../schema/Candle.js"
 import type { TradeTick } from "../aggregation/Aggregator.js"
+import type { Fleet } from "../Fleet.js"
 import type { Supervisor } from "../Supervisor.js"
 import { IndicatorsSink } from "./indicators/IndicatorsSink.js"
 import { InfluxSink } from "./influx/InfluxSink.js"
@@ -32,7 +33,7 @@ export interface MarketSink {
 
 /** What the sinks may ask of the application when they start. */
 export type SinkContext =
-  AppConfig | Health | Supervisor | CandleStore | IndicatorStore | Rabbit | Influx | LiveHub | Scope.Scope
+  AppConfig | Health | Supervisor | CandleStore | IndicatorStore | Rabbit | Influx | LiveHub | Fleet | Scope.Scope
 
 /** A sink: its folder under `sinks/` and one line in `SINKS`. `make` yields undefined where it is not configured. */
 export interface SinkPlugin {

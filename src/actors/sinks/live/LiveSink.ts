@@ -22,6 +22,7 @@ export const LiveSink = {
         diskBytes: 0,
         diskMaxBytes: 0,
         backPressure: false,
+        writing: 0,
       }),
     }
   }),

@@ -3,6 +3,7 @@ import type * as SqlError from "@effect/sql/SqlError"
 import { Clock, Data, Duration, Effect, Metric, Schema } from "effect"
 import { AppConfig } from "../../../layers/AppConfig.js"
 import { CandleStore } from "../../../layers/CandleStore.js"
+import { Fleet } from "../../Fleet.js"
 import { makeDeadLetter } from "../../../layers/DeadLetter.js"
 import * as Metrics from "../../../layers/Metrics.js"
 import { Candle } from "../../../schema/Candle.js"
@@ -129,12 +130,29 @@ export const PostgresSink = {
     const config = yield* AppConfig
     if (config.candleSink !== "direct") return undefined
     const store = yield* CandleStore
+    const { fence } = yield* Fleet
+    // A shared fleet's member writes only the symbols it holds leases for; what it no longer holds was the next
+    // owner's to write, and is dropped here with a count and a line.
+    const upsert =
+      fence === undefined
+        ? store.upsert
+        : (cs: ReadonlyArray<Candle>) =>
+            Effect.tap(store.upsertFenced(cs, fence), (fenced) =>
+              fenced === 0
+                ? Effect.void
+                : Effect.zipRight(
+                    Metric.incrementBy(Metrics.fleetFencedCandles, fenced),
+                    Effect.logWarning(
+                      `fleet ${fence.fleet}: ${fenced} candle(s) not written: ${fence.member} no longer holds their symbols' leases (fencing)`,
+                    ),
+                  ),
+            )
     const write = yield* postgresWriter<Candle>({
       sink: "postgres",
       prefix: "candles",
       field: "candle",
       noun: "candle(s)",
-      upsert: store.upsert,
+      upsert,
       onStored: recordStored,
     })
 

@@ -104,6 +104,7 @@ export const RedisSink = {
         diskBytes: 0,
         diskMaxBytes: 0,
         backPressure: false,
+        writing: 0,
       }),
       ticks: (ts) => Effect.sync(() => ts.forEach((t) => board.offer(tickOf(t)))),
       alerts: (ns) =>
