@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs"
 import { it } from "@effect/vitest"
-import { ConfigProvider, Effect, LogLevel, Option } from "effect"
+import { ConfigProvider, Duration, Effect, LogLevel, Option } from "effect"
+import YAML from "yaml"
 import { describe, expect } from "vitest"
 import { describeConfigError, loadAppConfig } from "../../src/layers/AppConfig.js"
 
@@ -83,6 +85,64 @@ describe("REDIS_URL", () => {
         const error = describeConfigError(yield* Effect.flip(load({ REDIS_URL: "http://127.0.0.1:6379" })))
         expect(error).toContain("REDIS_URL")
         expect(error).toContain("must be a redis:// or rediss:// URL")
+      }),
+  )
+})
+
+describe("FLEET", () => {
+  it.effect("is off unless named; takes a member name, a mode and a takeover bound; needs DATABASE_URL", () =>
+    Effect.gen(function* () {
+      expect(Option.isNone((yield* load({})).fleet)).toBe(true)
+      const db = { DATABASE_URL: "postgres://127.0.0.1/x" }
+      const fleet = Option.getOrThrow((yield* load({ ...db, FLEET: "eu-1", FLEET_MEMBER: "a" })).fleet)
+      expect([fleet.name, fleet.member, fleet.mode, Duration.toMillis(fleet.takeoverAfter)]).toEqual([
+        "eu-1",
+        "a",
+        "shared",
+        15_000,
+      ])
+      const redundant = yield* load({ ...db, FLEET: "eu-1", FLEET_MODE: "redundant", FLEET_TAKEOVER_MS: "5000" })
+      expect(Option.map(redundant.fleet, (f) => [f.mode, Duration.toMillis(f.takeoverAfter)])).toEqual(
+        Option.some(["redundant", 5_000]),
+      )
+      expect(describeConfigError(yield* Effect.flip(load({ FLEET: "eu-1" })))).toMatch(
+        /^FLEET: a fleet coordinates through one PostgreSQL server: set DATABASE_URL/,
+      )
+      expect(describeConfigError(yield* Effect.flip(load({ ...db, FLEET: "eu 1" })))).toMatch(/^FLEET: must be a name/)
+      expect(describeConfigError(yield* Effect.flip(load({ ...db, FLEET: "x", FLEET_TAKEOVER_MS: "500" })))).toMatch(
+        /^FLEET_TAKEOVER_MS: must be a whole number of milliseconds ≥ 2000/,
+      )
+    }),
+  )
+
+  it.effect(
+    "docker-compose's fleet profile: two members of one fleet whose environments load, each with its own name, data and port",
+    () =>
+      Effect.gen(function* () {
+        const compose = YAML.parse(readFileSync("docker-compose.yml", "utf8"), { merge: true }) as {
+          services: Record<
+            string,
+            {
+              profiles?: Array<string>
+              environment: Record<string, string>
+              volumes: Array<string>
+              ports: Array<string>
+            }
+          >
+        }
+        const members = ["ingest-a", "ingest-b"].map((n) => compose.services[n]!)
+        const configs = []
+        for (const m of members) {
+          expect(m.profiles).toEqual(["fleet"])
+          configs.push(yield* load(m.environment))
+        }
+        const fleets = configs.map((c) => Option.getOrThrow(c.fleet))
+        expect(fleets[0]!.name).toBe(fleets[1]!.name)
+        expect(fleets[0]!.member).not.toBe(fleets[1]!.member)
+        expect(configs[0]!.feeds).toEqual(configs[1]!.feeds)
+        expect(new Set(members.map((m) => m.volumes[0]!.split(":")[0])).size).toBe(2)
+        expect(new Set(members.map((m) => m.ports[0]!.split(":")[0])).size).toBe(2)
+        expect(Option.isNone((yield* load(compose.services["ingest"]!.environment)).fleet)).toBe(true)
       }),
   )
 })
