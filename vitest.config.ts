@@ -23,6 +23,7 @@ const BROKER_FAULTS = [
  */
 const LONGEST_FIRST = [
   "test/integration/Demo.test.ts",
+  "test/integration/Fleet.test.ts",
   "test/integration/SharedBroker.test.ts",
   "test/integration/SinkIsolation.test.ts",
   "test/integration/HostileFrames.test.ts",
