@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { rmSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
 import { expectCandlesMatch, expectedFinals, sentOf, untilStoredComplete } from "../support/candles.js"
-import { type Daemon, freePort, metric, startDaemon, until } from "../support/daemon.js"
+import { binanceReplayDaemon, metric, type ReplayDaemon, until } from "../support/daemon.js"
 import { query, scratchDatabase, storedCandles } from "../support/postgres.js"
 import { startTcpProxy } from "../support/tcpProxy.js"
 
@@ -13,11 +11,8 @@ const GRACE_MS = 1_000
 const TAKEOVER_MS = 15_000
 const SYMBOLS = Array.from({ length: 30 }, (_, i) => `F${i}/USDT`)
 
-interface Member {
+interface Member extends ReplayDaemon {
   readonly name: string
-  readonly daemon: Daemon
-  readonly httpPort: number
-  readonly dataDir: string
 }
 
 /** A member of fleet `fleet` on `server`'s Binance, writing to `url`. */
@@ -27,28 +22,10 @@ const member = async (
   fleet: string,
   name: string,
   symbols: ReadonlyArray<string> = SYMBOLS,
-): Promise<Member> => {
-  const dataDir = mkdtempSync(join(tmpdir(), "ingest-fleet-"))
-  const httpPort = await freePort()
-  const daemon = startDaemon(
-    {
-      FEEDS: "binance",
-      BINANCE_SYMBOLS: symbols.join(","),
-      BINANCE_WS_URL: server.url("binance"),
-      BINANCE_REST_URL: server.restUrl("binance"),
-      DATABASE_URL: url,
-      HTTP_PORT: String(httpPort),
-      DATA_DIR: dataDir,
-      CANDLE_GRACE_MS: String(GRACE_MS),
-      RECONCILE_INTERVAL_MS: "0",
-      STORE_FLUSH_MS: "100",
-      FLEET: fleet,
-      FLEET_MEMBER: name,
-    },
-    process.cwd(),
-  )
-  return { name, daemon, httpPort, dataDir }
-}
+): Promise<Member> => ({
+  name,
+  ...(await binanceReplayDaemon(server, url, symbols, { FLEET: fleet, FLEET_MEMBER: name })),
+})
 
 interface StatusBody {
   readonly feeds: ReadonlyArray<{ readonly symbols: ReadonlyArray<{ readonly symbol: string }> }>

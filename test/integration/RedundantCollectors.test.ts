@@ -1,49 +1,30 @@
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { rmSync } from "node:fs"
 import amqp from "amqplib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ReplayServer } from "../../src/replay/ReplayServer.js"
 import { syntheticTape } from "../../src/replay/Tape.js"
 import { expectCandlesMatch, sentOf } from "../support/candles.js"
-import { freePort, startDaemon, until } from "../support/daemon.js"
+import { binanceReplayDaemon, until } from "../support/daemon.js"
 import { scratchDatabase, storedCandles } from "../support/postgres.js"
 import { freshVhost } from "../support/rabbit.js"
 import { norm } from "../support/reference.js"
 
 const GRACE_MS = 1_000
 
-/** A redundant fleet's member on `server`'s Binance, writing to `url` and `rabbitUrl`, with a data directory of its own. */
-const collector = async (
+/** A redundant fleet's member on `server`'s Binance, writing to `url` and `rabbitUrl`. */
+const collector = (
   server: ReplayServer,
   url: string,
   rabbitUrl: string,
   symbols: ReadonlyArray<string>,
   name: string,
-) => {
-  const dataDir = mkdtempSync(join(tmpdir(), "ingest-redundant-"))
-  const httpPort = await freePort()
-  const daemon = startDaemon(
-    {
-      FEEDS: "binance",
-      BINANCE_SYMBOLS: symbols.join(","),
-      BINANCE_WS_URL: server.url("binance"),
-      BINANCE_REST_URL: server.restUrl("binance"),
-      DATABASE_URL: url,
-      RABBITMQ_URL: rabbitUrl,
-      FLEET: "redundant-test",
-      FLEET_MODE: "redundant",
-      FLEET_MEMBER: name,
-      HTTP_PORT: String(httpPort),
-      DATA_DIR: dataDir,
-      CANDLE_GRACE_MS: String(GRACE_MS),
-      RECONCILE_INTERVAL_MS: "0",
-      STORE_FLUSH_MS: "100",
-    },
-    process.cwd(),
-  )
-  return { daemon, dataDir, httpPort }
-}
+) =>
+  binanceReplayDaemon(server, url, symbols, {
+    RABBITMQ_URL: rabbitUrl,
+    FLEET: "redundant-test",
+    FLEET_MODE: "redundant",
+    FLEET_MEMBER: name,
+  })
 
 type Published = {
   exchange: string

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
 import { createServer } from "node:net"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 
 export const freePort = () =>
@@ -87,4 +89,41 @@ export const startReplay = async (args: ReadonlyArray<string>): Promise<Replay> 
       await exited
     },
   }
+}
+
+export interface ReplayDaemon {
+  readonly daemon: Daemon
+  readonly httpPort: number
+  readonly dataDir: string
+}
+
+/**
+ * A daemon on a replay server's Binance (`symbols`), writing to PostgreSQL at `databaseUrl`, with an HTTP port and
+ * a data directory of its own, a 1 s grace, no reconciliation and 100 ms store flushes; `env` adds or overrides.
+ */
+export const binanceReplayDaemon = async (
+  server: { url(exchange: "binance"): string; restUrl(exchange: "binance"): string },
+  databaseUrl: string,
+  symbols: ReadonlyArray<string>,
+  env: Record<string, string> = {},
+): Promise<ReplayDaemon> => {
+  const dataDir = mkdtempSync(join(tmpdir(), "ingest-replay-daemon-"))
+  const httpPort = await freePort()
+  const daemon = startDaemon(
+    {
+      FEEDS: "binance",
+      BINANCE_SYMBOLS: symbols.join(","),
+      BINANCE_WS_URL: server.url("binance"),
+      BINANCE_REST_URL: server.restUrl("binance"),
+      DATABASE_URL: databaseUrl,
+      HTTP_PORT: String(httpPort),
+      DATA_DIR: dataDir,
+      CANDLE_GRACE_MS: "1000",
+      RECONCILE_INTERVAL_MS: "0",
+      STORE_FLUSH_MS: "100",
+      ...env,
+    },
+    process.cwd(),
+  )
+  return { daemon, httpPort, dataDir }
 }
