@@ -27,7 +27,8 @@ describe("the README's demo, as a new user runs it", () => {
             (r) => r.ok,
             () => false,
           ),
-        60_000,
+        // Its embedded database starts in seconds alone, and took over 30 s beside the heaviest tests of the suite.
+        120_000,
       )
       await new Promise((r) => setTimeout(r, DEMO_MS))
       expect(linesAt(daemon.output(), "error")).toEqual([])
@@ -65,5 +66,5 @@ describe("the README's demo, as a new user runs it", () => {
       await replay.stop()
       rmSync(dataDir, { recursive: true, force: true })
     }
-  }, 300_000)
+  }, 360_000)
 })
