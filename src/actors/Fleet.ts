@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { Clock, Duration, Effect, Metric, Option, Stream, SubscriptionRef } from "effect"
 import { assignKeys } from "../domain/FleetAssignment.js"
 import { isoOrNumber } from "../domain/Limits.js"
@@ -104,6 +105,16 @@ const membership = (
     let validUntil = 0
     let unreachable: string | undefined
     let first = true
+    const digest = createHash("sha256")
+      .update(
+        allKeys
+          .map((k) => keyOf(k.exchange, k.symbol))
+          .sort()
+          .join("\n"),
+      )
+      .digest("hex")
+      .slice(0, 16)
+    let disagreeing = ""
 
     const publish = Effect.forEach(
       feeds,
@@ -141,14 +152,16 @@ const membership = (
     const renewal = Effect.gen(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const round = yield* Effect.all([
-        leases.heartbeat(fleet, member, ttlMs),
+        leases.heartbeat(fleet, member, ttlMs, digest),
         leases.renew(fleet, member, ttlMs),
       ]).pipe(Effect.timeout(ttlMs / 3), Effect.either)
       if (round._tag === "Left") {
         const reason = round.left._tag === "TimeoutException" ? `no answer within ${ttlMs / 3} ms` : round.left.message
         if (unreachable === undefined)
           yield* Effect.logWarning(
-            `fleet ${fleet}: could not renew the leases of ${member} in PostgreSQL (${reason}); ${held.size} symbol(s) go on until ${isoOrNumber(validUntil - renewMs)}, then stop so that another member can take them over`,
+            held.size === 0
+              ? `fleet ${fleet}: could not renew the membership of ${member} in PostgreSQL (${reason}); retrying every ${renewMs} ms`
+              : `fleet ${fleet}: could not renew the leases of ${member} in PostgreSQL (${reason}); ${held.size} symbol(s) go on until ${isoOrNumber(validUntil - renewMs)}, then stop so that another member can take them over`,
           )
         unreachable = reason
         const now = yield* Clock.currentTimeMillis
@@ -168,6 +181,17 @@ const membership = (
       members = live
       yield* Metric.set(Metrics.fleetMembers, live.length)
       yield* Metric.set(Metrics.fleetLeaseAge, 0)
+      // Members split what they are configured with: with different symbol lists their shares do not add up, and
+      // symbols can go unowned or be run twice over (the leases still give each one writer at a time).
+      const others = live.filter((m) => m.symbolsDigest !== digest).map((m) => m.member)
+      if (others.join() !== disagreeing) {
+        disagreeing = others.join()
+        if (others.length > 0)
+          yield* Effect.logWarning(
+            `fleet ${fleet}: member(s) ${others.join(", ")} are configured with other exchanges or symbols than ${member}; give every member the same FEEDS and <EXCHANGE>_SYMBOLS, or some symbols go unowned`,
+          )
+        else yield* Effect.logInfo(`fleet ${fleet}: every member is configured with the same symbols again`)
+      }
       if (mode === "redundant") return
       const renewedByKey = new Map(renewed.map((l) => [keyOf(l.exchange, l.symbol), l]))
       yield* lose(

@@ -23,6 +23,8 @@ export interface LeaseRow extends HeldLease {
 
 export interface MemberRow {
   readonly member: string
+  /** A digest of the member's configured exchanges and symbols: members must agree on them to agree on shares. */
+  readonly symbolsDigest: string
   readonly startedAt: number
   readonly renewedAt: number
 }
@@ -39,18 +41,24 @@ export class FleetLeases extends Effect.Service<FleetLeases>()("ingestd/FleetLea
     const sql = yield* SqlClient.SqlClient
 
     /** Renews this member's membership, and reads the members alive now (itself included). */
-    const heartbeat = (fleet: string, member: string, ttlMs: number) =>
+    const heartbeat = (fleet: string, member: string, ttlMs: number, symbolsDigest: string) =>
       Effect.zipRight(
         sql`
-          INSERT INTO fleet_members (fleet, member, expires_at)
-          VALUES (${fleet}, ${member}, now() + ${ttlMs} * interval '1 millisecond')
-          ON CONFLICT (fleet, member) DO UPDATE SET renewed_at = now(), expires_at = EXCLUDED.expires_at`,
-        sql<{ member: string; started_at: Date | string; renewed_at: Date | string }>`
-          SELECT member, started_at, renewed_at FROM fleet_members
+          INSERT INTO fleet_members (fleet, member, symbols_digest, expires_at)
+          VALUES (${fleet}, ${member}, ${symbolsDigest}, now() + ${ttlMs} * interval '1 millisecond')
+          ON CONFLICT (fleet, member) DO UPDATE SET renewed_at = now(), expires_at = EXCLUDED.expires_at,
+            symbols_digest = EXCLUDED.symbols_digest`,
+        sql<{ member: string; symbols_digest: string; started_at: Date | string; renewed_at: Date | string }>`
+          SELECT member, symbols_digest, started_at, renewed_at FROM fleet_members
           WHERE fleet = ${fleet} AND expires_at > now() ORDER BY member`,
       ).pipe(
         Effect.map((rows) =>
-          rows.map((r): MemberRow => ({ member: r.member, startedAt: ms(r.started_at), renewedAt: ms(r.renewed_at) })),
+          rows.map((r): MemberRow => ({
+            member: r.member,
+            symbolsDigest: r.symbols_digest,
+            startedAt: ms(r.started_at),
+            renewedAt: ms(r.renewed_at),
+          })),
         ),
       )
 

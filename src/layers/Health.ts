@@ -38,6 +38,14 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
           }),
         ),
       )
+    /** Drops a component that no longer exists here (a symbol handed to another fleet member), not one that failed. */
+    const forget = (name: string) =>
+      Ref.update(components, (m) => {
+        if (!m.has(name)) return m
+        const next = new Map(m)
+        next.delete(name)
+        return next
+      })
     const report = Ref.get(components).pipe(
       Effect.map((m): HealthReport => {
         const unhealthy = [...m].filter(([, h]) => !READY.has(h.state)).map(([n]) => n)
@@ -91,6 +99,6 @@ export class Health extends Effect.Service<Health>()("ingestd/Health", {
       for (const [name, h] of yield* Ref.get(components))
         yield* Metric.set(Metric.tagged(Metrics.componentUp, "component", name), READY.has(h.state) ? 1 : 0)
     })
-    return { set, report, watchMailbox, watchGauges, sample } as const
+    return { set, forget, report, watchMailbox, watchGauges, sample } as const
   }),
 }) {}

@@ -164,6 +164,13 @@ describe("a fleet: daemons share an exchange's symbols through leases in Postgre
         },
         30_000,
       )
+      // The members that handed symbols over are ready: the aggregators they stopped are gone, not "stopped".
+      for (const m of members)
+        await until(
+          `${m.name} ready`,
+          async () => (await fetch(`http://127.0.0.1:${m.httpPort}/readyz`)).status === 200,
+          20_000,
+        )
       const status = (await (await fetch(`http://127.0.0.1:${joiner.httpPort}/api/status`)).json()) as StatusBody
       expect(status.fleet!.members.map((m) => m.member).sort()).toEqual(["m1", "m3", "m4"])
       expect(status.fleet!.leases.filter((l) => l.owner === "m4" && !l.lapsed).length).toBeGreaterThanOrEqual(9)

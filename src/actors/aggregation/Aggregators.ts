@@ -100,11 +100,15 @@ export class Aggregators extends Effect.Service<Aggregators>()("ingestd/Aggregat
                 Effect.logError(`aggregator ${exchange} ${symbol} did not drain within ${config.shutdownTimeout}`),
               ),
               Effect.ensuring(
-                Effect.sync(() => {
-                  pipelines.delete(key)
-                  routes.delete(symbol)
-                  resume.delete(symbol)
-                }),
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    pipelines.delete(key)
+                    routes.delete(symbol)
+                    resume.delete(symbol)
+                  }),
+                  // A drained actor reports "stopped", which is not ready: gone, it reports nothing.
+                  shared ? health.forget(`aggregator:${key}`) : Effect.void,
+                ),
               ),
             ),
           )

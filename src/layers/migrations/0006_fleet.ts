@@ -12,6 +12,7 @@ export default Effect.gen(function* () {
     CREATE TABLE IF NOT EXISTS fleet_members (
       fleet text NOT NULL,
       member text NOT NULL,
+      symbols_digest text NOT NULL,
       started_at timestamptz NOT NULL DEFAULT now(),
       renewed_at timestamptz NOT NULL DEFAULT now(),
       expires_at timestamptz NOT NULL,
