@@ -101,7 +101,7 @@ export class FleetLeases extends Effect.Service<FleetLeases>()("ingestd/FleetLea
                 FROM unnest(${free.map((k) => k.exchange)}::text[], ${free.map((k) => k.symbol)}::text[]) AS u(e, s)
                 ON CONFLICT (fleet, exchange, symbol) DO UPDATE SET owner = EXCLUDED.owner, epoch = l.epoch + 1,
                   acquired_at = now(), renewed_at = now(), expires_at = EXCLUDED.expires_at,
-                  takeovers = l.takeovers + (l.owner <> EXCLUDED.owner)::integer
+                  takeovers = l.takeovers + (l.owner NOT IN (EXCLUDED.owner, ''))::integer
                 WHERE l.expires_at <= now()
                 RETURNING exchange, symbol, epoch`
               return rows.map((r) => {
@@ -110,18 +110,21 @@ export class FleetLeases extends Effect.Service<FleetLeases>()("ingestd/FleetLea
                   exchange: r.exchange,
                   symbol: r.symbol,
                   epoch: Number(r.epoch),
-                  from: before === undefined || before === member ? undefined : before,
+                  from: before === undefined || before === member || before === "" ? undefined : before,
                 }
               })
             }),
           )
 
-    /** Lets leases lapse now, so that the member they belong to takes them at its next renewal. */
+    /**
+     * Gives leases up: they lapse now, with no owner, so that the members whose share they are take them at their
+     * next renewal, and the hand-over is not counted as a takeover.
+     */
     const release = (fleet: string, member: string, keys: ReadonlyArray<LeaseKey>) =>
       keys.length === 0
         ? Effect.void
         : sql`
-            UPDATE fleet_leases l SET expires_at = now() - interval '1 millisecond'
+            UPDATE fleet_leases l SET owner = '', expires_at = now() - interval '1 millisecond'
             FROM unnest(${keys.map((k) => k.exchange)}::text[], ${keys.map((k) => k.symbol)}::text[]) AS u(e, s)
             WHERE l.fleet = ${fleet} AND l.owner = ${member} AND l.exchange = u.e AND l.symbol = u.s`.pipe(
             Effect.asVoid,
@@ -130,7 +133,7 @@ export class FleetLeases extends Effect.Service<FleetLeases>()("ingestd/FleetLea
     /** A member leaving: its leases lapse and it is no longer counted, so the others rebalance at once. */
     const leave = (fleet: string, member: string) =>
       Effect.zipRight(
-        sql`UPDATE fleet_leases SET expires_at = now() - interval '1 millisecond' WHERE fleet = ${fleet} AND owner = ${member}`,
+        sql`UPDATE fleet_leases SET owner = '', expires_at = now() - interval '1 millisecond' WHERE fleet = ${fleet} AND owner = ${member}`,
         sql`DELETE FROM fleet_members WHERE fleet = ${fleet} AND member = ${member}`,
       ).pipe(Effect.asVoid)
 

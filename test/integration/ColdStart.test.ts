@@ -4,45 +4,64 @@ import { syntheticTape } from "../../src/replay/Tape.js"
 import { periodMs, type Timeframe } from "../../src/schema/Candle.js"
 import type { ExchangeId } from "../../src/schema/Market.js"
 import { expectCandlesMatch, expectedFinals, finalsOverHttp, type Sent, sentOf } from "../support/candles.js"
-import { freePort, startDaemon, until } from "../support/daemon.js"
+import { freePort, metric, startDaemon, until } from "../support/daemon.js"
 import { scratchDatabase, storedCandles } from "../support/postgres.js"
 
 const GRACE_MS = 2_000
 const SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 
 /**
- * The tape starts on a minute boundary and plays at 4× with nobody connected, into the exchange's history; the
- * daemon starts 10 s later, 40 s into the first minute, so that minute's first trades reach it only by REST.
+ * The tape starts on a minute boundary and plays at 4× (or `speed`) with nobody connected, into the exchange's
+ * history; the daemon starts 10 s later (or `startAfterMs`), 40 s into the first minute at 4×, so that minute's
+ * first trades reach it only by REST. `killed`: the daemon is killed (-9) once it has taken trades, and started again.
  */
-const coldStart = async (exchange: ExchangeId, url: string, seed: number) => {
+const coldStart = async (
+  exchange: ExchangeId,
+  url: string,
+  seed: number,
+  options: {
+    readonly startAfterMs?: number
+    readonly killed?: boolean
+    readonly speed?: number
+    readonly count?: number
+  } = {},
+) => {
   const server = await ReplayServer.start()
   const httpPort = await freePort()
   const spec = {
     symbols: SYMBOLS,
     rate: 10,
-    count: 2_400,
+    count: options.count ?? 2_400,
     start: Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000,
     seed,
   }
   const sent = sentOf(exchange, spec)
-  server.play(exchange, syntheticTape(spec), { pace: { mode: "paced", speed: 4 }, hold: false })
-  await new Promise((r) => setTimeout(r, 10_000))
+  server.play(exchange, syntheticTape(spec), { pace: { mode: "paced", speed: options.speed ?? 4 }, hold: false })
+  await new Promise((r) => setTimeout(r, options.startAfterMs ?? 10_000))
   const E = exchange.toUpperCase()
-  const daemon = startDaemon(
-    {
-      FEEDS: exchange,
-      [`${E}_SYMBOLS`]: SYMBOLS.join(","),
-      [`${E}_WS_URL`]: server.url(exchange),
-      [`${E}_REST_URL`]: server.restUrl(exchange),
-      DATABASE_URL: url,
-      HTTP_PORT: String(httpPort),
-      CANDLE_GRACE_MS: String(GRACE_MS),
-      STORE_FLUSH_MS: "100",
-    },
-    process.cwd(),
-  )
+  const env = {
+    FEEDS: exchange,
+    [`${E}_SYMBOLS`]: SYMBOLS.join(","),
+    [`${E}_WS_URL`]: server.url(exchange),
+    [`${E}_REST_URL`]: server.restUrl(exchange),
+    DATABASE_URL: url,
+    HTTP_PORT: String(httpPort),
+    CANDLE_GRACE_MS: String(GRACE_MS),
+    STORE_FLUSH_MS: "100",
+  }
+  let daemon = startDaemon(env, process.cwd())
   const venue = server.venue(exchange)
   try {
+    if (options.killed === true) {
+      await until(
+        "the first trades taken",
+        async () => (await metric(httpPort, "trades_received_total", `exchange="${exchange}"`).catch(() => 0)) > 0,
+        30_000,
+      )
+      daemon.process.kill("SIGKILL")
+      await daemon.exit
+      daemon = startDaemon(env, process.cwd())
+    }
     await until("the tape to end", () => venue.done, 90_000)
     return { sent, daemon, httpPort, stop: () => server.close() }
   } catch (e) {
@@ -86,6 +105,29 @@ describe("a fresh start in the middle of a minute", () => {
         expectCandlesMatch(await storedCandles(url), run.sent, GRACE_MS)
         expect(run.daemon.output()).toMatch(/filling its open candles from/)
         expect(run.daemon.output()).toMatch(/backfilled [1-9]\d* trade\(s\) from REST history/)
+      } finally {
+        run.daemon.process.kill("SIGKILL")
+        await run.stop()
+      }
+    },
+    180_000,
+  )
+
+  it.concurrent(
+    "binance, killed (-9) before its first candle is final and started again: the restart fills the open candles by time again, and every candle is complete and equal",
+    async () => {
+      const url = await db.create()
+      // At the tape's own pace the first minute lasts a minute: the kill, seconds after the start, comes well before
+      // its candle is final.
+      const run = await coldStart("binance", url, 23, { startAfterMs: 10_000, killed: true, speed: 1, count: 800 })
+      try {
+        await allFinalsStored(run.httpPort, run.sent)
+        run.daemon.process.kill("SIGTERM")
+        expect(await run.daemon.exit).toBe(0)
+        expectCandlesMatch(await storedCandles(url), run.sent, GRACE_MS)
+        // Nothing was final when it died: the restart had no point to resume from, so it started fresh.
+        expect(run.daemon.output()).not.toMatch(/resuming after trade/)
+        expect(run.daemon.output()).toMatch(/filling its open candles from/)
       } finally {
         run.daemon.process.kill("SIGKILL")
         await run.stop()

@@ -59,12 +59,17 @@ export const makeFrameRouter = (spec: FrameRouterSpec) => {
     Effect.gen(function* () {
       const what = `${exchange} ${t.symbol}: first trade at ${isoOrNumber(t.exchangeTs)} on a fresh start`
       const before = gaps === undefined ? undefined : t.seq - gaps.span(t)
-      if (before !== undefined) yield* port.progress.start(t.symbol, before, bucketStart(t.exchangeTs, MINUTE))
-      if (before === undefined || spec.backfill === undefined || !spec.historyReachesBack)
+      const fillsByTime = before !== undefined && spec.backfill !== undefined && spec.historyReachesBack
+      // Where the open candles are filled by time, no resume point is recorded until a candle is final: one at this
+      // trade would let a restart (or a fleet member taking the symbol over) skip the trades the fill fetched
+      // before it, while without one it starts fresh and fills them again.
+      if (before !== undefined && !fillsByTime)
+        yield* port.progress.start(t.symbol, before, bucketStart(t.exchangeTs, MINUTE))
+      if (!fillsByTime)
         return yield* Effect.logInfo(
           `${what}; candles from ${isoOrNumber(coldFrom(t))} until it are marked incomplete (this venue has no trade history ${spec.backfill === undefined ? "" : "by time "}to fill them from)`,
         )
-      yield* spec.backfill.coldStart(t.symbol, COLD_START, coldFrom(t), before, t.exchangeTs)
+      yield* spec.backfill!.coldStart(t.symbol, COLD_START, coldFrom(t), before!, t.exchangeTs)
       yield* Effect.logInfo(
         `${what}; filling its open candles from ${isoOrNumber(coldFrom(t))} by time from REST history`,
       )
