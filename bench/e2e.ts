@@ -23,6 +23,7 @@ import { query, scratchDatabase } from "../test/support/postgres.js"
 import { freePort, startDaemon, startReplay, until } from "../test/support/daemon.js"
 import { startTcpProxy } from "../test/support/tcpProxy.js"
 import { scrape, total } from "../test/support/prometheus.js"
+import { type CpuSnapshot, coresUsed, cpuSnapshot } from "./cpu.js"
 
 const { values } = parseArgs({
   options: {
@@ -120,10 +121,14 @@ const bareClient = async (rate: number, step: Step) => {
   ws.on("open", () => ws.send(JSON.stringify({ method: "SUBSCRIBE", params: streams, id: 1 })))
   let trades = 0
   let started = 0
+  let cpuFrom: CpuSnapshot | undefined
   ws.on("message", (data) => {
     const frame = JSON.parse(String(data)) as { data?: { e?: string } }
     if (frame.data?.e === "trade") {
-      if (trades++ === 0) started = Date.now()
+      if (trades++ === 0) {
+        started = Date.now()
+        cpuFrom = cpuSnapshot()
+      }
     }
   })
   const expected = rate * SECONDS
@@ -138,6 +143,7 @@ const bareClient = async (rate: number, step: Step) => {
     },
     SECONDS * 1_000 + CATCH_UP_LIMIT_MS,
   ).catch((e: Error) => step.detail.push(e.message))
+  if (cpuFrom !== undefined) step.detail.push(coresUsed(cpuFrom, cpuSnapshot()))
   step.received = trades / Math.max(0.001, (Date.now() - started) / 1_000)
   step.complete.ws = trades === expected
   ws.close()
@@ -244,12 +250,16 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       let firstAt = 0
       let lastAt = 0
       let sourceDoneAt = 0
+      let cpuFrom: CpuSnapshot | undefined
       const sample = async () => {
         const { sent, done } = await replaySent(control)
         const metrics = await scrape(httpPort)
         received = total(metrics, "trades_received_total", { exchange: "binance" })
         step.peakHeapMb = Math.max(step.peakHeapMb, total(metrics, "nodejs_heap_size_used_bytes", {}) / 2 ** 20)
-        if (received > 0 && firstAt === 0) firstAt = Date.now()
+        if (received > 0 && firstAt === 0) {
+          firstAt = Date.now()
+          cpuFrom = cpuSnapshot()
+        }
         if (received < expected) lastAt = Date.now()
         if (done && sourceDoneAt === 0) sourceDoneAt = Date.now()
         // Behind the tape's own schedule (rate × time since the first trade), not behind what the replay managed to
@@ -266,9 +276,11 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
         }
         return received >= expected
       }
-      await until("the daemon to receive every trade", sample, SECONDS * 1_000 + CATCH_UP_LIMIT_MS).catch((e: Error) =>
-        step.detail.push(e.message),
+      // Twice a second: a scrape renders every metric, and ten a second cost the daemon under test 3 % of its CPU.
+      await until("the daemon to receive every trade", sample, SECONDS * 1_000 + CATCH_UP_LIMIT_MS, 500).catch(
+        (e: Error) => step.detail.push(e.message),
       )
+      if (cpuFrom !== undefined) step.detail.push(coresUsed(cpuFrom, cpuSnapshot()))
       step.received = received / Math.max(0.001, (lastAt - firstAt) / 1_000)
       step.catchUpS = sourceDoneAt === 0 ? Number.NaN : Math.max(0, (lastAt - sourceDoneAt) / 1_000)
       if (influxLink !== undefined) {
@@ -283,6 +295,8 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       }
       // Every sink's own view: candles of the last minute are stored when the daemon stops (as snapshots).
       const samples = await scrape(httpPort)
+      const batches = total(samples, "feed_batch_frames_count", {})
+      step.detail.push(`frames per feed batch: ${fmt(total(samples, "feed_batch_frames_sum", {}) / batches, 1)}`)
       // Whether the memory buffers sufficed: what each sink had to move to its disk buffer meanwhile.
       for (const sink of ["postgres", "rabbitmq", "influx"]) {
         const spilled = total(samples, "sink_spilled_records_total", { sink })

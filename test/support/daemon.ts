@@ -14,11 +14,11 @@ export const freePort = () =>
   })
 
 /** Polls in real time; the daemon under test is another process. */
-export const until = async (what: string, condition: () => boolean | Promise<boolean>, ms = 30_000) => {
+export const until = async (what: string, condition: () => boolean | Promise<boolean>, ms = 30_000, everyMs = 100) => {
   const deadline = Date.now() + ms
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise((r) => setTimeout(r, everyMs))
   }
 }
 
