@@ -155,6 +155,11 @@ export interface AppConfigShape {
   readonly httpPort: number
   readonly logLevel: LogLevel.LogLevel
   readonly mailboxCapacity: number
+  /**
+   * A connection's batch of fewer than a quarter of MAILBOX_CAPACITY frames waits this long for more before the
+   * router takes it (0: never waits).
+   */
+  readonly feedBatchWait: Duration.Duration
   /** Connection liveness: ping interval and how long a pong may take. */
   readonly pingInterval: Duration.Duration
   readonly pongTimeout: Duration.Duration
@@ -475,6 +480,7 @@ const baseConfig = Config.all({
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
   logLevel: logLevel("LOG_LEVEL"),
   mailboxCapacity: positive("MAILBOX_CAPACITY", 4_096),
+  feedBatchWait: duration("FEED_BATCH_MS", 10),
   pingInterval: duration("FEED_PING_INTERVAL_MS", 15_000),
   pongTimeout: duration("FEED_PONG_TIMEOUT_MS", 10_000),
   staleAfter: duration("FEED_STALE_MS", 60_000),

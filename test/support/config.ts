@@ -63,6 +63,8 @@ export const testConfig = (overrides: Partial<AppConfigShape> = {}): AppConfigSh
   httpPort: 0,
   logLevel: LogLevel.Info,
   mailboxCapacity: 64,
+  // Tests drive time with the TestClock: a batch that waited for more would wait for the test's next adjust.
+  feedBatchWait: Duration.zero,
   pingInterval: Duration.seconds(15),
   pongTimeout: Duration.seconds(10),
   staleAfter: Duration.seconds(60),

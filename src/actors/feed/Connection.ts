@@ -29,6 +29,8 @@ export const connect = (f: FeedSetup, name: string, subscriptions: ReadonlyArray
         maxPayload: MAX_PAYLOAD,
         highWaterMark: capacity,
         lowWaterMark: Math.floor(capacity / 4),
+        coalesce: f.config.feedBatchWait,
+        coalesceFrames: Math.floor(capacity / 4),
         pingInterval: f.config.pingInterval,
         pongTimeout: f.config.pongTimeout,
         ...(f.venue.ping === undefined ? {} : { ping: f.venue.ping }),

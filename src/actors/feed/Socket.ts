@@ -30,6 +30,9 @@ export interface FeedSocketOptions {
   /** Frames buffered before the socket is paused, and the level at which it resumes. */
   readonly highWaterMark: number
   readonly lowWaterMark: number
+  /** A batch of fewer frames than `coalesceFrames` waits this long for more before it is handed over (0: never). */
+  readonly coalesce: Duration.Duration
+  readonly coalesceFrames: number
   readonly pingInterval: Duration.Duration
   readonly pongTimeout: Duration.Duration
   /** An application-level ping text (Bybit, OKX, Kraken); undefined sends WebSocket ping frames. */
@@ -109,7 +112,7 @@ export const open = (o: FeedSocketOptions) =>
         ws.send(text, (err) => resume(err ? Effect.fail(fail("send", err.message, err)) : Effect.void))
       })
 
-    const take = frames.takeAll.pipe(
+    const takeNow = frames.takeAll.pipe(
       Effect.map(([chunk]) => {
         if (paused && sizeOf(frames) <= o.lowWaterMark) {
           paused = false
@@ -117,6 +120,19 @@ export const open = (o: FeedSocketOptions) =>
         }
         return Chunk.toReadonlyArray(chunk)
       }),
+    )
+    const coalesceMs = Duration.toMillis(o.coalesce)
+    // A batch costs the router and every aggregator it touches about the same whatever its size: a small one waits
+    // a moment for more, so a busy feed hands over fewer, fuller batches.
+    const take = Effect.flatMap(takeNow, (first) =>
+      first.length >= o.coalesceFrames || coalesceMs === 0
+        ? Effect.succeed(first)
+        : Effect.zipRight(
+            Effect.sleep(o.coalesce),
+            Effect.suspend(() =>
+              sizeOf(frames) === 0 ? Effect.succeed(first) : Effect.map(takeNow, (more) => first.concat(more)),
+            ),
+          ),
     )
 
     // Any frame answers as well as a pong does: a busy connection is plainly alive, and venues with text pings

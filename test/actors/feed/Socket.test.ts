@@ -1,0 +1,65 @@
+import { it } from "@effect/vitest"
+import { Duration, Effect, Option } from "effect"
+import type { AddressInfo } from "node:net"
+import { describe, expect } from "vitest"
+import { WebSocketServer } from "ws"
+import { open } from "../../../src/actors/feed/Socket.js"
+
+/** A server that sends `first` frames on connect, then `later` frames `afterMs` later. */
+const server = (first: number, later: number, afterMs: number) =>
+  Effect.acquireRelease(
+    Effect.async<WebSocketServer>((resume) => {
+      const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () => resume(Effect.succeed(wss)))
+      wss.on("connection", (ws) => {
+        for (let i = 0; i < first; i++) ws.send(`a${i}`)
+        setTimeout(() => {
+          for (let i = 0; i < later; i++) ws.send(`b${i}`)
+        }, afterMs)
+      })
+    }),
+    (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void))),
+  )
+
+const socket = (wss: WebSocketServer, coalesceMs: number, coalesceFrames: number) =>
+  open({
+    exchange: "binance",
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    maxPayload: 1 << 20,
+    highWaterMark: 1_000,
+    lowWaterMark: 250,
+    coalesce: Duration.millis(coalesceMs),
+    coalesceFrames,
+    pingInterval: Duration.seconds(30),
+    pongTimeout: Duration.seconds(30),
+  })
+
+describe("a feed socket's batches (FEED_BATCH_MS)", () => {
+  it.scopedLive("a small batch waits for the frames that follow it and hands them over together", () =>
+    Effect.gen(function* () {
+      const wss = yield* server(1, 5, 40)
+      const s = yield* socket(wss, 400, 100)
+      const batch = yield* s.take
+      expect(batch.map((f) => f.raw)).toEqual(["a0", "b0", "b1", "b2", "b3", "b4"])
+    }),
+  )
+
+  it.scopedLive("without a wait (0) each read is handed over at once", () =>
+    Effect.gen(function* () {
+      const wss = yield* server(1, 5, 200)
+      const s = yield* socket(wss, 0, 100)
+      const batch = yield* s.take
+      expect(batch.map((f) => f.raw)).toEqual(["a0"])
+    }),
+  )
+
+  it.scopedLive("a batch of at least a quarter of the mailbox goes at once, without waiting", () =>
+    Effect.gen(function* () {
+      const wss = yield* server(4, 1, 200)
+      const s = yield* socket(wss, 5_000, 3)
+      while (Option.getOrElse(s.buffered(), () => 0) < 4) yield* Effect.sleep(Duration.millis(5))
+      const started = Date.now()
+      expect((yield* s.take).map((f) => f.raw)).toEqual(["a0", "a1", "a2", "a3"])
+      expect(Date.now() - started).toBeLessThan(5_000)
+    }),
+  )
+})
