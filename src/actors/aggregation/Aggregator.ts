@@ -1,4 +1,4 @@
-import { Cause, Duration, Effect, Mailbox, Metric, MetricLabel, type Tracer } from "effect"
+import { Cause, Duration, Effect, Mailbox, Metric, MetricLabel, Option, type Tracer } from "effect"
 import { preview } from "../../domain/Limits.js"
 import type { EnrichedTrade } from "../../domain/Enrichment.js"
 import type { SymbolPipeline } from "../../domain/SymbolPipeline.js"
@@ -124,8 +124,10 @@ export const runAggregator = (spec: AggregatorSpec) =>
       const wait = spec.watermark.started
         ? pipeline.aggregator.nextDeadline() - spec.watermark.at(clock.unsafeCurrentTimeMillis())
         : Number.POSITIVE_INFINITY
+      // A timeout races two fibers; under load the mailbox is rarely empty, and then there is nothing to wait for.
+      const ready = Option.getOrElse(spec.mailbox.unsafeSize(), () => 0) > 0
       const taken =
-        wait === Number.POSITIVE_INFINITY
+        wait === Number.POSITIVE_INFINITY || ready
           ? yield* spec.mailbox.takeAll
           : yield* Effect.timeoutTo(spec.mailbox.takeAll, {
               duration: Duration.millis(Math.max(1, wait)),
