@@ -9,7 +9,9 @@ import { open } from "../../../src/actors/feed/Socket.js"
 const server = (first: number, later: number, afterMs: number) =>
   Effect.acquireRelease(
     Effect.async<WebSocketServer>((resume) => {
-      const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () => resume(Effect.succeed(wss)))
+      const wss: WebSocketServer = new WebSocketServer({ host: "127.0.0.1", port: 0 }, () =>
+        resume(Effect.succeed(wss)),
+      )
       wss.on("connection", (ws) => {
         for (let i = 0; i < first; i++) ws.send(`a${i}`)
         setTimeout(() => {
