@@ -30,7 +30,7 @@ export const SignalsConsumerLive = Layer.scopedDiscard(
         yield* Effect.logInfo(`signals consumer off: INFLUX_URL is unset, ${INGEST_SIGNALS_QUEUE} is not declared`)
       return
     }
-    const target = yield* influx.target.value(config.signalsPrefetch)
+    const target = influx.target.value
     const sink = yield* makeSignalsWriter(target, config.influx.value, config.signalsPrefetch, SIGNALS_LINGER)
     const supervisor = yield* Supervisor
     yield* supervisor.spawn(

@@ -58,11 +58,7 @@ const sinkOf = Effect.map(InfluxSink.make, (sink) => {
 })
 
 const signalsWriter = (influx: InfluxSettings) =>
-  Effect.flatMap(Influx, (i) =>
-    Effect.flatMap(Option.getOrThrow(i.target)(10), (target) =>
-      makeSignalsWriter(target, influx, 10, Duration.millis(10)),
-    ),
-  )
+  Effect.flatMap(Influx, (i) => makeSignalsWriter(Option.getOrThrow(i.target), influx, 10, Duration.millis(10)))
 
 describe("the InfluxDB sink, against influxd behind the v2-write proxy", () => {
   it.scopedLive(
@@ -204,8 +200,7 @@ describe("the InfluxDB write request", () => {
       const { url, encodings } = yield* recordingServer
       const dataDir = mkdtempSync(join(tmpdir(), "influx-encoding-"))
       yield* Effect.gen(function* () {
-        const open = Option.getOrThrow((yield* Influx).target)
-        const target = yield* open(100)
+        const target = Option.getOrThrow((yield* Influx).target)
         yield* target.write(Array.from({ length: 100 }, (_, i) => `m,s=a v=${i} ${1_700_000_000_000_000_000 + i}`))
       }).pipe(Effect.provide(writerLayer({ ...settings("any"), url, gzip }, dataDir)))
       return encodings

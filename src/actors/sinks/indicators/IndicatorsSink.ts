@@ -63,7 +63,7 @@ export const IndicatorsSink = {
         ? undefined
         : yield* Effect.gen(function* () {
             const settings = config.influx.pipe(Option.getOrThrow)
-            const target = yield* influx.target.pipe(Option.getOrThrow)(settings.batchLines)
+            const target = influx.target.pipe(Option.getOrThrow)
             const write = influxWrite<string>(
               target,
               deadLetterFor(config.dataDir, settings, "indicators"),

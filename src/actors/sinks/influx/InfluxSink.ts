@@ -109,7 +109,7 @@ export const InfluxSink = {
     const influx = yield* Influx
     if (Option.isNone(influx.target) || Option.isNone(config.influx)) return undefined
     const settings = config.influx.value
-    const target = yield* influx.target.value(settings.batchLines)
+    const target = influx.target.value
     const write = influxWrite<string>(target, deadLetterFor(config.dataDir, settings, "market"), "market", (l) => l)
     const latency = Metric.tagged(Metric.tagged(Metrics.endToEndLatency, "sink", "influx"), "kind", "tick")
     const sink = yield* makeLineSink("influx", settings, (lines) =>
