@@ -112,7 +112,7 @@ export const open = (o: FeedSocketOptions) =>
         ws.send(text, (err) => resume(err ? Effect.fail(fail("send", err.message, err)) : Effect.void))
       })
 
-    const takeNow = frames.takeAll.pipe(
+    const takeAll = frames.takeAll.pipe(
       Effect.map(([chunk]) => {
         if (paused && sizeOf(frames) <= o.lowWaterMark) {
           paused = false
@@ -122,17 +122,14 @@ export const open = (o: FeedSocketOptions) =>
       }),
     )
     const coalesceMs = Duration.toMillis(o.coalesce)
-    // A batch costs the router and every aggregator it touches about the same whatever its size: a small one waits
-    // a moment for more, so a busy feed hands over fewer, fuller batches.
-    const take = Effect.flatMap(takeNow, (first) =>
-      first.length >= o.coalesceFrames || coalesceMs === 0
-        ? Effect.succeed(first)
-        : Effect.zipRight(
-            Effect.sleep(o.coalesce),
-            Effect.suspend(() =>
-              sizeOf(frames) === 0 ? Effect.succeed(first) : Effect.map(takeNow, (more) => first.concat(more)),
-            ),
-          ),
+    // A batch costs the router and every aggregator it touches about the same whatever its size: with fewer frames
+    // waiting than make a full one, wait a moment for more, so a busy feed hands over fewer, fuller batches. The wait
+    // comes before the take, never after it: frames already taken would be lost if the fiber were interrupted (a
+    // rotation's overlap ends that way) while it waited.
+    const take = Effect.suspend(() =>
+      coalesceMs === 0 || sizeOf(frames) >= o.coalesceFrames
+        ? takeAll
+        : Effect.zipRight(Effect.sleep(o.coalesce), takeAll),
     )
 
     // Any frame answers as well as a pong does: a busy connection is plainly alive, and venues with text pings

@@ -1,5 +1,5 @@
 import { it } from "@effect/vitest"
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect, Fiber, Option } from "effect"
 import type { AddressInfo } from "node:net"
 import { describe, expect } from "vitest"
 import { WebSocketServer } from "ws"
@@ -36,13 +36,15 @@ const socket = (wss: WebSocketServer, coalesceMs: number, coalesceFrames: number
   })
 
 describe("a feed socket's batches (FEED_BATCH_MS)", () => {
-  it.scopedLive("a small batch waits for the frames that follow it and hands them over together", () =>
-    Effect.gen(function* () {
-      const wss = yield* server(1, 5, 40)
-      const s = yield* socket(wss, 400, 100)
-      const batch = yield* s.take
-      expect(batch.map((f) => f.raw)).toEqual(["a0", "b0", "b1", "b2", "b3", "b4"])
-    }),
+  it.scopedLive(
+    "with fewer frames waiting than a full batch, the take waits for those that follow and hands them over together",
+    () =>
+      Effect.gen(function* () {
+        const wss = yield* server(1, 5, 40)
+        const s = yield* socket(wss, 400, 100)
+        const batch = yield* s.take
+        expect(batch.map((f) => f.raw)).toEqual(["a0", "b0", "b1", "b2", "b3", "b4"])
+      }),
   )
 
   it.scopedLive("without a wait (0) each read is handed over at once", () =>
@@ -62,6 +64,23 @@ describe("a feed socket's batches (FEED_BATCH_MS)", () => {
       const started = Date.now()
       expect((yield* s.take).map((f) => f.raw)).toEqual(["a0", "a1", "a2", "a3"])
       expect(Date.now() - started).toBeLessThan(5_000)
+    }),
+  )
+
+  it.scopedLive("a take interrupted while it waits has taken nothing: the frames are all there for the next", () =>
+    Effect.gen(function* () {
+      const wss = yield* server(2, 2, 300)
+      const s = yield* socket(wss, 5_000, 4)
+      const waiting = (n: number) =>
+        Effect.gen(function* () {
+          while (Option.getOrElse(s.buffered(), () => 0) < n) yield* Effect.sleep(Duration.millis(5))
+        })
+      yield* waiting(2)
+      const first = yield* Effect.fork(s.take)
+      yield* Effect.sleep(Duration.millis(50))
+      yield* Fiber.interrupt(first)
+      yield* waiting(4).pipe(Effect.timeoutFail({ duration: Duration.seconds(3), onTimeout: () => "frames were lost" }))
+      expect((yield* s.take).map((f) => f.raw)).toEqual(["a0", "a1", "b0", "b1"])
     }),
   )
 })
