@@ -122,7 +122,19 @@ describe("history loaded at start-up", () => {
       const spec = { symbols: ["BTC/USDT", "ETH/USDT"], rate: 10, count: 2_400, start: Date.now(), seed: 31 }
       const sent = sentOf("binance", spec)
       server.play("binance", syntheticTape(spec), { pace: { mode: "paced", speed: 1 }, hold: false })
-      await new Promise((r) => setTimeout(r, 45_000))
+      // A restart resumes from the newest final candle. Without one (a run that ended before its first minute
+      // closed) it starts fresh, which is ColdStart.test.ts's case; so this run lasts 45 s and until each symbol
+      // has one, whatever the second the test started at.
+      const started = Date.now()
+      await until(
+        "a final complete candle of each symbol",
+        async () => {
+          const stored = await storedCandles(url)
+          return spec.symbols.every((s) => stored.some((c) => c.symbol === s && c.is_final && c.complete))
+        },
+        90_000,
+      )
+      await new Promise((r) => setTimeout(r, Math.max(0, 45_000 - (Date.now() - started))))
       daemon.process.kill("SIGTERM")
       expect(await daemon.exit).toBe(0)
       await new Promise((r) => setTimeout(r, 150_000))
