@@ -156,8 +156,8 @@ export interface AppConfigShape {
   readonly logLevel: LogLevel.LogLevel
   readonly mailboxCapacity: number
   /**
-   * A connection's batch of fewer than a quarter of MAILBOX_CAPACITY frames waits this long for more before the
-   * router takes it (0: never waits).
+   * With fewer than a quarter of MAILBOX_CAPACITY frames waiting, a connection waits this long before it takes the
+   * next batch (0: never waits).
    */
   readonly feedBatchWait: Duration.Duration
   /** Connection liveness: ping interval and how long a pong may take. */

@@ -30,7 +30,7 @@ export interface FeedSocketOptions {
   /** Frames buffered before the socket is paused, and the level at which it resumes. */
   readonly highWaterMark: number
   readonly lowWaterMark: number
-  /** A batch of fewer frames than `coalesceFrames` waits this long for more before it is handed over (0: never). */
+  /** With fewer than `coalesceFrames` frames waiting, a take first waits this long for more (0: never). */
   readonly coalesce: Duration.Duration
   readonly coalesceFrames: number
   readonly pingInterval: Duration.Duration

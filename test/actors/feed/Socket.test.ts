@@ -35,6 +35,12 @@ const socket = (wss: WebSocketServer, coalesceMs: number, coalesceFrames: number
     pongTimeout: Duration.seconds(30),
   })
 
+/** Until at least `n` frames wait in the socket's buffer. */
+const buffered = (s: Effect.Effect.Success<ReturnType<typeof socket>>, n: number) =>
+  Effect.gen(function* () {
+    while (Option.getOrElse(s.buffered(), () => 0) < n) yield* Effect.sleep(Duration.millis(5))
+  })
+
 describe("a feed socket's batches (FEED_BATCH_MS)", () => {
   it.scopedLive(
     "with fewer frames waiting than a full batch, the take waits for those that follow and hands them over together",
@@ -60,7 +66,7 @@ describe("a feed socket's batches (FEED_BATCH_MS)", () => {
     Effect.gen(function* () {
       const wss = yield* server(4, 1, 200)
       const s = yield* socket(wss, 5_000, 3)
-      while (Option.getOrElse(s.buffered(), () => 0) < 4) yield* Effect.sleep(Duration.millis(5))
+      yield* buffered(s, 4)
       const started = Date.now()
       expect((yield* s.take).map((f) => f.raw)).toEqual(["a0", "a1", "a2", "a3"])
       expect(Date.now() - started).toBeLessThan(5_000)
@@ -71,15 +77,13 @@ describe("a feed socket's batches (FEED_BATCH_MS)", () => {
     Effect.gen(function* () {
       const wss = yield* server(2, 2, 300)
       const s = yield* socket(wss, 5_000, 4)
-      const waiting = (n: number) =>
-        Effect.gen(function* () {
-          while (Option.getOrElse(s.buffered(), () => 0) < n) yield* Effect.sleep(Duration.millis(5))
-        })
-      yield* waiting(2)
+      yield* buffered(s, 2)
       const first = yield* Effect.fork(s.take)
       yield* Effect.sleep(Duration.millis(50))
       yield* Fiber.interrupt(first)
-      yield* waiting(4).pipe(Effect.timeoutFail({ duration: Duration.seconds(3), onTimeout: () => "frames were lost" }))
+      yield* buffered(s, 4).pipe(
+        Effect.timeoutFail({ duration: Duration.seconds(3), onTimeout: () => "frames were lost" }),
+      )
       expect((yield* s.take).map((f) => f.raw)).toEqual(["a0", "a1", "b0", "b1"])
     }),
   )
