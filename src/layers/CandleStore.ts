@@ -50,21 +50,32 @@ type CandleRow = {
   readonly complete: boolean
 }
 
-/** Keeps, per natural key, the version that wins in the database too: final over open, then the higher revision. */
+/** Keeps, per natural key, the version that wins in the database too (`outranks`). */
 export const dedupeCandles = (candles: ReadonlyArray<Candle>): ReadonlyArray<Candle> => {
   const byKey = new Map<string, Candle>()
   for (const c of candles) {
     const key = `${c.exchange}\u0000${c.symbol}\u0000${c.timeframe}\u0000${c.openTime}`
     const prev = byKey.get(key)
-    if (prev === undefined || rank(c) >= rank(prev)) byKey.set(key, c)
+    if (prev === undefined || !outranks(prev, c)) byKey.set(key, c)
   }
   return [...byKey.values()]
 }
-/** The store's order of versions of one candle, as the upsert's condition: (is_final, revision, complete). */
-const rank = (c: Candle) => (c.isFinal ? 2_000_000_000 : 0) + c.revision * 2 + (c.complete ? 1 : 0)
+/**
+ * The store's order of versions of one candle, as the upsert's condition: (is_final, revision, complete, trades).
+ * Trades order the open snapshots of one revision: of two collectors, the one that is behind never overwrites the
+ * other's fuller candle.
+ */
+const outranks = (a: Candle, b: Candle): boolean =>
+  a.isFinal !== b.isFinal
+    ? a.isFinal
+    : a.revision !== b.revision
+      ? a.revision > b.revision
+      : a.complete !== b.complete
+        ? a.complete
+        : a.trades > b.trades
 
 /**
- * Candle persistence. Upserts are idempotent and ordered by (is_final, revision, complete), so retries,
+ * Candle persistence. Upserts are idempotent and ordered by (is_final, revision, complete, trades), so retries,
  * at-least-once redelivery and several daemons writing the same candle converge on the newest version; of two
  * daemons' candles of one revision, the complete one stays, whichever is written last (redundant collectors: the
  * one that missed trades it could not backfill never overwrites the one that saw them all).
@@ -91,7 +102,8 @@ export class CandleStore extends Effect.Service<CandleStore>()("ingestd/CandleSt
         taker_buy_base = EXCLUDED.taker_buy_base, taker_buy_quote = EXCLUDED.taker_buy_quote, vwap = EXCLUDED.vwap,
         close_time = EXCLUDED.close_time, is_final = EXCLUDED.is_final, revision = EXCLUDED.revision,
         complete = EXCLUDED.complete, updated_at = now()
-      WHERE (c.is_final, c.revision, c.complete) <= (EXCLUDED.is_final, EXCLUDED.revision, EXCLUDED.complete)`
+      WHERE (c.is_final, c.revision, c.complete, c.trades)
+        <= (EXCLUDED.is_final, EXCLUDED.revision, EXCLUDED.complete, EXCLUDED.trades)`
 
     /**
      * Progress per exchange+symbol+timeframe: the newest final, complete candle and the last trade in it. A
