@@ -49,9 +49,9 @@ describe("HEAP_GROWING_PERCENT", () => {
 })
 
 describe("FEED_BATCH_MS", () => {
-  it.effect("defaults to 10 ms, takes 0 (no wait) and refuses a negative wait, naming the variable", () =>
+  it.effect("defaults to 30 ms, takes 0 (no wait) and refuses a negative wait, naming the variable", () =>
     Effect.gen(function* () {
-      expect(Duration.toMillis((yield* load({})).feedBatchWait)).toBe(10)
+      expect(Duration.toMillis((yield* load({})).feedBatchWait)).toBe(30)
       expect(Duration.toMillis((yield* load({ FEED_BATCH_MS: "0" })).feedBatchWait)).toBe(0)
       const error = yield* Effect.flip(load({ FEED_BATCH_MS: "-1" }))
       expect(describeConfigError(error)).toContain("FEED_BATCH_MS")

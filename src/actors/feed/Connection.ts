@@ -30,7 +30,9 @@ export const connect = (f: FeedSetup, name: string, subscriptions: ReadonlyArray
         highWaterMark: capacity,
         lowWaterMark: Math.floor(capacity / 4),
         coalesce: f.config.feedBatchWait,
-        coalesceFrames: Math.floor(capacity / 4),
+        // Fuller batches cost less per trade (bench:e2e at 30,000/s: about 2,000 frames a batch, 0.85 cores; about
+        // 2,500, 0.80); the last quarter below the pause mark takes what arrives while a batch is processed.
+        coalesceFrames: Math.floor((capacity * 3) / 4),
         pingInterval: f.config.pingInterval,
         pongTimeout: f.config.pongTimeout,
         ...(f.venue.ping === undefined ? {} : { ping: f.venue.ping }),

@@ -1,4 +1,4 @@
-import { Chunk, Data, Duration, Effect, Exit, Mailbox, Metric, type Option } from "effect"
+import { Chunk, Data, Deferred, Duration, Effect, Exit, FiberId, Mailbox, Metric, type Option } from "effect"
 import WebSocket from "ws"
 import * as Metrics from "../../layers/Metrics.js"
 import type { ExchangeId } from "../../schema/Market.js"
@@ -30,7 +30,10 @@ export interface FeedSocketOptions {
   /** Frames buffered before the socket is paused, and the level at which it resumes. */
   readonly highWaterMark: number
   readonly lowWaterMark: number
-  /** With fewer than `coalesceFrames` frames waiting, a take first waits this long for more (0: never). */
+  /**
+   * With fewer than `coalesceFrames` frames waiting, a take first waits this long for more (0: never), or until
+   * that many wait, whichever comes first.
+   */
   readonly coalesce: Duration.Duration
   readonly coalesceFrames: number
   readonly pingInterval: Duration.Duration
@@ -66,6 +69,8 @@ export const open = (o: FeedSocketOptions) =>
     let paused = false
     let opened = false
     let closeReason: FeedError | undefined
+    /** Set while a take waits for a fuller batch: fired once `coalesceFrames` frames wait. */
+    let enough: Deferred.Deferred<void> | undefined
 
     const ws = yield* Effect.acquireRelease(
       Effect.async<WebSocket, FeedError>((resume) => {
@@ -74,6 +79,10 @@ export const open = (o: FeedSocketOptions) =>
           heard = true
           const raw = isBinary || typeof data !== "string" ? data.toString() : data
           frames.unsafeOffer({ raw, recvTs: clock.unsafeCurrentTimeMillis() })
+          if (enough !== undefined && sizeOf(frames) >= o.coalesceFrames) {
+            Deferred.unsafeDone(enough, Exit.void)
+            enough = undefined
+          }
           if (!paused && sizeOf(frames) >= o.highWaterMark) {
             paused = true
             socket.pause()
@@ -124,12 +133,18 @@ export const open = (o: FeedSocketOptions) =>
     const coalesceMs = Duration.toMillis(o.coalesce)
     // A batch costs the router and every aggregator it touches about the same whatever its size: with fewer frames
     // waiting than make a full one, wait a moment for more, so a busy feed hands over fewer, fuller batches. The wait
-    // comes before the take, never after it: frames already taken would be lost if the fiber were interrupted (a
-    // rotation's overlap ends that way) while it waited.
+    // ends early once a full batch waits, so that it never holds the buffer up to the pause mark. It comes before
+    // the take, never after it: frames already taken would be lost if the fiber were interrupted (a rotation's
+    // overlap ends that way) while it waited.
+    const waitForMore = Effect.suspend(() => {
+      const full = Deferred.unsafeMake<void>(FiberId.none)
+      enough = full
+      return Effect.raceFirst(Deferred.await(full), Effect.sleep(o.coalesce)).pipe(
+        Effect.ensuring(Effect.sync(() => (enough = undefined))),
+      )
+    })
     const take = Effect.suspend(() =>
-      coalesceMs === 0 || sizeOf(frames) >= o.coalesceFrames
-        ? takeAll
-        : Effect.zipRight(Effect.sleep(o.coalesce), takeAll),
+      coalesceMs === 0 || sizeOf(frames) >= o.coalesceFrames ? takeAll : Effect.zipRight(waitForMore, takeAll),
     )
 
     // Any frame answers as well as a pong does: a busy connection is plainly alive, and venues with text pings

@@ -62,7 +62,7 @@ describe("a feed socket's batches (FEED_BATCH_MS)", () => {
     }),
   )
 
-  it.scopedLive("a batch of at least a quarter of the mailbox goes at once, without waiting", () =>
+  it.scopedLive("a full batch (coalesceFrames) goes at once, without waiting", () =>
     Effect.gen(function* () {
       const wss = yield* server(4, 1, 200)
       const s = yield* socket(wss, 5_000, 3)
@@ -71,6 +71,19 @@ describe("a feed socket's batches (FEED_BATCH_MS)", () => {
       expect((yield* s.take).map((f) => f.raw)).toEqual(["a0", "a1", "a2", "a3"])
       expect(Date.now() - started).toBeLessThan(5_000)
     }),
+  )
+
+  it.scopedLive(
+    "the wait ends as soon as a full batch waits, so a long one never holds frames up to the pause mark",
+    () =>
+      Effect.gen(function* () {
+        const wss = yield* server(1, 5, 100)
+        const s = yield* socket(wss, 10_000, 4)
+        yield* buffered(s, 1)
+        const started = Date.now()
+        expect((yield* s.take).map((f) => f.raw)).toEqual(["a0", "b0", "b1", "b2", "b3", "b4"])
+        expect(Date.now() - started).toBeLessThan(5_000)
+      }),
   )
 
   it.scopedLive("a take interrupted while it waits has taken nothing: the frames are all there for the next", () =>
