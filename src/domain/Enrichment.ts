@@ -9,9 +9,11 @@ import type { Quote, Tick, Trade } from "../schema/Market.js"
 export interface EnrichedTrade {
   readonly trade: Trade
   readonly quote: Quote | undefined
+  /** Its numbers as text, set by the first sink that writes the tick (`tickText`), for the others to reuse. */
+  text?: TickText | undefined
 }
 
-export const enrich = (trade: Trade, quote: Quote | undefined): EnrichedTrade => ({ trade, quote })
+export const enrich = (trade: Trade, quote: Quote | undefined): EnrichedTrade => ({ trade, quote, text: undefined })
 
 /** The tick's wire fields; book fields are null until a usable quote has been seen. */
 export const tickOf = ({ trade, quote }: EnrichedTrade): Tick => {
@@ -31,3 +33,39 @@ export const tickOf = ({ trade, quote }: EnrichedTrade): Tick => {
     spreadBps: mid !== null && spread !== null ? (spread / mid) * 10_000 : null,
   }
 }
+
+/** A number as JSON.stringify writes it (non-finite as null), without its generic walk. */
+export const jsonNumber = (v: number | null): string => (v === null || !Number.isFinite(v) ? "null" : String(v))
+
+/** A tick with its floats as JSON writes them (`null` for none): what the sinks write, formatted once. */
+export interface TickText {
+  readonly exchange: string
+  readonly symbol: string
+  readonly timestamp: number
+  readonly bid: string
+  readonly ask: string
+  readonly last: string
+  readonly volume: string
+  readonly mid: string
+  readonly spread: string
+  readonly spreadBps: string
+}
+
+export const textOf = (t: Tick): TickText => ({
+  exchange: t.exchange,
+  symbol: t.symbol,
+  timestamp: t.timestamp,
+  bid: jsonNumber(t.bid),
+  ask: jsonNumber(t.ask),
+  last: jsonNumber(t.last),
+  volume: jsonNumber(t.volume),
+  mid: jsonNumber(t.mid),
+  spread: jsonNumber(t.spread),
+  spreadBps: jsonNumber(t.spreadBps),
+})
+
+/**
+ * The tick's text, formatted by the first sink that writes it and reused by the others: number formatting was 8 % of
+ * the daemon's profile at 30,000 trades/s with InfluxDB and RabbitMQ each formatting every tick.
+ */
+export const tickText = (t: EnrichedTrade): TickText => (t.text ??= textOf(tickOf(t)))

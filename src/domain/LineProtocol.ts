@@ -2,7 +2,7 @@ import { fnv1a32 } from "./Fnv.js"
 import { symbolKey } from "./Topology.js"
 import type { Candle } from "../schema/Candle.js"
 import type { IndicatorRecord } from "../schema/Indicator.js"
-import type { Tick } from "../schema/Market.js"
+import type { TickText } from "./Enrichment.js"
 import type { Signal } from "../schema/Signal.js"
 
 /**
@@ -19,8 +19,8 @@ const tagValue = (s: string): string => (/[,= \\\n]/.test(s) ? s.replace(/[,= \\
 
 const stringField = (s: string): string => `"${s.replace(/["\\]/g, "\\$&")}"`
 
-/** A float field, or nothing when the value is absent or not finite (line protocol has no NaN). */
-const float = (name: string, v: number | null): string => (v === null || !Number.isFinite(v) ? "" : `,${name}=${v}`)
+/** A float field from its JSON text, or nothing for `null` (absent or not finite: line protocol has no NaN). */
+const float = (name: string, v: string): string => (v === "null" ? "" : `,${name}=${v}`)
 
 /**
  * The sub-millisecond part (0..999999 ns) that keeps trades of one symbol in one millisecond apart. Venues number
@@ -35,7 +35,7 @@ export const subMillisecond = (tradeId: string): number => {
 
 const nanos = (ms: number, sub = 0): string => `${Math.trunc(ms)}${String(sub).padStart(6, "0")}`
 
-export const tickLine = (t: Tick, tradeId: string): string =>
+export const tickLine = (t: TickText, tradeId: string): string =>
   `${TICKS},exchange=${t.exchange},symbol=${tagValue(symbolKey(t.symbol))} last=${t.last}${float("bid", t.bid)}${float("ask", t.ask)}${float("mid", t.mid)}${float("spread", t.spread)}${float("spread_bps", t.spreadBps)}${float("volume", t.volume)} ${nanos(t.timestamp, subMillisecond(tradeId))}`
 
 /**

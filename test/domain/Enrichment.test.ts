@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { enrich, tickOf } from "../../src/domain/Enrichment.js"
+import { enrich, tickOf, tickText } from "../../src/domain/Enrichment.js"
 import { sampleTick } from "../support/samples.js"
 
 describe("enrichment", () => {
@@ -24,5 +24,16 @@ describe("enrichment", () => {
     const none = { bid: null, ask: null, mid: null, spread: null, spreadBps: null }
     expect(tickOf(enrich(trade, undefined))).toMatchObject(none)
     expect(tickOf(enrich(trade, { ...quote!, bid: 0 }))).toMatchObject(none)
+  })
+
+  it("formats a tick's numbers once, as JSON writes them, for every sink that writes it", () => {
+    const { trade, quote } = sampleTick(3)
+    const tick = enrich(trade, quote)
+    const text = tickText(tick)
+    expect(tickText(tick)).toBe(text)
+    const json = JSON.parse(JSON.stringify(tickOf(tick))) as Record<string, unknown>
+    for (const k of ["bid", "ask", "last", "volume", "mid", "spread", "spreadBps"] as const)
+      expect(JSON.parse(text[k]), k).toBe(json[k])
+    expect(tickText(enrich(trade, undefined)).bid).toBe("null")
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { candleLine, signalLine, subMillisecond, tickLine } from "../../src/domain/LineProtocol.js"
+import { textOf } from "../../src/domain/Enrichment.js"
 import type { Tick } from "../../src/schema/Market.js"
 import { sampleCandle } from "../support/samples.js"
 
@@ -17,11 +18,11 @@ describe("line protocol for the seed's measurements", () => {
       spread: 0.2,
       spreadBps: 0.0667,
     }
-    expect(tickLine(tick, "123456789")).toBe(
+    expect(tickLine(textOf(tick), "123456789")).toBe(
       "market_ticks,exchange=binance,symbol=BTC_USDT last=30000.1,bid=30000,ask=30000.2,mid=30000.1,spread=0.2,spread_bps=0.0667,volume=0.01 1700000000000456789",
     )
     // Without a book yet there is no bid, ask or spread: the fields are left out, not written as 0.
-    expect(tickLine({ ...tick, bid: null, ask: null, mid: null, spread: null, spreadBps: null }, "7")).toBe(
+    expect(tickLine(textOf({ ...tick, bid: null, ask: null, mid: null, spread: null, spreadBps: null }), "7")).toBe(
       "market_ticks,exchange=binance,symbol=BTC_USDT last=30000.1,volume=0.01 1700000000000000007",
     )
   })

@@ -1,7 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { tickBatchMessage } from "../../src/actors/sinks/rabbitmq/Messages.js"
-import { tickOf } from "../../src/domain/Enrichment.js"
+import { tickText } from "../../src/domain/Enrichment.js"
 import { candleLine, tickLine } from "../../src/domain/LineProtocol.js"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../../src/domain/SymbolPipeline.js"
@@ -144,7 +144,7 @@ const downstream = (pipeline: SymbolPipeline, d: Decoded, now: number) => {
     }
     const tick = pipeline.onTrade({ ...x, symbol: pipeline.aggregator.symbol }, now)
     if (tick !== undefined) {
-      tickLine(tickOf(tick), x.tradeId)
+      tickLine(tickText(tick), x.tradeId)
       tickBatchMessage([tick])
     }
   }

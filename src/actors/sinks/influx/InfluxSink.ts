@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import { Deferred, Duration, Effect, Metric, Option } from "effect"
-import { tickOf } from "../../../domain/Enrichment.js"
+import { tickText } from "../../../domain/Enrichment.js"
 import { candleLine, tickLine } from "../../../domain/LineProtocol.js"
 import { AppConfig, type InfluxSettings } from "../../../layers/AppConfig.js"
 import { type DeadLetter, makeDeadLetter } from "../../../layers/DeadLetter.js"
@@ -130,7 +130,7 @@ export const InfluxSink = {
       name: sink.name,
       status: sink.status,
       candles: (cs) => sink.offer(cs.map(candleLine)),
-      ticks: (ts) => sink.offer(ts.map((t) => tickLine(tickOf(t), t.trade.tradeId))),
+      ticks: (ts) => sink.offer(ts.map((t) => tickLine(tickText(t), t.trade.tradeId))),
     }
   }),
 } satisfies SinkPlugin

@@ -11,6 +11,10 @@ import { candleMessage, tickBatchMessage, tickMessage } from "./Messages.js"
 /** What the market sink buffers: a candle or a tick, with the trace context it was produced under. */
 type MarketRecord = { readonly c: Candle; readonly tp?: string } | { readonly t: TradeTick; readonly tp?: string }
 
+/** A record as a disk line. A tick's text (`tickText`) is left out: it is derived, and would nearly double the line. */
+const encodeRecord = (r: MarketRecord): string =>
+  JSON.stringify("t" in r && r.t.text !== undefined ? { ...r, t: { trade: r.t.trade, quote: r.t.quote } } : r)
+
 /**
  * A record as this process wrote it to the disk buffer. Replays run at disk speed through millions of ticks, so
  * the check is of shape only: what wrote the line is this same code.
@@ -94,7 +98,7 @@ export const RabbitSink = {
       spill: {
         dir: spillDir(config.dataDir, "rabbitmq"),
         maxBytes: config.sinkBuffer.diskMaxBytes,
-        encode: (r) => JSON.stringify(r),
+        encode: encodeRecord,
         decode: decodeRecord,
       },
       write: (records) =>
