@@ -480,7 +480,7 @@ const baseConfig = Config.all({
   httpPort: Config.port("HTTP_PORT").pipe(Config.withDefault(8080)),
   logLevel: logLevel("LOG_LEVEL"),
   mailboxCapacity: positive("MAILBOX_CAPACITY", 4_096),
-  feedBatchWait: duration("FEED_BATCH_MS", 10),
+  feedBatchWait: duration("FEED_BATCH_MS", 30),
   pingInterval: duration("FEED_PING_INTERVAL_MS", 15_000),
   pongTimeout: duration("FEED_PONG_TIMEOUT_MS", 10_000),
   staleAfter: duration("FEED_STALE_MS", 60_000),
