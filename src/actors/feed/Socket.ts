@@ -36,6 +36,11 @@ export interface FeedSocketOptions {
    */
   readonly coalesce: Duration.Duration
   readonly coalesceFrames: number
+  /**
+   * The wait applies only after a take of at least this many frames, i.e. while the feed is busy: a quiet feed's
+   * frames go at once, since their batches' cost is small against an idle core.
+   */
+  readonly busyFrames: number
   readonly pingInterval: Duration.Duration
   readonly pongTimeout: Duration.Duration
   /** An application-level ping text (Bybit, OKX, Kraken); undefined sends WebSocket ping frames. */
@@ -121,12 +126,14 @@ export const open = (o: FeedSocketOptions) =>
         ws.send(text, (err) => resume(err ? Effect.fail(fail("send", err.message, err)) : Effect.void))
       })
 
+    let lastTaken = 0
     const takeAll = frames.takeAll.pipe(
       Effect.map(([chunk]) => {
         if (paused && sizeOf(frames) <= o.lowWaterMark) {
           paused = false
           ws.resume()
         }
+        lastTaken = chunk.length
         return Chunk.toReadonlyArray(chunk)
       }),
     )
@@ -144,7 +151,9 @@ export const open = (o: FeedSocketOptions) =>
       )
     })
     const take = Effect.suspend(() =>
-      coalesceMs === 0 || sizeOf(frames) >= o.coalesceFrames ? takeAll : Effect.zipRight(waitForMore, takeAll),
+      coalesceMs === 0 || lastTaken < o.busyFrames || sizeOf(frames) >= o.coalesceFrames
+        ? takeAll
+        : Effect.zipRight(waitForMore, takeAll),
     )
 
     // Any frame answers as well as a pong does: a busy connection is plainly alive, and venues with text pings

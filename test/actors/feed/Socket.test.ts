@@ -22,7 +22,7 @@ const server = (first: number, later: number, afterMs: number) =>
     (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void))),
   )
 
-const socket = (wss: WebSocketServer, coalesceMs: number, coalesceFrames: number) =>
+const socket = (wss: WebSocketServer, coalesceMs: number, coalesceFrames: number, busyFrames = 0) =>
   open({
     exchange: "binance",
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
@@ -31,6 +31,7 @@ const socket = (wss: WebSocketServer, coalesceMs: number, coalesceFrames: number
     lowWaterMark: 250,
     coalesce: Duration.millis(coalesceMs),
     coalesceFrames,
+    busyFrames,
     pingInterval: Duration.seconds(30),
     pongTimeout: Duration.seconds(30),
   })
@@ -59,6 +60,23 @@ describe("a feed socket's batches (FEED_BATCH_MS)", () => {
       const s = yield* socket(wss, 0, 100)
       const batch = yield* s.take
       expect(batch.map((f) => f.raw)).toEqual(["a0"])
+    }),
+  )
+
+  it.scopedLive("a quiet feed's frames go at once: the wait applies only after a take of busyFrames or more", () =>
+    Effect.gen(function* () {
+      const wss = yield* server(1, 5, 200)
+      const s = yield* socket(wss, 5_000, 100, 2)
+      const started = Date.now()
+      expect((yield* s.take).map((f) => f.raw)).toEqual(["a0"])
+      expect(Date.now() - started).toBeLessThan(2_000)
+      const busy = yield* server(4, 1, 100)
+      const t = yield* socket(busy, 400, 100, 4)
+      yield* buffered(t, 4)
+      expect((yield* t.take).length).toBe(4)
+      const next = Date.now()
+      expect((yield* t.take).map((f) => f.raw)).toEqual(["b0"])
+      expect(Date.now() - next).toBeGreaterThanOrEqual(300)
     }),
   )
 
