@@ -38,7 +38,7 @@ export interface FeedSocketOptions {
   readonly coalesceFrames: number
   /**
    * The wait applies only after a take of at least this many frames, i.e. while the feed is busy: a quiet feed's
-   * frames go at once, since their batches' cost is small against an idle core.
+   * frames go at once, for the least latency where the cores have time to spare.
    */
   readonly busyFrames: number
   readonly pingInterval: Duration.Duration
