@@ -106,14 +106,14 @@ export const RabbitSink = {
           .publish(marketMessages(records, config.tickBatch.max))
           .pipe(Effect.mapError(unavailable("rabbitmq", (i) => i.records))),
     })
-    const tp = (traceparent: string | undefined) => (traceparent === undefined ? {} : { tp: traceparent })
+    // One record object per tick, built without spreading: at 30,000 trades/s every allocation shows in GC.
     return {
       name: sink.name,
       status: sink.status,
-      candles: (cs: ReadonlyArray<Candle>, traceparent?: string) =>
-        sink.offer(cs.map((c) => ({ c, ...tp(traceparent) }))),
-      ticks: (ts: ReadonlyArray<TradeTick>, traceparent?: string) =>
-        sink.offer(ts.map((t) => ({ t, ...tp(traceparent) }))),
+      candles: (cs: ReadonlyArray<Candle>, tp?: string) =>
+        sink.offer(tp === undefined ? cs.map((c) => ({ c })) : cs.map((c) => ({ c, tp }))),
+      ticks: (ts: ReadonlyArray<TradeTick>, tp?: string) =>
+        sink.offer(tp === undefined ? ts.map((t) => ({ t })) : ts.map((t) => ({ t, tp }))),
     }
   }),
 } satisfies SinkPlugin
