@@ -156,8 +156,8 @@ export interface AppConfigShape {
   readonly logLevel: LogLevel.LogLevel
   readonly mailboxCapacity: number
   /**
-   * With fewer than a quarter of MAILBOX_CAPACITY frames waiting, a connection waits this long before it takes the
-   * next batch (0: never waits).
+   * On a busy connection with fewer than three quarters of MAILBOX_CAPACITY frames waiting, how long the next take
+   * waits for more (0: never waits).
    */
   readonly feedBatchWait: Duration.Duration
   /** Connection liveness: ping interval and how long a pong may take. */

@@ -84,11 +84,12 @@ export const open = (o: FeedSocketOptions) =>
           heard = true
           const raw = isBinary || typeof data !== "string" ? data.toString() : data
           frames.unsafeOffer({ raw, recvTs: clock.unsafeCurrentTimeMillis() })
-          if (enough !== undefined && sizeOf(frames) >= o.coalesceFrames) {
+          const size = sizeOf(frames)
+          if (enough !== undefined && size >= o.coalesceFrames) {
             Deferred.unsafeDone(enough, Exit.void)
             enough = undefined
           }
-          if (!paused && sizeOf(frames) >= o.highWaterMark) {
+          if (!paused && size >= o.highWaterMark) {
             paused = true
             socket.pause()
             Effect.runSync(Metric.increment(Metric.tagged(Metrics.feedPaused, "exchange", o.exchange)))
