@@ -26,7 +26,7 @@ const room = (files, forbidden, why) => ({
 })
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "data/", "coverage/"] },
+  { ignores: ["dist/", ".bench-build/", "node_modules/", "data/", "coverage/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { GapDetector } from "../src/domain/GapDetector.js"
 import { SymbolMap } from "../src/domain/SymbolMap.js"
 import { SymbolPipeline } from "../src/domain/SymbolPipeline.js"
@@ -28,14 +30,26 @@ interface Agg {
 }
 
 /**
+ * The recorded Binance aggTrades in `../shared` beside the repository. Found from the repository's root rather than
+ * from this file, which runs both from `bench/` and compiled from `.bench-build/bench/`.
+ */
+const recordedAggTrades = (): string => {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, "package.json"))) {
+    if (dirname(dir) === dir) throw new Error("bench: no package.json above bench/frames; run it inside the repository")
+    dir = dirname(dir)
+  }
+  return join(dir, "..", "shared", "fixtures", "binance", "aggTrade.jsonl")
+}
+
+/**
  * Real prices, sizes, sides and spacing from the recording, repeated with ids and times shifted per copy. The
  * recording's sessions lie months apart; those pauses shrink to one second so the stream reads as one session.
  */
 export const buildFrames = (
-  fixture: URL,
   copies: number,
 ): { frames: Array<string>; recvTs: Array<number>; symbols: Array<string> } => {
-  const recorded = readFileSync(fixture, "utf8")
+  const recorded = readFileSync(recordedAggTrades(), "utf8")
     .trim()
     .split("\n")
     .map((l) => (JSON.parse(l) as { data: Agg }).data)
@@ -55,9 +69,10 @@ export const buildFrames = (
       const t = r.a + c * 1_000_000
       const T = 1_700_000_000_000 + c * span + times[i]!
       recvTs.push(T + 20)
-      frames.push(
-        `{"stream":"${r.s.toLowerCase()}@trade","data":{"e":"trade","E":${T + 3},"s":"${r.s}","t":${t},"p":"${r.p}","q":"${r.q}","T":${T},"m":${r.m},"M":true}}`,
-      )
+      const text = `{"stream":"${r.s.toLowerCase()}@trade","data":{"e":"trade","E":${T + 3},"s":"${r.s}","t":${t},"p":"${r.p}","q":"${r.q}","T":${T},"m":${r.m},"M":true}}`
+      // Decoded from bytes, as the feed's socket hands frames over: one flat string. A template's result is a rope
+      // of its pieces, which every character read must walk, and JSON.parse (which flattens it once) would not pay.
+      frames.push(Buffer.from(text).toString())
     })
   }
   const symbols = [...new Set(recorded.map((r) => r.s))]

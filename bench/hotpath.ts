@@ -11,9 +11,8 @@ import { DEFAULT_TIMEFRAMES, periodMs } from "../src/schema/Candle.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const COPIES = Number(process.env.BENCH_COPIES ?? 200)
-const FIXTURE = new URL("../../shared/fixtures/binance/aggTrade.jsonl", import.meta.url)
 
-const { frames, recvTs, symbols: venueSymbols } = buildFrames(FIXTURE, COPIES)
+const { frames, recvTs, symbols: venueSymbols } = buildFrames(COPIES)
 // Unified names only need to round-trip through binanceInstrument here; the split point does not matter.
 const unified = venueSymbols.map((s) => `${s.slice(0, -4)}/${s.slice(-4)}`)
 

@@ -41,8 +41,7 @@ const runIndicators = (): number => {
   return seconds / CANDLES
 }
 
-const FIXTURE = new URL("../../shared/fixtures/binance/aggTrade.jsonl", import.meta.url)
-const { frames, recvTs, symbols } = buildFrames(FIXTURE, 20)
+const { frames, recvTs, symbols } = buildFrames(20)
 const unified = symbols.map((s) => `${s.slice(0, -4)}/${s.slice(-4)}`)
 
 /** Seconds per trade through the hot path. */

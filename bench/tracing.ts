@@ -28,9 +28,8 @@ import { buildFrames, PIPELINE_OPTIONS } from "./frames.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const COPIES = Number(process.env.BENCH_COPIES ?? 40)
-const FIXTURE = new URL("../../shared/fixtures/binance/aggTrade.jsonl", import.meta.url)
 
-const { frames, symbols: venueSymbols } = buildFrames(FIXTURE, COPIES)
+const { frames, symbols: venueSymbols } = buildFrames(COPIES)
 const unified = venueSymbols.map((s) => `${s.slice(0, -4)}/${s.slice(-4)}`)
 
 /** Every frame through the router in batches of `batch`, into one aggregator actor per symbol; returns trades. */
