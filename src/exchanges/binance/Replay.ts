@@ -13,17 +13,49 @@ import {
 
 const stream = (symbol: string, kind: string) => `${binanceInstrument(symbol).toLowerCase()}@${kind}`
 
-/** A symbol's instrument and stream names, worked out once: load tests encode tens of thousands of events a second. */
+interface Names {
+  readonly s: string
+  readonly trade: string
+  readonly aggTrade: string
+  readonly bookTicker: string
+  /** The ledger's histories of the symbol. */
+  readonly historicalTrades: string
+  readonly aggTrades: string
+  /** `"stream":…,"data":{` up to the first field, for each stream: the frames' fixed text. */
+  readonly tradeHead: string
+  readonly aggTradeHead: string
+  readonly bookTickerHead: string
+  /** `"s":"BTCUSDT"` as JSON. */
+  readonly sField: string
+}
+
+const head = (topic: string) => `{"stream":${JSON.stringify(topic)},"data":{`
+
+/**
+ * A symbol's instrument, stream and history names and the fixed text of its frames, worked out once: load tests
+ * encode tens of thousands of events a second, and the same strings also keep the ledger's lookups from hashing a
+ * new key each time.
+ */
 const namesOf = (() => {
-  const known = new Map<string, { s: string; trade: string; aggTrade: string; bookTicker: string }>()
-  return (symbol: string) => {
+  const known = new Map<string, Names>()
+  return (symbol: string): Names => {
     let names = known.get(symbol)
     if (names === undefined) {
+      const s = binanceInstrument(symbol)
+      const trade = stream(symbol, "trade")
+      const aggTrade = stream(symbol, "aggTrade")
+      const bookTicker = stream(symbol, "bookTicker")
       names = {
-        s: binanceInstrument(symbol),
-        trade: stream(symbol, "trade"),
-        aggTrade: stream(symbol, "aggTrade"),
-        bookTicker: stream(symbol, "bookTicker"),
+        s,
+        trade,
+        aggTrade,
+        bookTicker,
+        historicalTrades: `historicalTrades:${s}`,
+        aggTrades: `aggTrades:${s}`,
+        tradeHead: head(trade),
+        aggTradeHead: head(aggTrade),
+        bookTickerHead: head(bookTicker),
+        sField: `"s":${JSON.stringify(s)}`,
       }
       known.set(symbol, names)
     }
@@ -165,15 +197,25 @@ const aggTradeEntry = (data: Record<string, unknown>): LedgerEntry => {
   return { history: `aggTrades:${String(data.s)}`, record: { a, p, q, f, l, T, m, M } }
 }
 
-/** The REST history's record of a `trade` event. */
+/** The REST history's record of a `trade` event, but for `quoteQty`, which `withQuoteQty` adds when it is asked for. */
 const tradeEntry = (data: Record<string, unknown>): LedgerEntry => {
   const { t, p, q, T, m, M } = data
-  const quoteQty = String(Number(p) * Number(q))
   return {
     history: `historicalTrades:${String(data.s)}`,
-    record: { id: t, price: p, qty: q, quoteQty, time: T, isBuyerMaker: m, isBestMatch: M },
+    record: { id: t, price: p, qty: q, time: T, isBuyerMaker: m, isBestMatch: M },
   }
 }
+
+/** A `/api/v3/historicalTrades` record as Binance writes it; worked out per answer, not per trade played. */
+const withQuoteQty = (r: Record<string, unknown>) => ({
+  id: r.id,
+  price: r.price,
+  qty: r.qty,
+  quoteQty: String(Number(r.price) * Number(r.qty)),
+  time: r.time,
+  isBuyerMaker: r.isBuyerMaker,
+  isBestMatch: r.isBestMatch,
+})
 
 /** `/api/v3/aggTrades`, `/api/v3/historicalTrades` and `/api/v3/klines` over what the tape played. */
 const BinanceRest: ReplayRest = {
@@ -203,7 +245,7 @@ const BinanceRest: ReplayRest = {
       case "/api/v3/historicalTrades":
         return {
           status: 200,
-          body: page(ledger.records.get(`historicalTrades:${symbol}`) ?? [], "id", query),
+          body: page(ledger.records.get(`historicalTrades:${symbol}`) ?? [], "id", query).map(withQuoteQty),
           weight: 25,
         }
       case "/api/v3/klines": {
@@ -226,27 +268,50 @@ export const BinanceProtocol: ReplayProtocol = {
     const s = parseOr(frame)?.stream
     return typeof s === "string" ? s : undefined
   },
+  // The frames are written as text, field by field in Binance's order, rather than built as objects and
+  // stringified: a load test encodes three frames per trade, tens of thousands a second, on the machine whose
+  // daemon it measures. test/replay/BinanceReplay.test.ts holds them equal to JSON.stringify of the objects.
   encode: (event) => {
     if (event.kind === "quote") {
       const q = event.quote
-      const { s, bookTicker } = namesOf(q.symbol)
-      const data = { u: q.ts, s, b: q.bid, B: q.bidQty, a: q.ask, A: q.askQty }
-      return [{ topic: bookTicker, frame: JSON.stringify({ stream: bookTicker, data }), ledger: [] }]
+      const n = namesOf(q.symbol)
+      const frame = `${n.bookTickerHead}"u":${q.ts},${n.sField},"b":${JSON.stringify(q.bid)},"B":${JSON.stringify(q.bidQty)},"a":${JSON.stringify(q.ask)},"A":${JSON.stringify(q.askQty)}}}`
+      return [{ topic: n.bookTicker, frame, ledger: [] }]
     }
     const t = event.trade
-    const { s, trade: tradeTopic, aggTrade: aggTopic } = namesOf(t.symbol)
-    const common = { p: t.price, q: t.qty }
-    const trade = { e: "trade", E: t.ts, s, t: t.id, ...common, T: t.ts, m: !t.takerBuy, M: true }
-    const agg = { e: "aggTrade", E: t.ts, s, a: t.id, ...common, f: t.id, l: t.id, T: t.ts, m: !t.takerBuy, M: true }
+    const n = namesOf(t.symbol)
+    const p = JSON.stringify(t.price)
+    const q = JSON.stringify(t.qty)
+    const m = !t.takerBuy
     const trades = [t]
+    const tradeFrame = `${n.tradeHead}"e":"trade","E":${t.ts},${n.sField},"t":${t.id},"p":${p},"q":${q},"T":${t.ts},"m":${m},"M":true}}`
+    // Written only when a client reads aggTrades: most runs subscribe to one of the two trade streams.
+    let aggFrame: string | undefined
     return [
       {
-        topic: tradeTopic,
-        frame: JSON.stringify({ stream: tradeTopic, data: trade }),
+        topic: n.trade,
+        frame: tradeFrame,
         trades,
-        ledger: [tradeEntry(trade)],
+        ledger: [
+          {
+            history: n.historicalTrades,
+            record: { id: t.id, price: t.price, qty: t.qty, time: t.ts, isBuyerMaker: m, isBestMatch: true },
+          },
+        ],
       },
-      { topic: aggTopic, frame: JSON.stringify({ stream: aggTopic, data: agg }), trades, ledger: [aggTradeEntry(agg)] },
+      {
+        topic: n.aggTrade,
+        get frame() {
+          return (aggFrame ??= `${n.aggTradeHead}"e":"aggTrade","E":${t.ts},${n.sField},"a":${t.id},"p":${p},"q":${q},"f":${t.id},"l":${t.id},"T":${t.ts},"m":${m},"M":true}}`)
+        },
+        trades,
+        ledger: [
+          {
+            history: n.aggTrades,
+            record: { a: t.id, p: t.price, q: t.qty, f: t.id, l: t.id, T: t.ts, m, M: true },
+          },
+        ],
+      },
     ]
   },
   onMessage: (text) => {
