@@ -12,7 +12,7 @@
  * RabbitMQ as ticks consumed (by id) and candles, InfluxDB as `market_ticks` points.
  */
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -306,6 +306,8 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       if (mode === "all") step.p99.influx = histogramP99(samples, "end_to_end_latency_ms", { sink: "influx" })
       daemon.process.kill("SIGTERM")
       await daemon.exit
+      // e.g. BENCH_DAEMON_OUTPUT=/tmp/daemon.log with BENCH_NODE_ARGS="--trace-gc" to read what V8 printed.
+      if (process.env.BENCH_DAEMON_OUTPUT) writeFileSync(process.env.BENCH_DAEMON_OUTPUT, daemon.output())
       const [row] = await query<{ n: string }>(
         databaseUrl,
         "SELECT COALESCE(SUM(trades), 0) AS n FROM ohlcv_candles WHERE timeframe = '1m'",

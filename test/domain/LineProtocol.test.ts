@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 import { describe, expect, it } from "vitest"
 import { candleLine, signalLine, subMillisecond, tickLine } from "../../src/domain/LineProtocol.js"
 import { textOf } from "../../src/domain/Enrichment.js"
@@ -25,6 +27,34 @@ describe("line protocol for the seed's measurements", () => {
     expect(tickLine(textOf({ ...tick, bid: null, ask: null, mid: null, spread: null, spreadBps: null }), "7")).toBe(
       "market_ticks,exchange=binance,symbol=BTC_USDT last=30000.1,volume=0.01 1700000000000000007",
     )
+  })
+
+  it("builds each line as one flat string, not a rope of its pieces, for the time it waits in the sink's buffer", () => {
+    setFlagsFromString("--expose-gc")
+    const gc = runInNewContext("gc") as () => void
+    const ticks = Array.from({ length: 20_000 }, (_, i) =>
+      textOf({
+        exchange: "binance",
+        symbol: "BTC/USDT",
+        bid: 30_000 + i / 7,
+        ask: 30_000.2 + i / 7,
+        last: 30_000.1 + i / 3,
+        volume: i / 11,
+        timestamp: 1_700_000_000_000 + i,
+        mid: 30_000.1 + i / 7,
+        spread: 0.2 + i / 1e6,
+        spreadBps: 0.0667 + i / 1e7,
+      }),
+    )
+    const ids = ticks.map((_, i) => String(9_000_000 + i))
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const lines = ticks.map((t, i) => tickLine(t, ids[i]!))
+    gc()
+    const perLine = (process.memoryUsage().heapUsed - before) / lines.length
+    // 150 characters: flat, a line holds about 250 bytes; as a rope of its pieces, about 780.
+    expect(perLine).toBeLessThan(320)
+    expect(lines[0]!.length).toBe(150)
   })
 
   it("keeps consecutive trade ids apart and derives the same part from the same id", () => {
