@@ -47,7 +47,9 @@ interface Item {
 export const marketMessages = (records: ReadonlyArray<MarketRecord>, max: number): Array<Item> => {
   const items: Array<Item> = []
   type TickRecord = Extract<MarketRecord, { readonly t: TradeTick }>
-  const open = new Map<string, Array<TickRecord>>()
+  // By exchange, then symbol: the two strings are the trade's own, whose hashes V8 keeps, where a joined key would be
+  // a new string to build and hash for every tick.
+  const open = new Map<string, Map<string, Array<TickRecord>>>()
   const close = (group: Array<TickRecord>) =>
     items.push({
       message:
@@ -64,16 +66,18 @@ export const marketMessages = (records: ReadonlyArray<MarketRecord>, max: number
       items.push({ message: candleMessage(r.c, r.tp), records: [r] })
       continue
     }
-    const key = `${r.t.trade.exchange}\u0000${r.t.trade.symbol}`
-    let group = open.get(key)
-    if (group === undefined) open.set(key, (group = []))
+    const { exchange, symbol } = r.t.trade
+    let groups = open.get(exchange)
+    if (groups === undefined) open.set(exchange, (groups = new Map()))
+    let group = groups.get(symbol)
+    if (group === undefined) groups.set(symbol, (group = []))
     group.push(r)
     if (group.length >= max) {
       close(group)
-      open.delete(key)
+      groups.delete(symbol)
     }
   }
-  for (const group of open.values()) close(group)
+  for (const groups of open.values()) for (const group of groups.values()) close(group)
   return items
 }
 
