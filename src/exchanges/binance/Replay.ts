@@ -64,11 +64,11 @@ const namesOf = (() => {
 })()
 
 /** Ids from `fromId` on (or the newest without one), `limit` of them: Binance's paging for both histories. */
-const page = (list: ReadonlyArray<Record<string, unknown>>, id: string, query: URLSearchParams) => {
+const page = (list: ReadonlyArray<Record<string, unknown>>, query: URLSearchParams) => {
   const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
   const from = query.get("fromId")
   if (from === null) return list.slice(-limit)
-  const start = list.findIndex((r) => (r[id] as number) >= Number(from))
+  const start = list.findIndex((r) => (r.a as number) >= Number(from))
   return start < 0 ? [] : list.slice(start, start + limit)
 }
 
@@ -92,14 +92,6 @@ interface KlineTrade {
   readonly buyerMaker: boolean
   readonly count: number
 }
-
-const fromHistorical = (r: Record<string, unknown>): KlineTrade => ({
-  time: r.time as number,
-  price: r.price as string,
-  qty: r.qty as string,
-  buyerMaker: r.isBuyerMaker as boolean,
-  count: 1,
-})
 
 const fromAggregate = (r: Record<string, unknown>): KlineTrade => ({
   time: r.T as number,
@@ -180,41 +172,40 @@ const klinesOf = (ledger: Ledger, symbol: string, start: number, end: number) =>
   const loaded = ledger.klines.get(symbol)
   if (loaded !== undefined) return loaded.filter((k) => Number(k[0]) >= start && Number(k[0]) <= end)
   const historical = ledger.records.get(`historicalTrades:${symbol}`) ?? []
-  const [list, timeField, read] =
-    historical.length > 0
-      ? [historical, "time", fromHistorical]
-      : [ledger.records.get(`aggTrades:${symbol}`) ?? [], "T", fromAggregate]
-  const from = firstAtOrAfter(list, timeField, start - (start % 60_000))
-  const to = firstAtOrAfter(list, timeField, end - (end % 60_000) + 60_000)
-  return klinesOfTrades(list.slice(from, to).map(read)).filter((k) => Number(k[0]) >= start && Number(k[0]) <= end)
+  const list = historical.length > 0 ? historical : (ledger.records.get(`aggTrades:${symbol}`) ?? [])
+  const from = firstAtOrAfter(list, "T", start - (start % 60_000))
+  const to = firstAtOrAfter(list, "T", end - (end % 60_000) + 60_000)
+  return klinesOfTrades(list.slice(from, to).map(fromAggregate)).filter(
+    (k) => Number(k[0]) >= start && Number(k[0]) <= end,
+  )
 }
 
 const badRequest = (msg: string): RestAnswer => ({ status: 400, body: { code: -1100, msg }, weight: 1 })
 
-/** The REST history's record of an `aggTrade` event. */
+/**
+ * The REST history's record of an `aggTrade` event. Both histories keep this one shape, a raw trade as an aggregate
+ * of one (`f` = `l` = its id), so that a played trade is one record in both: a load test plays millions.
+ */
 const aggTradeEntry = (data: Record<string, unknown>): LedgerEntry => {
   const { a, p, q, f, l, T, m, M } = data
   return { history: `aggTrades:${String(data.s)}`, record: { a, p, q, f, l, T, m, M } }
 }
 
-/** The REST history's record of a `trade` event, but for `quoteQty`, which `withQuoteQty` adds when it is asked for. */
+/** The REST history's record of a `trade` event, in the aggregate shape (see `aggTradeEntry`). */
 const tradeEntry = (data: Record<string, unknown>): LedgerEntry => {
   const { t, p, q, T, m, M } = data
-  return {
-    history: `historicalTrades:${String(data.s)}`,
-    record: { id: t, price: p, qty: q, time: T, isBuyerMaker: m, isBestMatch: M },
-  }
+  return { history: `historicalTrades:${String(data.s)}`, record: { a: t, p, q, f: t, l: t, T, m, M } }
 }
 
 /** A `/api/v3/historicalTrades` record as Binance writes it; worked out per answer, not per trade played. */
-const withQuoteQty = (r: Record<string, unknown>) => ({
-  id: r.id,
-  price: r.price,
-  qty: r.qty,
-  quoteQty: String(Number(r.price) * Number(r.qty)),
-  time: r.time,
-  isBuyerMaker: r.isBuyerMaker,
-  isBestMatch: r.isBestMatch,
+const historicalRecord = (r: Record<string, unknown>) => ({
+  id: r.a,
+  price: r.p,
+  qty: r.q,
+  quoteQty: String(Number(r.p) * Number(r.q)),
+  time: r.T,
+  isBuyerMaker: r.m,
+  isBestMatch: r.M,
 })
 
 /** `/api/v3/aggTrades`, `/api/v3/historicalTrades` and `/api/v3/klines` over what the tape played. */
@@ -232,7 +223,7 @@ const BinanceRest: ReplayRest = {
       case "/api/v3/aggTrades": {
         const all = ledger.records.get(`aggTrades:${symbol}`) ?? []
         const start = query.get("startTime")
-        if (start === null) return { status: 200, body: page(all, "a", query), weight: 2 }
+        if (start === null) return { status: 200, body: page(all, query), weight: 2 }
         const end = Number(query.get("endTime") ?? Number(start) + 3_600_000)
         const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
         // Bisection: a load test's history is millions long.
@@ -245,7 +236,7 @@ const BinanceRest: ReplayRest = {
       case "/api/v3/historicalTrades":
         return {
           status: 200,
-          body: page(ledger.records.get(`historicalTrades:${symbol}`) ?? [], "id", query).map(withQuoteQty),
+          body: page(ledger.records.get(`historicalTrades:${symbol}`) ?? [], query).map(historicalRecord),
           weight: 25,
         }
       case "/api/v3/klines": {
@@ -284,6 +275,7 @@ export const BinanceProtocol: ReplayProtocol = {
     const q = JSON.stringify(t.qty)
     const m = !t.takerBuy
     const trades = [t]
+    const record = { a: t.id, p: t.price, q: t.qty, f: t.id, l: t.id, T: t.ts, m, M: true }
     const tradeFrame = `${n.tradeHead}"e":"trade","E":${t.ts},${n.sField},"t":${t.id},"p":${p},"q":${q},"T":${t.ts},"m":${m},"M":true}}`
     // Written only when a client reads aggTrades: most runs subscribe to one of the two trade streams.
     let aggFrame: string | undefined
@@ -292,12 +284,7 @@ export const BinanceProtocol: ReplayProtocol = {
         topic: n.trade,
         frame: tradeFrame,
         trades,
-        ledger: [
-          {
-            history: n.historicalTrades,
-            record: { id: t.id, price: t.price, qty: t.qty, time: t.ts, isBuyerMaker: m, isBestMatch: true },
-          },
-        ],
+        ledger: [{ history: n.historicalTrades, record }],
       },
       {
         topic: n.aggTrade,
@@ -305,12 +292,7 @@ export const BinanceProtocol: ReplayProtocol = {
           return (aggFrame ??= `${n.aggTradeHead}"e":"aggTrade","E":${t.ts},${n.sField},"a":${t.id},"p":${p},"q":${q},"f":${t.id},"l":${t.id},"T":${t.ts},"m":${m},"M":true}}`)
         },
         trades,
-        ledger: [
-          {
-            history: n.aggTrades,
-            record: { a: t.id, p: t.price, q: t.qty, f: t.id, l: t.id, T: t.ts, m, M: true },
-          },
-        ],
+        ledger: [{ history: n.aggTrades, record }],
       },
     ]
   },
