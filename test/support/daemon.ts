@@ -58,9 +58,13 @@ export interface Replay {
 }
 
 /** `node dist/replay.js` on a free port; resolves with the environment it prints for the daemon. */
-export const startReplay = async (args: ReadonlyArray<string>): Promise<Replay> => {
+export const startReplay = async (
+  args: ReadonlyArray<string>,
+  nodeArgs: ReadonlyArray<string> = [],
+): Promise<Replay> => {
   const port = await freePort()
-  const child = spawn(process.execPath, [join(process.cwd(), "dist/replay.js"), "--port", String(port), ...args], {
+  const script = join(process.cwd(), "dist/replay.js")
+  const child = spawn(process.execPath, [...nodeArgs, script, "--port", String(port), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   })
   let output = ""
