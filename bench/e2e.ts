@@ -108,6 +108,24 @@ const replayArgs = (rate: number) => [
  */
 const REPLAY_NODE_ARGS = ["--max-semi-space-size=64"]
 
+/**
+ * The distinct ticks consumed, by symbol and trade id. Ids that are whole numbers are kept as numbers, which a Set
+ * holds without a string each: a step at 30,000/s consumes 1.8 million ticks, on the cores the daemon is measured on.
+ */
+class TickIds {
+  private readonly bySymbol = new Map<string, Set<number | string>>()
+  size = 0
+
+  add(symbol: string, tradeId: string): void {
+    let ids = this.bySymbol.get(symbol)
+    if (ids === undefined) this.bySymbol.set(symbol, (ids = new Set()))
+    const n = Number(tradeId)
+    const before = ids.size
+    ids.add(Number.isSafeInteger(n) && String(n) === tradeId ? n : tradeId)
+    this.size += ids.size - before
+  }
+}
+
 const replaySent = async (url: string): Promise<{ sent: number; done: boolean }> => {
   const status = (await (await fetch(`${url}/control/status`)).json()) as Record<
     string,
@@ -170,7 +188,7 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
   const influxLink = outage
     ? await startTcpProxy({ host: "127.0.0.1", port: Number(new URL(INFLUX.proxy).port) })
     : undefined
-  const ticks = new Set<string>()
+  const ticks = new TickIds()
   const candles = new Set<string>()
   const tickLatency: Array<number> = []
   try {
@@ -235,13 +253,18 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
             // One tick per message, or a batch of one symbol's ticks (TICK_BATCH_MAX > 1).
             const batch = (body as { ticks?: Array<{ timestamp: number; tradeId: string }> }).ticks
             if (batch === undefined) {
-              ticks.add(msg.properties.messageId as string)
+              // `exchange:symbol:tradeId`
+              const id = msg.properties.messageId as string
+              const last = id.lastIndexOf(":")
+              ticks.add(id.slice(0, last), id.slice(last + 1))
               tickLatency.push(now - (body as { timestamp: number }).timestamp)
-            } else
+            } else {
+              const symbol = (body as { symbol: string }).symbol
               for (const t of batch) {
-                ticks.add(`${(body as { symbol: string }).symbol}:${t.tradeId}`)
+                ticks.add(symbol, t.tradeId)
                 tickLatency.push(now - t.timestamp)
               }
+            }
             ch.ack(msg)
           },
           { noAck: false },
