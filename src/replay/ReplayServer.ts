@@ -163,13 +163,13 @@ export class ReplayVenue {
     }
   }
 
-  /** Clients whose subscription has settled and who receive the tape. */
   /** Whether a subscribed client has more unsent than it may: checked after every item, so without a copy of the set. */
   private clientBehind(): boolean {
     for (const c of this.clients) if (c.topics.size > 0 && c.ws.bufferedAmount > CLIENT_HIGH_WATER) return true
     return false
   }
 
+  /** Clients whose subscription has settled and who receive the tape. */
   readyClients(): number {
     let n = 0
     for (const c of this.clients) if (c.ready && c.ws.readyState === WebSocket.OPEN) n++

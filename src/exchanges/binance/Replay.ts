@@ -29,6 +29,10 @@ interface Names {
   readonly sField: string
 }
 
+/** The ledger's two histories of an instrument, as `/api/v3/aggTrades` and `/api/v3/historicalTrades` serve them. */
+const aggTradesOf = (instrument: string) => `aggTrades:${instrument}`
+const historicalTradesOf = (instrument: string) => `historicalTrades:${instrument}`
+
 const head = (topic: string) => `{"stream":${JSON.stringify(topic)},"data":{`
 
 /**
@@ -50,8 +54,8 @@ const namesOf = (() => {
         trade,
         aggTrade,
         bookTicker,
-        historicalTrades: `historicalTrades:${s}`,
-        aggTrades: `aggTrades:${s}`,
+        historicalTrades: historicalTradesOf(s),
+        aggTrades: aggTradesOf(s),
         tradeHead: head(trade),
         aggTradeHead: head(aggTrade),
         bookTickerHead: head(bookTicker),
@@ -171,8 +175,8 @@ export const klinesOfTrades = (trades: ReadonlyArray<KlineTrade>): Array<Readonl
 const klinesOf = (ledger: Ledger, symbol: string, start: number, end: number) => {
   const loaded = ledger.klines.get(symbol)
   if (loaded !== undefined) return loaded.filter((k) => Number(k[0]) >= start && Number(k[0]) <= end)
-  const historical = ledger.records.get(`historicalTrades:${symbol}`) ?? []
-  const list = historical.length > 0 ? historical : (ledger.records.get(`aggTrades:${symbol}`) ?? [])
+  const historical = ledger.records.get(historicalTradesOf(symbol)) ?? []
+  const list = historical.length > 0 ? historical : (ledger.records.get(aggTradesOf(symbol)) ?? [])
   const from = firstAtOrAfter(list, "T", start - (start % 60_000))
   const to = firstAtOrAfter(list, "T", end - (end % 60_000) + 60_000)
   return klinesOfTrades(list.slice(from, to).map(fromAggregate)).filter(
@@ -188,13 +192,13 @@ const badRequest = (msg: string): RestAnswer => ({ status: 400, body: { code: -1
  */
 const aggTradeEntry = (data: Record<string, unknown>): LedgerEntry => {
   const { a, p, q, f, l, T, m, M } = data
-  return { history: `aggTrades:${String(data.s)}`, record: { a, p, q, f, l, T, m, M } }
+  return { history: aggTradesOf(String(data.s)), record: { a, p, q, f, l, T, m, M } }
 }
 
 /** The REST history's record of a `trade` event, in the aggregate shape (see `aggTradeEntry`). */
 const tradeEntry = (data: Record<string, unknown>): LedgerEntry => {
   const { t, p, q, T, m, M } = data
-  return { history: `historicalTrades:${String(data.s)}`, record: { a: t, p, q, f: t, l: t, T, m, M } }
+  return { history: historicalTradesOf(String(data.s)), record: { a: t, p, q, f: t, l: t, T, m, M } }
 }
 
 /** A `/api/v3/historicalTrades` record as Binance writes it; worked out per answer, not per trade played. */
@@ -221,7 +225,7 @@ const BinanceRest: ReplayRest = {
     if (symbol === null) return badRequest("Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
     switch (path) {
       case "/api/v3/aggTrades": {
-        const all = ledger.records.get(`aggTrades:${symbol}`) ?? []
+        const all = ledger.records.get(aggTradesOf(symbol)) ?? []
         const start = query.get("startTime")
         if (start === null) return { status: 200, body: page(all, query), weight: 2 }
         const end = Number(query.get("endTime") ?? Number(start) + 3_600_000)
@@ -236,7 +240,7 @@ const BinanceRest: ReplayRest = {
       case "/api/v3/historicalTrades":
         return {
           status: 200,
-          body: page(ledger.records.get(`historicalTrades:${symbol}`) ?? [], query).map(historicalRecord),
+          body: page(ledger.records.get(historicalTradesOf(symbol)) ?? [], query).map(historicalRecord),
           weight: 25,
         }
       case "/api/v3/klines": {
