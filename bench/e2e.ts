@@ -106,7 +106,11 @@ const replayArgs = (rate: number) => [
  * three frames per trade and keeps every trade for its REST history; with a young generation of 64 MB instead of
  * V8's 16, its own collections took 0.62 cores at 30,000 trades/s instead of 0.80 (two runs each, alone).
  */
-const REPLAY_NODE_ARGS = ["--max-semi-space-size=64"]
+// e.g. BENCH_REPLAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/rprof" to profile the replay exchange beside the daemon.
+const REPLAY_NODE_ARGS = [
+  "--max-semi-space-size=64",
+  ...(process.env.BENCH_REPLAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
+]
 
 /**
  * The distinct ticks consumed, by symbol and trade id. Ids that are whole numbers are kept as numbers, which a Set
