@@ -70,9 +70,17 @@ export interface ReplayProtocol {
   readonly rest?: ReplayRest
 }
 
+/** One REST history's records in the order played: an array, or a venue's more compact store with its methods. */
+export interface History {
+  readonly length: number
+  at(index: number): Record<string, unknown> | undefined
+  push(record: Record<string, unknown>): void
+  slice(start?: number, end?: number): Array<Record<string, unknown>>
+}
+
 /** What the tape has played so far, per history (e.g. `aggTrades:BTCUSDT`), in id order; klines a test loaded. */
 export interface Ledger {
-  readonly records: Map<string, Array<Record<string, unknown>>>
+  readonly records: Map<string, History>
   readonly klines: Map<string, Array<ReadonlyArray<string | number>>>
 }
 
@@ -88,6 +96,20 @@ export interface ReplayRest {
   /** Where the trades a frame carries go in the ledger: none for a frame without trades. */
   readonly record: (frame: string) => ReadonlyArray<LedgerEntry>
   readonly answer: (path: string, query: URLSearchParams, ledger: Ledger) => RestAnswer
+  /** A new, empty history, where the venue keeps its records in less than an array of objects. */
+  readonly history?: () => History
+}
+
+/** Enters a played frame's records into their histories. */
+export const enter = (ledger: Ledger, entries: ReadonlyArray<LedgerEntry>, rest: ReplayRest | undefined): void => {
+  for (const entry of entries) {
+    let list = ledger.records.get(entry.history)
+    if (list === undefined) {
+      list = rest?.history?.() ?? []
+      ledger.records.set(entry.history, list)
+    }
+    list.push(entry.record)
+  }
 }
 
 export const parseOr = (text: string): Record<string, unknown> | undefined => {

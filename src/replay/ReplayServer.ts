@@ -4,7 +4,14 @@ import { resolve, sep } from "node:path"
 import type { AddressInfo } from "node:net"
 import { WebSocket, WebSocketServer } from "ws"
 import { ExchangeId } from "../schema/Market.js"
-import type { Ledger, MarketEvent, Outbound, ReplayProtocol, SyntheticTrade } from "../exchanges/ReplayProtocol.js"
+import {
+  enter,
+  type Ledger,
+  type MarketEvent,
+  type Outbound,
+  type ReplayProtocol,
+  type SyntheticTrade,
+} from "../exchanges/ReplayProtocol.js"
 import { PROTOCOLS } from "../exchanges/registry.js"
 import type { RawItem, Tape, TapeItem } from "./Tape.js"
 
@@ -198,11 +205,7 @@ export class ReplayVenue {
   /** Enters a frame's trades into the REST history; false when it carries none. */
   private remember(ob: Outbound): boolean {
     const entries = ob.ledger ?? this.protocol.rest?.record(ob.frame) ?? []
-    for (const entry of entries) {
-      const list = this.ledger.records.get(entry.history) ?? []
-      list.push(entry.record)
-      this.ledger.records.set(entry.history, list)
-    }
+    enter(this.ledger, entries, this.protocol.rest)
     return entries.length > 0
   }
 

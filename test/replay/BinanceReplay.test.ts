@@ -1,7 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { BinanceProtocol } from "../../src/exchanges/binance/Replay.js"
-import type { Ledger, SyntheticQuote, SyntheticTrade } from "../../src/exchanges/ReplayProtocol.js"
+import { enter, type Ledger, type SyntheticQuote, type SyntheticTrade } from "../../src/exchanges/ReplayProtocol.js"
 
 const rest = BinanceProtocol.rest!
 
@@ -85,9 +85,7 @@ describe("the replay exchange's Binance frames", () => {
   it("answer /api/v3/historicalTrades with Binance's quoteQty, price times quantity", () => {
     const ledger: Ledger = { records: new Map(), klines: new Map() }
     const t = { symbol: "BTC/USDT", id: 7, ts: 1_700_000_000_000, price: "101.5", qty: "0.25", takerBuy: false }
-    for (const out of BinanceProtocol.encode({ kind: "trade", trade: t }))
-      for (const e of out.ledger ?? [])
-        ledger.records.set(e.history, [...(ledger.records.get(e.history) ?? []), e.record])
+    for (const out of BinanceProtocol.encode({ kind: "trade", trade: t })) enter(ledger, out.ledger ?? [], rest)
     const answer = rest.answer("/api/v3/historicalTrades", new URLSearchParams({ symbol: "BTCUSDT" }), ledger)
     expect(answer.body).toEqual([
       { id: 7, price: "101.5", qty: "0.25", quoteQty: "25.375", time: t.ts, isBuyerMaker: true, isBestMatch: true },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import type { Ledger } from "../../src/exchanges/ReplayProtocol.js"
+import { enter, type Ledger } from "../../src/exchanges/ReplayProtocol.js"
 import { BinanceProtocol } from "../../src/exchanges/binance/Replay.js"
 import { syntheticTrades } from "../../src/replay/Synthetic.js"
 import { coveredMinutes, klineRow } from "../support/klines.js"
@@ -11,12 +11,7 @@ const emptyLedger = (): Ledger => ({ records: new Map(), klines: new Map() })
 
 /** Enters frames into a ledger as the replay exchange does when its tape plays them. */
 const played = (ledger: Ledger, frames: Iterable<string>) => {
-  for (const frame of frames)
-    for (const entry of rest.record(frame)) {
-      const list = ledger.records.get(entry.history) ?? []
-      list.push(entry.record)
-      ledger.records.set(entry.history, list)
-    }
+  for (const frame of frames) enter(ledger, rest.record(frame), rest)
   return ledger
 }
 

@@ -1,6 +1,8 @@
 import * as Decimal from "../../domain/Decimal.js"
 import { binanceInstrument } from "./Venue.js"
+import { AggTradeHistory } from "./AggTradeHistory.js"
 import {
+  type History,
   type Ledger,
   type LedgerEntry,
   NO_REPLY,
@@ -67,25 +69,28 @@ const namesOf = (() => {
   }
 })()
 
-/** Ids from `fromId` on (or the newest without one), `limit` of them: Binance's paging for both histories. */
-const page = (list: ReadonlyArray<Record<string, unknown>>, query: URLSearchParams) => {
-  const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
-  const from = query.get("fromId")
-  if (from === null) return list.slice(-limit)
-  const start = list.findIndex((r) => (r.a as number) >= Number(from))
-  return start < 0 ? [] : list.slice(start, start + limit)
-}
-
-/** The index of the first record at or after `ts` in a history kept in trade-time order, found by bisection. */
-const firstAtOrAfter = (list: ReadonlyArray<Record<string, unknown>>, timeField: string, ts: number): number => {
+/**
+ * The index of the first record whose `field` is at least `value` in a history kept in that field's order (trade
+ * ids and times both grow as played), found by bisection: a load test's history is millions long.
+ */
+const firstAtOrAfter = (list: History, field: "a" | "T", value: number): number => {
   let lo = 0
   let hi = list.length
   while (lo < hi) {
     const mid = (lo + hi) >> 1
-    if ((list[mid]![timeField] as number) < ts) lo = mid + 1
+    if ((list.at(mid)![field] as number) < value) lo = mid + 1
     else hi = mid
   }
   return lo
+}
+
+/** Ids from `fromId` on (or the newest without one), `limit` of them: Binance's paging for both histories. */
+const page = (list: History, query: URLSearchParams) => {
+  const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
+  const from = query.get("fromId")
+  if (from === null) return list.slice(Math.max(0, list.length - limit))
+  const start = firstAtOrAfter(list, "a", Number(from))
+  return list.slice(start, start + limit)
 }
 
 /** One trade as a kline counts it: an aggregate trade stands for `l − f + 1` trades. */
@@ -230,11 +235,12 @@ const BinanceRest: ReplayRest = {
         if (start === null) return { status: 200, body: page(all, query), weight: 2 }
         const end = Number(query.get("endTime") ?? Number(start) + 3_600_000)
         const limit = Math.min(Number(query.get("limit") ?? 500), 1_000)
-        // Bisection: a load test's history is millions long.
-        const lo = firstAtOrAfter(all, "T", Number(start))
         const inWindow: Array<Record<string, unknown>> = []
-        for (let i = lo; i < all.length && inWindow.length < limit && (all[i]!.T as number) <= end; i++)
-          inWindow.push(all[i]!)
+        for (let i = firstAtOrAfter(all, "T", Number(start)); i < all.length && inWindow.length < limit; i++) {
+          const record = all.at(i)!
+          if ((record.T as number) > end) break
+          inWindow.push(record)
+        }
         return { status: 200, body: inWindow, weight: 2 }
       }
       case "/api/v3/historicalTrades":
@@ -254,6 +260,7 @@ const BinanceRest: ReplayRest = {
         return { status: 404, body: { code: -1, msg: `no such endpoint ${path}` }, weight: 1 }
     }
   },
+  history: () => new AggTradeHistory(),
 }
 
 /** Combined streams: `SUBSCRIBE` with stream names, frames wrapped as `{"stream":…,"data":…}`. */

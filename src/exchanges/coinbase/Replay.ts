@@ -48,7 +48,7 @@ const CoinbaseRest: ReplayRest = {
     if (product === undefined) return { status: 404, body: { message: "NotFound" }, weight: 1 }
     const limit = Math.min(Number(query.get("limit") ?? 1_000), 1_000)
     const after = query.get("after")
-    const all = ledger.records.get(`trades:${product}`) ?? []
+    const all = ledger.records.get(`trades:${product}`)?.slice() ?? []
     const below = after === null ? all : all.filter((r) => (r.trade_id as number) < Number(after))
     return { status: 200, body: below.slice(-limit).reverse(), weight: 1 }
   },

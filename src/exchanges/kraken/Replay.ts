@@ -45,6 +45,7 @@ const KrakenRest: ReplayRest = {
     const since = Number(query.get("since") ?? 0)
     const count = Math.min(Number(query.get("count") ?? 1_000), 1_000)
     const page = rows
+      .slice()
       .map((r) => r.row as ReadonlyArray<string | number>)
       .filter((row) => (row[2] as number) >= since)
       .slice(0, count)
