@@ -14,6 +14,7 @@ import {
 } from "../exchanges/ReplayProtocol.js"
 import { PROTOCOLS } from "../exchanges/registry.js"
 import type { RawItem, Tape, TapeItem } from "./Tape.js"
+import { textFrames } from "./TextFrames.js"
 
 /** `fast`: as fast as the slowest subscribed client reads; `paced`: the tape's own pace times `speed`. */
 export type Pace = { readonly mode: "fast" } | { readonly mode: "paced"; readonly speed: number }
@@ -62,20 +63,24 @@ class Client {
   send(frame: string): void {
     if (this.ws.readyState !== WebSocket.OPEN || this.frozen) return
     // Frames sent in one turn of the event loop leave in one write, as an exchange's do, instead of a syscall each.
-    if (!this.corked) {
-      this.corked = true
-      const socket = (this.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket
-      socket.cork()
-      process.nextTick(() => {
-        this.corked = false
-        socket.uncork()
-      })
-    }
-    this.ws.send(frame)
+    if (this.pending.length === 0) process.nextTick(this.flush)
+    this.pending.push(frame)
     this.counted()
   }
 
-  private corked = false
+  private pending: Array<string> = []
+
+  /**
+   * Written past `ws`'s sender onto its socket, which keeps them in order with what the sender writes (pongs,
+   * closes) and counts them in `bufferedAmount`, the tape's back-pressure.
+   */
+  private readonly flush = () => {
+    const frames = this.pending
+    this.pending = []
+    if (this.ws.readyState !== WebSocket.OPEN) return
+    const socket = (this.ws as unknown as { _socket: { write(data: Buffer): boolean } })._socket
+    socket.write(textFrames(frames))
+  }
 }
 
 /** One exchange's endpoint: its clients, its tape and the faults applied to it. */
