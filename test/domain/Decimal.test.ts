@@ -1,3 +1,4 @@
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as Decimal from "../../src/domain/Decimal.js"
 
@@ -26,6 +27,27 @@ describe("Decimal", () => {
   it("converts to the same double as Number(text)", () => {
     for (const text of ["0.21448000", "0.00009392", "50123.45", "1e-7", "8.14000000", "0.1", "0.3", "123456.789"])
       expect(Decimal.toNumber(scan(text)!)).toBe(Number(text))
+  })
+
+  it("numberOf gives Number(text) for any text, decimal or not", () => {
+    const digits = fc.stringOf(fc.constantFrom(..."0123456789"), { minLength: 1, maxLength: 30 })
+    const decimalText = fc
+      .tuple(fc.constantFrom("", "-", "+"), digits, fc.option(digits), fc.option(fc.integer({ min: -80, max: 80 })))
+      .map(
+        ([sign, whole, frac, exp]) =>
+          `${sign}${whole}${frac === null ? "" : `.${frac}`}${exp === null ? "" : `e${exp}`}`,
+      )
+    const anyText = fc.oneof(
+      decimalText,
+      fc.string({ maxLength: 12 }),
+      fc.constantFrom("", ".", "5.", ".5", " 5", "0x10", "-0"),
+    )
+    fc.assert(
+      fc.property(anyText, (text) => {
+        expect(Object.is(Decimal.numberOf(text), Number(text)), text).toBe(true)
+      }),
+      { numRuns: 5_000 },
+    )
   })
 
   it("sums exactly past 2^53, switching to bigint without losing a unit", () => {

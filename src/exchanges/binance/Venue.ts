@@ -1,6 +1,7 @@
 import { Array as Arr, Config, Either, ParseResult, Schema } from "effect"
 import * as Binance from "./Wire.js"
 import * as Guard from "../../schema/Guard.js"
+import * as Decimal from "../../domain/Decimal.js"
 import { preview } from "../../domain/Limits.js"
 import type { Trade } from "../../schema/Market.js"
 import type { SymbolMap } from "../../domain/SymbolMap.js"
@@ -152,7 +153,15 @@ const parseStream = (stream: string, data: unknown, symbols: SymbolMap, recvTs: 
 
 /** A book ticker carries no time of its own: it is stamped with its arrival. */
 const toQuote = (symbol: string, bid: string, ask: string, bidQty: string, askQty: string, recvTs: number) =>
-  quoteOf("binance", symbol, Number(bid), Number(ask), Number(bidQty), Number(askQty), recvTs)
+  quoteOf(
+    "binance",
+    symbol,
+    Decimal.numberOf(bid),
+    Decimal.numberOf(ask),
+    Decimal.numberOf(bidQty),
+    Decimal.numberOf(askQty),
+    recvTs,
+  )
 
 export const toTrade = (
   symbol: string,
