@@ -8,6 +8,7 @@ import { TestConfig } from "../../support/config.js"
 import { freePort, until } from "../../support/daemon.js"
 import { startRedis, stopRedis } from "../../support/redis.js"
 import { sampleTickWith } from "../../support/samples.js"
+import { untilClockWait } from "../../support/wait.js"
 
 describe("Redis quotes, against a real redis-server", () => {
   it.scoped(
@@ -52,6 +53,9 @@ describe("Redis quotes, against a real redis-server", () => {
             ),
           ).flat()
           yield* sink.ticks!(ticks)
+          // The publisher sleeps on the TestClock again only once its last pipeline is answered, which can be after
+          // the subscriber has the messages: moving the clock before then would move it past no sleep at all.
+          yield* untilClockWait(`the publisher's wait before interval ${step}`, 200)
           yield* TestClock.adjust(Duration.millis(200))
           yield* Effect.promise(() => until(`interval ${step}'s quotes`, () => received.length >= 2 * step))
           // Exactly one message per symbol per interval, each the interval's newest tick of its symbol.
