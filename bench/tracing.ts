@@ -13,7 +13,7 @@ import type { AggregatorMessage, AggregatorOutputs } from "../src/actors/aggrega
 import { makeAggregatorMailbox, runAggregator } from "../src/actors/aggregation/Aggregator.js"
 import { fanOut } from "../src/actors/aggregation/Outputs.js"
 import { makeFrameRouter } from "../src/actors/feed/FrameRouter.js"
-import { candleMessage, tickMessage } from "../src/actors/sinks/rabbitmq/Messages.js"
+import { candleMessage, tickMessage, tickRecord } from "../src/actors/sinks/rabbitmq/Messages.js"
 import { ActivityMonitor } from "../src/domain/ActivityMonitor.js"
 import { GapDetector } from "../src/domain/GapDetector.js"
 import { SymbolMap } from "../src/domain/SymbolMap.js"
@@ -40,7 +40,7 @@ const pipeline = (batch: number) =>
       const sink = (xs: ReadonlyArray<unknown>) => Effect.sync(() => (messages += xs.length))
       const outputs: AggregatorOutputs = {
         candles: fanOut([(cs, tp) => sink(cs.map((c) => candleMessage(c, tp)))]),
-        ticks: fanOut([(ts, tp) => sink(ts.map((t) => tickMessage(t, tp)))]),
+        ticks: fanOut([(ts, tp) => sink(ts.map((t) => tickMessage(tickRecord(t, tp))))]),
       }
       const watermark = new Watermark()
       const routes = new Map<string, Mailbox.Mailbox<AggregatorMessage>>()

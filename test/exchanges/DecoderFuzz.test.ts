@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { tickBatchMessage } from "../../src/actors/sinks/rabbitmq/Messages.js"
+import { tickBatchMessage, tickRecord } from "../../src/actors/sinks/rabbitmq/Messages.js"
 import { tickText } from "../../src/domain/Enrichment.js"
 import { candleLine, tickLine } from "../../src/domain/LineProtocol.js"
 import { SymbolMap } from "../../src/domain/SymbolMap.js"
@@ -145,7 +145,7 @@ const downstream = (pipeline: SymbolPipeline, d: Decoded, now: number) => {
     const tick = pipeline.onTrade({ ...x, symbol: pipeline.aggregator.symbol }, now)
     if (tick !== undefined) {
       tickLine(tickText(tick), x.tradeId)
-      tickBatchMessage([tick])
+      tickBatchMessage([tickRecord(tick)])
     }
   }
   pipeline.advance(now + 3_600_000, out)

@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { marketMessages } from "../../../src/actors/sinks/rabbitmq/RabbitSink.js"
+import { decodeRecord, encodeRecord, marketMessages } from "../../../src/actors/sinks/rabbitmq/RabbitSink.js"
+import { tickRecord } from "../../../src/actors/sinks/rabbitmq/Messages.js"
 import type { TradeTick } from "../../../src/actors/aggregation/Aggregator.js"
 import type { ExchangeId } from "../../../src/schema/Market.js"
 import { sampleCandle } from "../../support/samples.js"
@@ -41,7 +42,7 @@ describe("the RabbitMQ sink's messages for a write", () => {
     fc.assert(
       fc.property(records, fc.integer({ min: 1, max: 7 }), (specs, max) => {
         const input = specs.map((s, i) =>
-          s === "candle" ? { c: sampleCandle(i) } : { t: tickOf(s.exchange, s.symbol, i) },
+          s === "candle" ? { c: sampleCandle(i) } : tickRecord(tickOf(s.exchange, s.symbol, i)),
         )
         const items = marketMessages(input, max)
         // Every record in exactly one message.
@@ -53,21 +54,53 @@ describe("the RabbitMQ sink's messages for a write", () => {
             expect(message.kind).toBe("candle")
             continue
           }
-          const ticks = rs.map((r) => ("t" in r ? r.t.trade : undefined)!)
+          const ticks = rs.map((r) => ("tradeId" in r ? r : undefined)!)
           expect(ticks.length).toBeLessThanOrEqual(max)
           // One exchange and symbol per message.
           expect(new Set(ticks.map((t) => `${t.exchange} ${t.symbol}`)).size).toBe(1)
           const key = `${ticks[0]!.exchange} ${ticks[0]!.symbol}`
-          sent.set(key, [...(sent.get(key) ?? []), ...ticks.map((t) => t.seq)])
+          sent.set(key, [...(sent.get(key) ?? []), ...ticks.map((t) => Number(t.tradeId))])
         }
         for (const [key, seqs] of sent) {
           const expected = input.flatMap((r) =>
-            "t" in r && `${r.t.trade.exchange} ${r.t.trade.symbol}` === key ? [r.t.trade.seq] : [],
+            "tradeId" in r && `${r.exchange} ${r.symbol}` === key ? [Number(r.tradeId)] : [],
           )
           expect(seqs).toEqual(expected)
         }
       }),
       { numRuns: 500 },
     )
+  })
+
+  it("come from disk-buffer lines as they were offered, including the lines of the version that kept trades", () => {
+    const quote = {
+      _tag: "Quote" as const,
+      exchange: "binance" as const,
+      symbol: "BTC/USDT",
+      bid: 99.5,
+      ask: 100.5,
+      bidQty: 1,
+      askQty: 2,
+      ts: 1,
+    }
+    const tick = { ...tickOf("binance", "BTC/USDT", 42), quote }
+    const records = [
+      { c: sampleCandle(1), tp: "00-a-b-01" },
+      tickRecord(tick, "00-c-d-01"),
+      tickRecord(tickOf("okx", "ETH/USDT", 7)),
+    ]
+    const bodies = (rs: ReadonlyArray<unknown>) =>
+      marketMessages(rs as Parameters<typeof marketMessages>[0], 10).map((i) => [
+        i.message.messageId,
+        i.message.body.toString(),
+        i.message.traceparent,
+      ])
+    const read = records.map((r) => decodeRecord(encodeRecord(r)))
+    expect(bodies(read)).toEqual(bodies(records))
+    // What the previous version wrote for the same tick: its trade and quote, which make the same message.
+    const old = JSON.stringify({ t: { trade: tick.trade, quote }, tp: "00-c-d-01" })
+    expect(bodies([decodeRecord(old)])).toEqual(bodies([records[1]]))
+    for (const bad of ["", "{", "[]", '{"t":{}}', '{"json":1,"tradeId":"1"}', '{"c":{}}'])
+      expect(decodeRecord(bad)).toBeUndefined()
   })
 })

@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { tickBatchBody } from "../../../src/actors/sinks/rabbitmq/Messages.js"
+import { tickBatchBody, tickMessage, tickRecord } from "../../../src/actors/sinks/rabbitmq/Messages.js"
 import { tickOf } from "../../../src/domain/Enrichment.js"
 import type { TradeTick } from "../../../src/actors/aggregation/Aggregator.js"
 
@@ -13,8 +13,8 @@ const tick = fc.record({
   quote: fc.option(fc.record({ bid: fc.oneof(price, fc.constant(-1)), ask: price }), { nil: undefined }),
 })
 
-describe("a batch of ticks on market.ticks", () => {
-  it("is exactly JSON.stringify of {exchange, symbol, ticks: [{…tick, tradeId}]}, for any prices, quotes and ids", () => {
+describe("ticks on market.ticks", () => {
+  it("are exactly JSON.stringify of {exchange, symbol, ticks: [{…tick, tradeId}]}, or of the tick alone, for any prices, quotes and ids", () => {
     fc.assert(
       fc.property(fc.string(), fc.string(), fc.array(tick, { minLength: 1, maxLength: 5 }), (exchange, symbol, xs) => {
         const ticks = xs.map((x): TradeTick => ({
@@ -38,10 +38,12 @@ describe("a batch of ticks on market.ticks", () => {
               ? undefined
               : { _tag: "Quote", exchange: "binance", symbol, bidQty: 1, askQty: 1, ts: x.ts, ...x.quote },
         }))
-        const body = tickBatchBody(exchange, symbol, ticks)
-        expect(body).toBe(
+        const records = ticks.map((t) => tickRecord(t))
+        expect(tickBatchBody(exchange, symbol, records)).toBe(
           JSON.stringify({ exchange, symbol, ticks: ticks.map((t) => ({ ...tickOf(t), tradeId: t.trade.tradeId })) }),
         )
+        // One tick per message (TICK_BATCH_MAX=1): the tick alone, its id in the message's.
+        records.forEach((r, i) => expect(tickMessage(r).body.toString()).toBe(JSON.stringify(tickOf(ticks[i]!))))
       }),
       { numRuns: 2_000, seed: 20261203 },
     )

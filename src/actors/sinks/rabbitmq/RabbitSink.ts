@@ -1,28 +1,40 @@
 import { Duration, Effect, Option } from "effect"
 import { AppConfig } from "../../../layers/AppConfig.js"
 import { Rabbit, type RabbitBroker } from "../../../layers/Rabbit.js"
+import { enrich } from "../../../domain/Enrichment.js"
 import type { Candle } from "../../../schema/Candle.js"
+import type { Quote, Trade } from "../../../schema/Market.js"
 import type { TradeTick } from "../../aggregation/Aggregator.js"
 import type { SinkPlugin } from "../registry.js"
 import { makeSink, SinkUnavailable, spillDir } from "../Sink.js"
 import { makeConfirmedPublisher, type Outbound, type PublishFailed } from "./ConfirmedPublisher.js"
-import { candleMessage, tickBatchMessage, tickMessage } from "./Messages.js"
+import { candleMessage, tickBatchMessage, tickMessage, type TickRecord, tickRecord } from "./Messages.js"
 
-/** What the market sink buffers: a candle or a tick, with the trace context it was produced under. */
-type MarketRecord = { readonly c: Candle; readonly tp?: string } | { readonly t: TradeTick; readonly tp?: string }
+/** What the market sink buffers: a candle with the trace context it was produced under, or a tick's record. */
+export type MarketRecord = { readonly c: Candle; readonly tp?: string } | TickRecord
 
-/** A record as a disk line. A tick's text (`tickText`) is left out: it is derived, and would nearly double the line. */
-const encodeRecord = (r: MarketRecord): string =>
-  JSON.stringify("t" in r && r.t.text !== undefined ? { ...r, t: { trade: r.t.trade, quote: r.t.quote } } : r)
+const isCandle = (r: MarketRecord): r is { readonly c: Candle; readonly tp?: string } => "c" in r
+
+/** A record as a disk line: the candle or the tick's record as JSON. */
+export const encodeRecord = (r: MarketRecord): string => JSON.stringify(r)
 
 /**
  * A record as this process wrote it to the disk buffer. Replays run at disk speed through millions of ticks, so
- * the check is of shape only: what wrote the line is this same code.
+ * the check is of shape only: what wrote the line is this same code, or the version before it, which kept a tick
+ * as its trade and quote (`{"t":{"trade","quote"},"tp"}`); such a line is turned into the record it would be now.
  */
-const decodeRecord = (line: string): MarketRecord | undefined => {
+export const decodeRecord = (line: string): MarketRecord | undefined => {
   try {
-    const r = JSON.parse(line) as { c?: { openTime?: unknown }; t?: { trade?: { tradeId?: unknown } } }
-    if (typeof r.c?.openTime === "number" || typeof r.t?.trade?.tradeId === "string") return r as MarketRecord
+    const r = JSON.parse(line) as {
+      c?: { openTime?: unknown }
+      json?: unknown
+      tradeId?: unknown
+      t?: { trade?: Trade; quote?: Quote }
+      tp?: string
+    }
+    if (typeof r.c?.openTime === "number") return r as MarketRecord
+    if (typeof r.json === "string" && typeof r.tradeId === "string") return r as MarketRecord
+    if (typeof r.t?.trade?.tradeId === "string") return tickRecord(enrich(r.t.trade, r.t.quote), r.tp)
   } catch {
     // not JSON: counted by the caller
   }
@@ -46,35 +58,24 @@ interface Item {
 /** Candles one per message; ticks grouped per symbol, in order, `max` per message (1: one message per tick). */
 export const marketMessages = (records: ReadonlyArray<MarketRecord>, max: number): Array<Item> => {
   const items: Array<Item> = []
-  type TickRecord = Extract<MarketRecord, { readonly t: TradeTick }>
   // By exchange, then symbol: the two strings are the trade's own, whose hashes V8 keeps, where a joined key would be
   // a new string to build and hash for every tick.
   const open = new Map<string, Map<string, Array<TickRecord>>>()
   const close = (group: Array<TickRecord>) =>
-    items.push({
-      message:
-        max === 1
-          ? tickMessage(group[0]!.t, group[0]!.tp)
-          : tickBatchMessage(
-              group.map((g) => g.t),
-              group.at(-1)!.tp,
-            ),
-      records: group,
-    })
+    items.push({ message: max === 1 ? tickMessage(group[0]!) : tickBatchMessage(group), records: group })
   for (const r of records) {
-    if ("c" in r) {
+    if (isCandle(r)) {
       items.push({ message: candleMessage(r.c, r.tp), records: [r] })
       continue
     }
-    const { exchange, symbol } = r.t.trade
-    let groups = open.get(exchange)
-    if (groups === undefined) open.set(exchange, (groups = new Map()))
-    let group = groups.get(symbol)
-    if (group === undefined) groups.set(symbol, (group = []))
+    let groups = open.get(r.exchange)
+    if (groups === undefined) open.set(r.exchange, (groups = new Map()))
+    let group = groups.get(r.symbol)
+    if (group === undefined) groups.set(r.symbol, (group = []))
     group.push(r)
     if (group.length >= max) {
       close(group)
-      groups.delete(symbol)
+      groups.delete(r.symbol)
     }
   }
   for (const groups of open.values()) for (const group of groups.values()) close(group)
@@ -110,14 +111,12 @@ export const RabbitSink = {
           .publish(marketMessages(records, config.tickBatch.max))
           .pipe(Effect.mapError(unavailable("rabbitmq", (i) => i.records))),
     })
-    // One record object per tick, built without spreading: at 30,000 trades/s every allocation shows in GC.
     return {
       name: sink.name,
       status: sink.status,
       candles: (cs: ReadonlyArray<Candle>, tp?: string) =>
         sink.offer(tp === undefined ? cs.map((c) => ({ c })) : cs.map((c) => ({ c, tp }))),
-      ticks: (ts: ReadonlyArray<TradeTick>, tp?: string) =>
-        sink.offer(tp === undefined ? ts.map((t) => ({ t })) : ts.map((t) => ({ t, tp }))),
+      ticks: (ts: ReadonlyArray<TradeTick>, tp?: string) => sink.offer(ts.map((t) => tickRecord(t, tp))),
     }
   }),
 } satisfies SinkPlugin
