@@ -285,11 +285,18 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       let lastAt = 0
       let sourceDoneAt = 0
       let cpuFrom: CpuSnapshot | undefined
+      let loopP99 = 0
+      let loopMax = 0
       const sample = async () => {
         const { sent, done } = await replaySent(control)
         const metrics = await scrape(httpPort)
         received = total(metrics, "trades_received_total", { exchange: "binance" })
         step.peakHeapMb = Math.max(step.peakHeapMb, total(metrics, "nodejs_heap_size_used_bytes", {}) / 2 ** 20)
+        // From the second scrape with trades flowing: the first still spans the daemon's start.
+        if (firstAt > 0 && Date.now() - firstAt > 1_000) {
+          loopP99 = Math.max(loopP99, total(metrics, "nodejs_eventloop_delay_p99_seconds", {}))
+          loopMax = Math.max(loopMax, total(metrics, "nodejs_eventloop_delay_max_seconds", {}))
+        }
         if (received > 0 && firstAt === 0) {
           firstAt = Date.now()
           cpuFrom = cpuSnapshot()
@@ -315,6 +322,9 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
         (e: Error) => step.detail.push(e.message),
       )
       if (cpuFrom !== undefined) step.detail.push(coresUsed(cpuFrom, cpuSnapshot()))
+      step.detail.push(
+        `event loop late by up to ${fmt(loopP99 * 1_000)} ms at p99 of a half second, ${fmt(loopMax * 1_000)} ms at most`,
+      )
       step.received = received / Math.max(0.001, (lastAt - firstAt) / 1_000)
       step.catchUpS = sourceDoneAt === 0 ? Number.NaN : Math.max(0, (lastAt - sourceDoneAt) / 1_000)
       if (influxLink !== undefined) {

@@ -190,6 +190,14 @@ export const externalMemory = gauge(
   "nodejs_external_memory_bytes",
   "Memory of buffers and other objects outside the V8 heap",
 )
+export const eventLoopDelayP99 = gauge(
+  "nodejs_eventloop_delay_p99_seconds",
+  "How late the event loop ran (99th percentile) since the last scrape: reading every socket waits that long",
+)
+export const eventLoopDelayMax = gauge(
+  "nodejs_eventloop_delay_max_seconds",
+  "The longest the event loop was late since the last scrape",
+)
 export const liveClients = gauge("live_clients", "Pages connected to /api/live")
 export const liveClientsDropped = counter(
   "live_clients_dropped_total",
