@@ -139,6 +139,12 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
     let headSince = 0
     let tailSince = 0
     /**
+     * The oldest record of `head` came while a write was in flight, or waited behind the disk buffer. It has waited
+     * for a batch to form already, so it goes as soon as the writer is free: the linger gathers a batch only while
+     * the sink is idle, and a busy sink's batches grow with its write time instead of adding the linger to it.
+     */
+    let headWaited = false
+    /**
      * The last write failed and none has gone through since. Meanwhile every record goes to disk, memory's `tail`
      * included, so that a `kill -9` during an outage loses nothing; `tail` serves only a sink that is up again and
      * draining its disk buffer.
@@ -169,7 +175,10 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
     /** Once the disk buffer is empty, `tail` directly follows `head`. */
     const joinTail = () => {
       if (tail.length === 0 || (disk !== undefined && !disk.isEmpty)) return
-      if (head.length === 0) headSince = tailSince
+      if (head.length === 0) {
+        headSince = tailSince
+        headWaited = true
+      }
       head = head.length === 0 ? tail : head.concat(tail)
       tail = []
     }
@@ -182,8 +191,10 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
       const n =
         targetDown && disk !== undefined ? 0 : Math.min(spec.memoryRecords - head.length - tail.length, records.length)
       if (into.length === 0 && n > 0) {
-        if (toHead) headSince = clock.unsafeCurrentTimeMillis()
-        else tailSince = clock.unsafeCurrentTimeMillis()
+        if (toHead) {
+          headSince = clock.unsafeCurrentTimeMillis()
+          headWaited = inflight !== undefined
+        } else tailSince = clock.unsafeCurrentTimeMillis()
       }
       for (let i = 0; i < n; i++) into.push(records[i]!)
       if (n > 0) wakeWriter()
@@ -255,12 +266,13 @@ export const makeSink = <R>(spec: SinkSpec<R>) =>
         joinTail()
         if (head.length > 0) {
           const lingerLeft = lingerMs - (clock.unsafeCurrentTimeMillis() - headSince)
-          const partial = head.length < fullBatch && !ended && lingerLeft > 0
+          const partial = head.length < fullBatch && !ended && !headWaited && lingerLeft > 0
           return Effect.zipRight(
             partial ? Effect.raceFirst(Effect.sleep(Duration.millis(lingerLeft)), batchReady.wait) : Effect.void,
             Effect.sync(() => {
               const records = head.length <= spec.batchSize ? head : head.slice(0, spec.batchSize)
               head = head.length <= spec.batchSize ? [] : head.slice(spec.batchSize)
+              headWaited = true
               wakeProducers()
               return { records, read: undefined }
             }),

@@ -196,7 +196,7 @@ describe("a sink's buffers", () => {
   )
 
   it.scoped(
-    "the linger counts from the oldest record waiting, so records that came during a slow write go soon after",
+    "records that came during a write go as soon as it ends (they waited for it), and one that came when idle lingers",
     () =>
       Effect.gen(function* () {
         const t = target()
@@ -205,13 +205,19 @@ describe("a sink's buffers", () => {
         yield* sink.offer(range(0, 5))
         yield* TestClock.adjust("100 millis")
         yield* sink.offer([5])
-        // The first write ends at 800 ms; record 5 has then waited 700 ms of its 1 s.
+        // The first write ends at 800 ms; record 5, which came during it, goes at once and is written at 1,600 ms.
         yield* TestClock.adjust("700 millis")
         expect(t.state.written).toEqual(range(0, 5))
-        yield* TestClock.adjust("290 millis")
+        yield* TestClock.adjust("790 millis")
         expect(t.state.written).toEqual(range(0, 5))
-        yield* TestClock.adjust("820 millis")
+        yield* TestClock.adjust("20 millis")
         expect(t.state.written).toEqual(range(0, 6))
+        // Idle now: a partial batch waits out its linger again.
+        yield* sink.offer([6])
+        yield* TestClock.adjust("1 second")
+        expect(t.state.written).toEqual(range(0, 6))
+        yield* TestClock.adjust("810 millis")
+        expect(t.state.written).toEqual(range(0, 7))
       }).pipe(Effect.provide(layer)),
   )
 
