@@ -78,15 +78,23 @@ const p99 = (xs: Array<number>): number => {
 }
 
 /** The 99th percentile of a Prometheus histogram (upper bucket bound), from the daemon's own end-to-end timer. */
-const histogramP99 = (samples: Awaited<ReturnType<typeof scrape>>, name: string, labels: Record<string, string>) => {
+/** The bucket bound under which a quantile of a histogram's samples falls (an upper bound, never interpolated). */
+const histogramQuantile = (
+  samples: Awaited<ReturnType<typeof scrape>>,
+  name: string,
+  labels: Record<string, string>,
+  q: number,
+) => {
   const buckets = samples
     .filter((s) => s.name === `${name}_bucket` && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
     .map((s) => ({ le: s.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(s.labels.le), n: s.value }))
     .sort((a, b) => a.le - b.le)
   const count = buckets.at(-1)?.n ?? 0
   if (count === 0) return Number.NaN
-  return buckets.find((b) => b.n >= count * 0.99)?.le ?? Number.NaN
+  return buckets.find((b) => b.n >= count * q)?.le ?? Number.NaN
 }
+const histogramP99 = (samples: Awaited<ReturnType<typeof scrape>>, name: string, labels: Record<string, string>) =>
+  histogramQuantile(samples, name, labels, 0.99)
 
 const rabbitctl = (...args: Array<string>) => execFileSync("rabbitmqctl", ["-q", ...args], { stdio: "pipe" })
 
@@ -341,11 +349,28 @@ const daemonStep = async (mode: Exclude<Mode, "bare">, rate: number, step: Step)
       const samples = await scrape(httpPort)
       const batches = total(samples, "feed_batch_frames_count", {})
       step.detail.push(`frames per feed batch: ${fmt(total(samples, "feed_batch_frames_sum", {}) / batches, 1)}`)
+      // How each store's batches went: their count, mean size and mean time (what its latency is made of).
+      for (const sink of mode === "all" ? ["postgres", "influx"] : ["postgres"]) {
+        const writes = total(samples, "store_write_duration_ms_count", { sink })
+        if (writes > 0)
+          step.detail.push(
+            `${sink}: ${fmt(writes)} writes of ${fmt(total(samples, "store_batch_rows_sum", { sink }) / writes)} rows, ${fmt(total(samples, "store_write_duration_ms_sum", { sink }) / writes)} ms on average`,
+          )
+      }
       // Whether the memory buffers sufficed: what each sink had to move to its disk buffer meanwhile.
       for (const sink of ["postgres", "rabbitmq", "influx"]) {
         const spilled = total(samples, "sink_spilled_records_total", { sink })
         if (spilled > 0) step.detail.push(`${sink}: ${spilled} record(s) spilled to the disk buffer`)
       }
+      // The daemon's own view of tick latency, one sample per write from its oldest tick: where in a sink's writes
+      // the tail is, beside the consumer's per-tick p99 for RabbitMQ.
+      if (mode === "all")
+        for (const sink of ["rabbitmq", "influx"]) {
+          const q = (x: number) => fmt(histogramQuantile(samples, "end_to_end_latency_ms", { sink, kind: "tick" }, x))
+          step.detail.push(
+            `${sink}: oldest tick of a write stored after p50 ≤ ${q(0.5)}, p90 ≤ ${q(0.9)}, p99 ≤ ${q(0.99)} ms`,
+          )
+        }
       step.p99.postgres = histogramP99(samples, "end_to_end_latency_ms", { sink: "postgres" })
       if (mode === "all") step.p99.influx = histogramP99(samples, "end_to_end_latency_ms", { sink: "influx" })
       daemon.process.kill("SIGTERM")

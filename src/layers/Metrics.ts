@@ -1,4 +1,4 @@
-import { Metric, MetricBoundaries } from "effect"
+import { Duration, Effect, Metric, MetricBoundaries } from "effect"
 
 /** Every family this process declares, so that `/metrics` lists each one before its first sample. */
 export const FAMILIES: Array<{ readonly name: string; readonly type: string; readonly help: string }> = []
@@ -131,9 +131,21 @@ export const deadLetterDepth = gauge(
 )
 export const endToEndLatency = timer(
   "end_to_end_latency_ms",
-  [10, 50, 100, 250, 500, 1000, 2000, 2500, 3000, 5000, 10000, 30000, 60000, 300000],
+  [10, 50, 100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500, 3000, 5000, 10000, 30000, 60000, 300000],
   "Exchange time (ticks) or candle close (candles) to delivery, per sink",
 )
+
+/**
+ * Records, for a sink's write that delivered ticks, exchange time → delivered of its oldest tick: one sample per
+ * write, which bounds every tick of the write rather than flattering them.
+ */
+export const tickDelivered = (sink: string) => {
+  const latency = Metric.tagged(Metric.tagged(endToEndLatency, "sink", sink), "kind", "tick")
+  return (oldestExchangeMs: number) =>
+    Effect.clockWith((clock) =>
+      Metric.update(latency, Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - oldestExchangeMs))),
+    )
+}
 export const frameBatchSize = histogram(
   "feed_batch_frames",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),

@@ -134,6 +134,7 @@ describe("observability against the real broker and database", () => {
         expect(total(m, "component_up", { component: "feed:binance" })).toBe(1)
         expect(total(m, "mailbox_capacity", { actor: "aggregator:binance:BTC/USDT" })).toBe(4_096)
         expect(total(m, "end_to_end_latency_ms_count", { sink: "postgres" })).toBeGreaterThan(0)
+        expect(total(m, "end_to_end_latency_ms_count", { sink: "rabbitmq", kind: "tick" })).toBeGreaterThan(0)
         expect(total(m, "feed_batch_frames_count", { exchange: "binance" })).toBeGreaterThan(0)
         expect(total(m, "alerts_total", { rule: "symbol_silent", state: "open" })).toBe(1)
 

@@ -111,18 +111,15 @@ export const InfluxSink = {
     const settings = config.influx.value
     const target = influx.target.value
     const write = influxWrite<string>(target, deadLetterFor(config.dataDir, settings, "market"), "market", (l) => l)
-    const latency = Metric.tagged(Metric.tagged(Metrics.endToEndLatency, "sink", "influx"), "kind", "tick")
+    const delivered = Metrics.tickDelivered("influx")
     const sink = yield* makeLineSink("influx", settings, (lines) =>
       write(lines).pipe(
-        Effect.tap(() =>
-          Effect.clockWith((clock) => {
-            // Exchange time → stored, from the newest tick line's own timestamp (ns at the end of the line).
-            const last = lines.at(-1)!
-            if (!last.startsWith("market_ticks,")) return Effect.void
-            const ms = Number(last.slice(last.lastIndexOf(" ") + 1, -6))
-            return Metric.update(latency, Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - ms)))
-          }),
-        ),
+        Effect.tap(() => {
+          // Lines are buffered in the order they came, so the first tick line is the oldest; its timestamp is the
+          // line's last field, in ns.
+          const first = lines.find((l) => l.startsWith("market_ticks,"))
+          return first === undefined ? Effect.void : delivered(Number(first.slice(first.lastIndexOf(" ") + 1, -6)))
+        }),
         Effect.map(refusedOutcome),
       ),
     )

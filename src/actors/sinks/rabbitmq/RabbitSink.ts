@@ -1,5 +1,6 @@
 import { Duration, Effect, Option } from "effect"
 import { AppConfig } from "../../../layers/AppConfig.js"
+import * as Metrics from "../../../layers/Metrics.js"
 import { Rabbit, type RabbitBroker } from "../../../layers/Rabbit.js"
 import { enrich } from "../../../domain/Enrichment.js"
 import type { Candle } from "../../../schema/Candle.js"
@@ -94,6 +95,7 @@ export const RabbitSink = {
     const rabbit = yield* Rabbit
     if (Option.isNone(rabbit.broker)) return undefined
     const publisher = yield* makeConfirmedPublisher(rabbit.broker.value, config.publishWindow)
+    const delivered = Metrics.tickDelivered("rabbitmq")
     const sink = yield* makeSink<MarketRecord>({
       name: "rabbitmq",
       component: "sink:rabbitmq",
@@ -107,9 +109,14 @@ export const RabbitSink = {
         decode: decodeRecord,
       },
       write: (records) =>
-        publisher
-          .publish(marketMessages(records, config.tickBatch.max))
-          .pipe(Effect.mapError(unavailable("rabbitmq", (i) => i.records))),
+        publisher.publish(marketMessages(records, config.tickBatch.max)).pipe(
+          Effect.mapError(unavailable("rabbitmq", (i) => i.records)),
+          Effect.tap(() => {
+            // Records are buffered in the order they came, so the first tick is the oldest.
+            const first = records.find((r) => !isCandle(r)) as TickRecord | undefined
+            return first === undefined ? Effect.void : delivered(first.timestamp)
+          }),
+        ),
     })
     return {
       name: sink.name,
