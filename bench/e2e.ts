@@ -457,30 +457,33 @@ const main = async () => {
       process.stderr.write(`  ${JSON.stringify({ ...step, rss: undefined })}\n`)
       steps.push(step)
     }
-  // Held: every trade at every sink, the feed never 2 s behind the tape, and each sink's p99 exchange time → sink
-  // under 2 s; PostgreSQL stores candles, which cannot be stored before their close plus the 2 s grace and the
-  // sink's 1 s batching (STORE_FLUSH_MS), so its bound is 5 s.
+  // Held, as the issue defines it: every trade at every sink and the feed never 2 s behind the tape (nor receiving
+  // under 98 % of the offer).
   const held = (s: Step) =>
-    Object.values(s.complete).every(Boolean) &&
-    s.worstLagS < 2 &&
-    s.received >= 0.98 * s.offered &&
+    Object.values(s.complete).every(Boolean) && s.worstLagS < 2 && s.received >= 0.98 * s.offered
+  // Stricter, and reported beside it: each sink's p99 exchange time → sink under 2 s as well. PostgreSQL stores
+  // candles, which cannot be stored before their close plus the 2 s grace and the sink's 1 s batching
+  // (STORE_FLUSH_MS), so its bound is 5 s.
+  const prompt = (s: Step) =>
     Object.entries(s.p99).every(([sink, ms]) => Number.isNaN(ms) || ms <= (sink === "postgres" ? 5_000 : 2_000))
   console.log(
-    "\n| sinks | offered/s | received/s | worst lag (s) | p99 → postgres (ms) | p99 → rabbitmq (ms) | p99 → influx (ms) | peak RSS (MB) | peak heap used (MB) | every trade at every sink | held |",
+    "\n| sinks | offered/s | received/s | worst lag (s) | p99 → postgres (ms) | p99 → rabbitmq (ms) | p99 → influx (ms) | peak RSS (MB) | peak heap used (MB) | every trade at every sink | held | every p99 in bound |",
   )
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
   for (const s of steps)
     console.log(
       `| ${s.mode === "bare" ? "bare ws + JSON.parse" : s.mode === "all" ? "all" : "PostgreSQL"} | ${fmt(s.offered)} | ${fmt(s.received)} | ${fmt(s.worstLagS, 1)} | ${fmt(s.p99.postgres ?? Number.NaN)} | ${fmt(s.p99.rabbitmq ?? Number.NaN)} | ${fmt(s.p99.influx ?? Number.NaN)} | ${s.mode === "bare" ? "–" : fmt(s.peakRssMb)} | ${s.mode === "bare" ? "–" : fmt(s.peakHeapMb)} | ${Object.entries(
         s.complete,
       )
         .map(([k, v]) => `${k} ${v ? "yes" : "NO"}`)
-        .join(", ")} | ${held(s) ? "yes" : "no"} |`,
+        .join(", ")} | ${held(s) ? "yes" : "no"} | ${prompt(s) ? "yes" : "no"} |`,
     )
   for (const mode of MODES) {
-    const best = steps.filter((s) => s.mode === mode && held(s)).sort((a, b) => b.offered - a.offered)[0]
+    const best = (ok: (s: Step) => boolean) =>
+      steps.filter((s) => s.mode === mode && ok(s)).sort((a, b) => b.offered - a.offered)[0]?.offered
+    const rate = (r: number | undefined) => (r === undefined ? "none" : fmt(r))
     console.log(
-      `${mode}: highest rate held with every trade at every sink and lag under 2 s: ${best ? fmt(best.offered) : "none"}`,
+      `${mode}: highest rate held with every trade at every sink and lag under 2 s: ${rate(best(held))}; with every sink's p99 in bound too: ${rate(best((s) => held(s) && prompt(s)))}`,
     )
   }
   for (const s of steps) for (const d of s.detail) console.log(`note (${s.mode} ${s.offered}/s): ${d}`)
